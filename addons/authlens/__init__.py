@@ -1,0 +1,8 @@
+"""authlens: tells a developer why an API call was refused.
+
+The core (``model``, ``catalog``, ``credentials``, ``challenge``, ``tokens``, ``bodies``,
+``analyze``) knows nothing of mitmproxy; ``authlens.mitm`` adapts it to live flows and
+``authlens.capture`` to ``.flow``/HAR files.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,163 @@
+"""The core: run every check on an exchange and decide the verdict.
+
+A *check* is a function ``check(ctx) -> Iterable[Finding]``. ``Context`` parses each thing once
+(credentials, tokens, challenges, error body) and checks share it. Stateful features (token
+lifecycle, redirects) are *trackers*: objects with ``check(ctx)`` that also remember what they saw.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Callable, Iterable, Optional, Sequence
+
+from . import catalog
+from .model import (
+    VERDICT_UNKNOWN,
+    Diagnosis,
+    Exchange,
+    Finding,
+)
+
+Check = Callable[["Context"], Iterable[Finding]]
+
+REFUSAL_STATUSES = (401, 403, 407)
+
+# Findings that mean "the server said auth failed", whatever the status code.
+SERVER_SIDE_REFUSALS = frozenset({
+    "challenge-invalid-token", "challenge-insufficient-scope", "challenge-invalid-request",
+    "error-in-body",
+})
+
+_VERDICT_LEADS = {
+    catalog.AUTHN: "Authentication problem (prove who you are again)",
+    catalog.AUTHZ: "Authorization problem (get the permission; re-authenticating will not help)",
+    VERDICT_UNKNOWN: "Refused, cause unknown",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the user configured (the mitmproxy options ``authlens_*`` map onto this)."""
+
+    leeway: float = 60.0
+    """Clock-skew allowance in seconds for exp/nbf/iat."""
+    reveal: bool = False
+    """Show secrets in full (off by default)."""
+
+
+class Context:
+    """One exchange under analysis; each parse is done once and shared by all checks."""
+
+    def __init__(self, exchange: Exchange, settings: Settings):
+        self.exchange = exchange
+        self.request = exchange.request
+        self.response = exchange.response
+        self.settings = settings
+
+    @property
+    def status(self) -> Optional[int]:
+        return self.response.status if self.response is not None else None
+
+    @property
+    def refused(self) -> bool:
+        return self.status in REFUSAL_STATUSES
+
+    @property
+    def sent_at(self) -> float:
+        """When the request was sent: token times are judged against this, not the wall clock."""
+        return self.request.timestamp if self.request.timestamp is not None else time.time()
+
+    @cached_property
+    def credentials(self):
+        from .credentials import extract_credentials
+        return extract_credentials(self.request)
+
+    @cached_property
+    def tokens(self):
+        from .tokens import decode_credentials
+        return decode_credentials(self.credentials)
+
+    @cached_property
+    def challenges(self):
+        from .challenge import parse_response_challenges
+        return parse_response_challenges(self.response)
+
+
+def default_checks() -> list[Check]:
+    from . import bodies, challenge, credentials, tokens
+    return [*credentials.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS]
+
+
+class Analyzer:
+    """Turns exchanges into diagnoses. Holds the settings and any stateful trackers."""
+
+    def __init__(self, settings: Settings = Settings(), checks: Optional[Sequence[Check]] = None,
+                 trackers: Sequence[object] = ()):
+        self.settings = settings
+        self.checks = list(checks) if checks is not None else default_checks()
+        self.trackers = list(trackers)
+
+    def analyze(self, exchange: Exchange) -> Diagnosis:
+        ctx = Context(exchange, self.settings)
+        findings: list[Finding] = []
+        seen: set[tuple[str, str]] = set()
+        for check in [*self.checks, *(t.check for t in self.trackers)]:
+            for finding in check(ctx):
+                key = (finding.id, finding.message)
+                if key not in seen:
+                    seen.add(key)
+                    findings.append(finding)
+        return build_diagnosis(ctx, findings)
+
+
+def build_diagnosis(ctx: Context, findings: list[Finding]) -> Diagnosis:
+    request = ctx.request
+    reveal = ctx.settings.reveal
+    diagnosis = Diagnosis(
+        url=request.url,
+        method=request.method,
+        status=ctx.status,
+        findings=sorted(findings, key=_severity_order),
+        credentials=[c.describe(reveal) for c in ctx.credentials],
+        tokens=[t.describe(reveal) for t in ctx.tokens],
+        challenges=[c.to_dict() for c in ctx.challenges.challenges] if ctx.response else [],
+    )
+    diagnosis.verdict, diagnosis.cause = decide_verdict(ctx, findings)
+    diagnosis.summary = summarize(diagnosis)
+    return diagnosis
+
+
+def decide_verdict(ctx: Context, findings: list[Finding]) -> tuple[Optional[str], Optional[str]]:
+    """The verdict and the id of the finding that best explains the refusal.
+
+    A call counts as refused on 401/403/407, or when the server said so in a challenge or error
+    body (a 200 with Slack's ``ok:false``, a token endpoint's 400). Request-side evidence outranks
+    the status code through catalog weights: an empty token on a 403 is an authentication problem,
+    ``insufficient_scope`` on a 401 an authorization problem.
+    """
+    refused = ctx.refused or any(f.id in SERVER_SIDE_REFUSALS for f in findings)
+    if not refused:
+        return None, None
+    explaining = [f for f in findings if f.effective_verdict]
+    if not explaining:
+        return VERDICT_UNKNOWN, None
+    best = max(explaining, key=lambda f: f.entry.weight)  # max() keeps the first of equals
+    return best.effective_verdict, best.id
+
+
+def summarize(diagnosis: Diagnosis) -> str:
+    """One plain line: the verdict, what went wrong, where the fix lives."""
+    cause = diagnosis.cause_finding
+    if diagnosis.verdict is None:
+        worst = next((f for f in diagnosis.findings if f.severity != "info"), None)
+        return f"{worst.entry.title}: {worst.message}" if worst else ""
+    lead = _VERDICT_LEADS[diagnosis.verdict]
+    if cause is None:
+        return f"{lead}: the server gave no reason authlens can read."
+    return f"{lead}: {cause.message} Fix: {cause.entry.fix}"
+
+
+def _severity_order(finding: Finding) -> int:
+    return catalog.SEVERITIES.index(finding.severity)

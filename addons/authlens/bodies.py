@@ -1,0 +1,2 @@
+"""Vendor error bodies."""
+CHECKS = ()

@@ -1,0 +1,253 @@
+"""The one catalog of findings: every finding id authlens can report, explained.
+
+Modelled on HTTPolice's ``notices.xml``: each entry says what is wrong, why it makes the call fail,
+where the fix lives, and which standard (section) says so. README's findings table is generated
+from here (``python -m authlens.catalog``) and a test keeps the two in step.
+
+``verdict`` is what the finding means for a refused call when it is the best explanation:
+``authentication`` (prove who you are again: fix, refresh or send the credential) or
+``authorization`` (the credential is fine; get the permission). ``None``: it never explains a
+refusal by itself (a hint, a server defect, a security warning). ``weight`` ranks findings when
+choosing the cause: request-side evidence outranks what the server said, which outranks the bare
+status code. ``group`` picks the flow marker: ``format`` (the request is malformed), ``credential``
+(the credential is refused), ``permission`` (the credential lacks rights), ``note`` (no marker).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+AUTHN = "authentication"
+AUTHZ = "authorization"
+
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    severity: str
+    title: str
+    explanation: str
+    fix: str
+    cite: str
+    verdict: Optional[str] = None
+    weight: int = 0
+    group: str = "note"
+
+
+_ENTRIES = [
+    # ---- request side: the Authorization header itself -------------------------------------
+    Entry(
+        "credential-missing", "error", "No credential sent",
+        "The request carried no Authorization header, API key, cookie or query credential, and the "
+        "server refused it.",
+        "Client: attach the credential (check the connection/connector is signed in and that the "
+        "code path that adds the header runs for this request).",
+        "RFC 9110 §11.6.2, §15.5.2", AUTHN, 70, "credential"),
+    Entry(
+        "credential-empty", "error", "Empty credential",
+        "The Authorization header is empty or names a scheme with nothing after it (`Bearer`, "
+        "`Bearer `): the variable that should hold the token was empty.",
+        "Client: make sure the token was acquired before this call and that the variable holding it "
+        "is set in this scope.",
+        "RFC 9110 §11.6.2; RFC 6750 §2.1", AUTHN, 95, "format"),
+    Entry(
+        "credential-placeholder", "error", "Placeholder instead of a credential",
+        "The credential is a template or default value that was never filled in (`{{token}}`, "
+        "`${TOKEN}`, `null`, `undefined`, `[object Object]`, `YOUR_API_KEY`, ...).",
+        "Client: the expression/variable substitution did not run; fix the variable name or the step "
+        "that sets it.",
+        "RFC 9110 §11.6.2", AUTHN, 96, "format"),
+    Entry(
+        "credential-quoted", "error", "Credential wrapped in quotes",
+        "Quotes surround the header value or the token (`\"Bearer ey...\"`, `Bearer \"ey...\"`). "
+        "Quotes are not part of token68 syntax; the server sees a different token. Typically an "
+        "expression engine or JSON serialisation added them.",
+        "Client: remove the quotes where the header is built (use the raw string, not a JSON-encoded "
+        "one).",
+        "RFC 9110 §11.4; RFC 6750 §2.1", AUTHN, 94, "format"),
+    Entry(
+        "credential-whitespace", "error", "Stray whitespace or invisible character in credential",
+        "The credential contains leading/trailing or doubled spaces, a tab, CR/LF, a zero-width or "
+        "another non-ASCII character. Servers compare tokens byte for byte; a copy-paste or a "
+        "template line break changes the token.",
+        "Client: trim the value where it is read (secret store, environment variable, config file) "
+        "and rebuild the header as `Scheme<one space>credential`.",
+        "RFC 9110 §11.4, §5.5; RFC 6750 §2.1", AUTHN, 93, "format"),
+    Entry(
+        "scheme-missing", "error", "No authentication scheme",
+        "The Authorization header holds a bare token or key with no scheme in front of it. The "
+        "server cannot tell how to read it.",
+        "Client: send `Authorization: Bearer <token>` (or the scheme the API documents).",
+        "RFC 9110 §11.4, §11.6.2; RFC 6750 §2.1", AUTHN, 92, "format"),
+    Entry(
+        "scheme-duplicated", "error", "Scheme written twice",
+        "The scheme appears twice (`Bearer Bearer ey...`): the code adds `Bearer ` to a value that "
+        "already had it.",
+        "Client: add the scheme in one place only (usually: store the raw token, prefix when sending).",
+        "RFC 9110 §11.4; RFC 6750 §2.1", AUTHN, 97, "format"),
+    Entry(
+        "scheme-unexpected", "error", "Scheme the server does not accept",
+        "The request used a scheme the server did not challenge for (sent Bearer, server asks Basic), "
+        "or not the one the API's rule expects.",
+        "Client: use the scheme in the server's WWW-Authenticate challenge or the API's documentation.",
+        "RFC 9110 §11.6.1, §11.6.2", AUTHN, 80, "format"),
+    Entry(
+        "credential-malformed", "error", "Credential does not fit its scheme's syntax",
+        "A Bearer credential must be token68 (letters, digits, `-._~+/`, trailing `=`). A character "
+        "outside that set means something else was pasted in (`Bearer token=abc`, a JSON object, "
+        "a whole header line).",
+        "Client: send only the token itself after `Bearer `.",
+        "RFC 9110 §11.2; RFC 6750 §2.1", AUTHN, 90, "format"),
+    Entry(
+        "basic-malformed", "error", "Basic credential not encoded right",
+        "A Basic credential must be base64(user-id \":\" password). This one is not base64, decodes "
+        "to something without a colon, or is `user:pass` in clear.",
+        "Client: send `Basic ` + base64(\"user:password\") (most HTTP libraries do this for you: pass "
+        "user and password, not a header).",
+        "RFC 7617 §2", AUTHN, 91, "format"),
+    Entry(
+        "credential-in-url", "warning", "Credential in the URL",
+        "A token, key or password is in the query string or the URL's user-info. URLs end up in "
+        "logs, browser history and Referer headers; many APIs ignore or reject credentials there.",
+        "Client: move the credential to the Authorization header (or the header the API documents).",
+        "RFC 6750 §2.3, §5.3; RFC 9110 §4.2.4", None, 20, "note"),
+    Entry(
+        "header-misspelled", "error", "Authorization header misspelled",
+        "The credential is in a header the server does not read (`Authorisation`, `Authentication`, "
+        "`Auth`, `Bearer`, ...), so as far as the server knows none was sent.",
+        "Client: send it in `Authorization` (or the header the API documents).",
+        "RFC 9110 §11.6.2", AUTHN, 89, "format"),
+    Entry(
+        "header-duplicated", "error", "Authorization header sent more than once",
+        "Authorization is a singleton field; with two of them servers and proxies pick one, join "
+        "them with a comma, or reject the request.",
+        "Client: set the header once (look for a default header plus a per-request one).",
+        "RFC 9110 §5.3, §11.6.2", AUTHN, 88, "format"),
+    Entry(
+        "credential-over-http", "warning", "Credential sent over plain HTTP",
+        "The credential crossed the network unencrypted to a host that is not loopback. Anyone on the "
+        "path can read and replay it; many servers refuse or redirect such requests.",
+        "Client: use https://; rotate the credential if this was a real one.",
+        "RFC 6750 §5.3; RFC 7617 §4; RFC 9110 §17.16", None, 15, "note"),
+    # ---- the token -------------------------------------------------------------------------
+    Entry(
+        "token-expired", "error", "Token expired",
+        "The token's `exp` was already past when the request was sent (allowing for the configured "
+        "clock-skew leeway).",
+        "Client: refresh or re-acquire the token before it expires (check that the refresh actually "
+        "replaces the token the client sends).",
+        "RFC 7519 §4.1.4; RFC 6750 §3.1 invalid_token", AUTHN, 85, "credential"),
+    Entry(
+        "token-not-yet-valid", "error", "Token not yet valid",
+        "The token's `nbf` (or `iat`) lies in the future of the time the request was sent: the clock "
+        "of the client or of the token issuer is off.",
+        "Machine running the client (or the issuer): fix the clock (NTP); or wait for nbf.",
+        "RFC 7519 §4.1.5, §4.1.6", AUTHN, 84, "credential"),
+    Entry(
+        "token-malformed", "error", "Token cannot be decoded",
+        "The token looks like a JWT (three dot-separated parts) but a part is not valid base64url or "
+        "JSON: it was truncated, edited or double-encoded on the way.",
+        "Client: send the token exactly as the issuer returned it (look for truncation, URL-encoding "
+        "or a value that was concatenated).",
+        "RFC 7519 §7.2; RFC 7515 §7.1", AUTHN, 86, "credential"),
+    Entry(
+        "token-unsigned", "error", "Unsigned token (alg none)",
+        "The JWT header says `alg: none`: no signature. Servers must reject such tokens.",
+        "Client/issuer: request a signed token from the real identity provider; `alg: none` tokens "
+        "come from test stubs or forged tokens.",
+        "RFC 7518 §3.6; RFC 8725 §2.1, §3.1", AUTHN, 83, "credential"),
+    Entry(
+        "token-opaque", "info", "Opaque token",
+        "The token is not a JWT: only the server that issued it can read it, so its expiry and scopes "
+        "cannot be checked here.",
+        "Nothing to fix; use the issuer's introspection endpoint to read it if needed.",
+        "RFC 6750 §1.3; RFC 7662", None, 0, "note"),
+    Entry(
+        "token-encrypted", "info", "Encrypted token (JWE)",
+        "The token is an encrypted JWT (five parts); its claims are readable only by the audience.",
+        "Nothing to fix client-side.",
+        "RFC 7516 §7.1", None, 0, "note"),
+    # ---- response side ---------------------------------------------------------------------
+    Entry(
+        "challenge-missing", "warning", "401 without WWW-Authenticate",
+        "A 401 response must say how to authenticate in a WWW-Authenticate header. This server did "
+        "not, so clients cannot react automatically (no retry with the right scheme or scope).",
+        "Server: add the challenge. Client side: read the error body for the reason.",
+        "RFC 9110 §15.5.2, §11.6.1", None, 10, "note"),
+    Entry(
+        "challenge-invalid-token", "error", "Server says the token is invalid",
+        "The server's challenge carries `error=\"invalid_token\"`: the token is expired, revoked, "
+        "malformed, or for another audience or issuer.",
+        "Client: acquire a new token for this API (right audience/resource and tenant) and send it.",
+        "RFC 6750 §3.1", AUTHN, 60, "credential"),
+    Entry(
+        "challenge-insufficient-scope", "error", "Token lacks the required scope",
+        "The server's challenge carries `error=\"insufficient_scope\"`: the caller is authenticated "
+        "but the token does not grant this operation. Re-authenticating with the same consent will "
+        "not help.",
+        "Permissions: request/consent the scope named in the challenge (app registration, admin "
+        "consent, role assignment), then get a new token that carries it.",
+        "RFC 6750 §3.1", AUTHZ, 75, "permission"),
+    Entry(
+        "challenge-invalid-request", "error", "Server says the request is malformed",
+        "The server's challenge carries `error=\"invalid_request\"`: a parameter is missing, repeated "
+        "or malformed, or the credential was sent more than one way.",
+        "Client: send the credential once, in the documented place and format.",
+        "RFC 6750 §3.1", AUTHN, 65, "format"),
+    Entry(
+        "challenge-malformed", "warning", "WWW-Authenticate does not parse",
+        "The server's WWW-Authenticate header does not follow the challenge syntax; clients may "
+        "ignore it.",
+        "Server: fix the header syntax. Client: read the error body instead.",
+        "RFC 9110 §11.6.1, §11.3", None, 5, "note"),
+    Entry(
+        "status-error-mismatch", "warning", "Error code on the wrong status",
+        "The challenge's error code does not match the status: `insufficient_scope` belongs on a 403, "
+        "`invalid_token` on a 401. Trust the error code: it says which problem this really is.",
+        "Server: use the status RFC 6750 assigns to the error. Client: act on the error code.",
+        "RFC 6750 §3.1", None, 8, "note"),
+    Entry(
+        "error-in-body", "error", "Server explained the refusal in its body",
+        "The response body carries the API's own error code and message (Graph, Google, GitHub, AWS, "
+        "Slack, ...), which says more than the status code.",
+        "As the vendor's code says (see the message).",
+        "RFC 9457; vendor documentation", AUTHN, 55, "credential"),
+    Entry(
+        "status-unauthorized", "error", "401: the server did not accept the credential",
+        "The server refused the credential without saying why: it is wrong, expired, revoked, for "
+        "another API or tenant, or missing.",
+        "Client: get a fresh credential for this API and check the request's header as sent.",
+        "RFC 9110 §15.5.2", AUTHN, 1, "credential"),
+    Entry(
+        "status-forbidden", "error", "403: authenticated, but not allowed",
+        "The server knows who is calling and refuses the operation: a role, scope, license, policy or "
+        "resource permission is missing. Logging in again will not help.",
+        "Permissions: have the account or app granted the role/scope for this resource (ask the "
+        "resource's admin).",
+        "RFC 9110 §15.5.4", AUTHZ, 1, "permission"),
+]
+
+CATALOG: dict[str, Entry] = {entry.id: entry for entry in _ENTRIES}
+assert len(CATALOG) == len(_ENTRIES), "duplicate catalog id"
+
+
+def get(finding_id: str) -> Entry:
+    """The catalog entry for ``finding_id`` (KeyError for an unknown id: a bug, caught by tests)."""
+    return CATALOG[finding_id]
+
+
+def markdown_table() -> str:
+    """The README findings table."""
+    lines = ["| id | severity | verdict | title | where the fix lives | reference |",
+             "|---|---|---|---|---|---|"]
+    for e in _ENTRIES:
+        lines.append(f"| `{e.id}` | {e.severity} | {e.verdict or '-'} | {e.title} | "
+                     f"{e.fix.replace('|', '/')} | {e.cite} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised by the README test
+    print(markdown_table())

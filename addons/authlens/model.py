@@ -1,0 +1,203 @@
+"""Neutral views of one HTTP exchange, and what the core says about it.
+
+Nothing here knows mitmproxy: adapters (``authlens.mitm``, ``authlens.capture``) build these views
+from live flows, ``.flow`` files and HAR; the core (``authlens.analyze``) reads them and returns a
+:class:`Diagnosis` made of :class:`Finding` objects whose ids come from ``authlens.catalog``.
+
+Header values are ``str`` decoded as UTF-8 with ``surrogateescape`` (as mitmproxy does), so every
+byte the client sent, invisible characters included, is still there to be linted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Iterator, Optional, Tuple
+from urllib.parse import urlsplit
+
+from . import catalog
+
+HeaderFields = Tuple[Tuple[str, str], ...]
+
+VERDICT_AUTHENTICATION = "authentication"
+VERDICT_AUTHORIZATION = "authorization"
+VERDICT_UNKNOWN = "unknown"
+
+
+def header_values(fields: HeaderFields, name: str) -> list[str]:
+    """All values of header ``name`` (case-insensitive), in the order they were sent."""
+    wanted = name.lower()
+    return [value for key, value in fields if key.lower() == wanted]
+
+
+def header_value(fields: HeaderFields, name: str) -> Optional[str]:
+    """The first value of header ``name``, or None."""
+    wanted = name.lower()
+    for key, value in fields:
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """The request as the client sent it."""
+
+    method: str
+    url: str
+    headers: HeaderFields = ()
+    body: bytes = b""
+    timestamp: Optional[float] = None
+    """When the request was sent (epoch seconds); token times are judged against it."""
+    http_version: str = "HTTP/1.1"
+
+    @cached_property
+    def _parts(self):
+        return urlsplit(self.url)
+
+    @property
+    def scheme(self) -> str:
+        return self._parts.scheme.lower()
+
+    @property
+    def host(self) -> str:
+        return (self._parts.hostname or "").lower()
+
+    @property
+    def port(self) -> Optional[int]:
+        try:
+            return self._parts.port or {"http": 80, "https": 443}.get(self.scheme)
+        except ValueError:
+            return None
+
+    @property
+    def path(self) -> str:
+        """Path and query, as sent."""
+        parts = self._parts
+        return parts.path + ("?" + parts.query if parts.query else "")
+
+    @property
+    def query(self) -> str:
+        return self._parts.query
+
+    def header(self, name: str) -> Optional[str]:
+        return header_value(self.headers, name)
+
+    def header_all(self, name: str) -> list[str]:
+        return header_values(self.headers, name)
+
+
+@dataclass(frozen=True)
+class ResponseView:
+    """The response as the server sent it."""
+
+    status: int
+    headers: HeaderFields = ()
+    body: bytes = b""
+    reason: str = ""
+    timestamp: Optional[float] = None
+
+    def header(self, name: str) -> Optional[str]:
+        return header_value(self.headers, name)
+
+    def header_all(self, name: str) -> list[str]:
+        return header_values(self.headers, name)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request and, when there was one, its response."""
+
+    request: RequestView
+    response: Optional[ResponseView] = None
+    id: str = ""
+    client: str = ""
+    """Who sent it (peer address or another stable client key), for cross-flow tracking."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the core noticed. ``id`` is a catalog id; ``message`` is specific and redacted."""
+
+    id: str
+    message: str
+    evidence: Tuple[Tuple[str, Any], ...] = ()
+    """Plain-typed facts behind the message, e.g. (("char", "U+200B"), ("position", 12))."""
+    verdict: Optional[str] = None
+    """Overrides the catalog's verdict where the finding itself decides it (a vendor error code)."""
+
+    @property
+    def entry(self) -> catalog.Entry:
+        return catalog.get(self.id)
+
+    @property
+    def severity(self) -> str:
+        return self.entry.severity
+
+    @property
+    def effective_verdict(self) -> Optional[str]:
+        return self.verdict or self.entry.verdict
+
+    def to_dict(self) -> dict:
+        entry = self.entry
+        out = {
+            "id": self.id,
+            "severity": entry.severity,
+            "title": entry.title,
+            "message": self.message,
+            "fix": entry.fix,
+            "cite": entry.cite,
+        }
+        if self.evidence:
+            out["evidence"] = {key: value for key, value in self.evidence}
+        verdict = self.effective_verdict
+        if verdict:
+            out["verdict"] = verdict
+        return out
+
+
+@dataclass
+class Diagnosis:
+    """Everything the core concluded about one exchange, in plain, redacted terms."""
+
+    url: str
+    method: str
+    status: Optional[int]
+    findings: list[Finding] = field(default_factory=list)
+    verdict: Optional[str] = None
+    """authentication / authorization / unknown for a refused call; None when nothing went wrong."""
+    cause: Optional[str] = None
+    summary: str = ""
+    credentials: list[dict] = field(default_factory=list)
+    tokens: list[dict] = field(default_factory=list)
+    challenges: list[dict] = field(default_factory=list)
+    links: list[dict] = field(default_factory=list)
+    """Other flows this one is tied to (the token endpoint call that issued its token, ...)."""
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(self.findings)
+
+    @property
+    def noteworthy(self) -> bool:
+        """True when the exchange deserves an annotation: a verdict, or a warning or worse."""
+        return self.verdict is not None or any(f.severity != "info" for f in self.findings)
+
+    @property
+    def cause_finding(self) -> Optional[Finding]:
+        return next((f for f in self.findings if f.id == self.cause), None)
+
+    def to_dict(self) -> dict:
+        """Plain types only (safe for ``flow.metadata``, JSON and ``.flow`` files)."""
+        return {
+            "url": self.url,
+            "method": self.method,
+            "status": self.status,
+            "verdict": self.verdict,
+            "cause": self.cause,
+            "summary": self.summary,
+            "findings": [f.to_dict() for f in self.findings],
+            "credentials": self.credentials,
+            "tokens": self.tokens,
+            "challenges": self.challenges,
+            "links": self.links,
+        }

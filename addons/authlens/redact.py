@@ -1,0 +1,21 @@
+"""Show secrets without revealing them: enough to tell two apart, never enough to use one."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def fingerprint(secret: str) -> str:
+    """A short stable id for a secret (first 8 hex digits of its SHA-256)."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def redact(secret: str, reveal: bool = False) -> str:
+    """``eyJh…k9Qw (812 chars, #1a2b3c4d)``; short secrets show no characters at all."""
+    if reveal or not secret:
+        return secret
+    if len(secret) >= 24:
+        shown = f"{secret[:4]}…{secret[-4:]} "
+    else:
+        shown = ""
+    return f"{shown}({len(secret)} chars, #{fingerprint(secret)})"
