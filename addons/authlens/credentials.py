@@ -1050,7 +1050,9 @@ def check_header_misspelled(ctx) -> Iterator[Finding]:
         if cred.location != "header":
             continue
         key, kind = cred.name, cred.kind
-        if kind == "misspelled":
+        if kind == "auth":
+            yield from cred.issue_map.get("header-misspelled", ())  # "Authorization:: ..."
+        elif kind == "misspelled":
             why = _misspelling(key)
             target = "Proxy-Authorization" if "proxy" in key.lower() else "Authorization"
             if has_auth and target == "Authorization":
@@ -1085,6 +1087,33 @@ def check_header_duplicated(ctx) -> Iterator[Finding]:
             for finding in cred.issues:
                 if finding.id == "header-duplicated":
                     yield finding
+
+
+def redact_url(url: str, reveal: bool = False) -> str:
+    """``url`` with credential query parameters and user-info password redacted (for display:
+    Diagnosis.url and logs must not carry the secret either)."""
+    if reveal or ("?" not in url and "@" not in url):
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, colon, password = userinfo.partition(":")
+        netloc = f"{user}:{redact(unquote(password))}@{hostport}" if colon else \
+            f"{redact(unquote(user))}@{hostport}"
+    query = parts.query
+    if query:
+        pairs = []
+        for pair in query.split("&"):
+            key, eq, value = pair.partition("=")
+            if eq and unquote(key).lower() in _CRED_QUERY and value:
+                value = redact(unquote(value)).replace(" ", "%20")
+            pairs.append(f"{key}{eq}{value}")
+        query = "&".join(pairs)
+    return parts._replace(netloc=netloc, query=query).geturl()
 
 
 def _is_loopback(host: str) -> bool:
