@@ -121,7 +121,7 @@ def build_diagnosis(ctx: Context, findings: list[Finding]) -> Diagnosis:
         status=ctx.status,
         findings=sorted(findings, key=_severity_order),
         credentials=[c.describe(reveal) for c in ctx.credentials],
-        tokens=[t.describe(reveal) for t in ctx.tokens],
+        tokens=[t.describe(reveal, now=ctx.sent_at) for t in ctx.tokens],
         challenges=[c.to_dict() for c in ctx.challenges.challenges] if ctx.response else [],
     )
     diagnosis.verdict, diagnosis.cause = decide_verdict(ctx, findings)
