@@ -6,12 +6,14 @@ Decoded tokens are cached by value, since clients send the same token many times
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Optional
 
 import jwt
+from jwt.utils import base64url_decode
 
 from .credentials import AUTH_HEADERS, Credential
 from .humanize import duration, relative, utc
@@ -102,10 +104,11 @@ def _decode(value: str) -> tuple[str, dict, dict, str]:
         return ("malformed" if value.startswith("eyJ") else "opaque"), {}, {}, "too long to decode"
     parts = value.count(".") + 1
     if parts == _JWE_PARTS and value.startswith("eyJ"):
-        try:
-            return "jwe", jwt.get_unverified_header(value), {}, ""
-        except jwt.DecodeError as exc:
-            return "malformed", {}, {}, f"header: {exc}"
+        try:  # pyjwt reads JWS only; a JWE's protected header is plain base64url JSON
+            header = json.loads(base64url_decode(value.split(".", 1)[0]))
+        except (ValueError, TypeError) as exc:
+            return "malformed", {}, {}, f"JWE header: {exc}"
+        return "jwe", header if isinstance(header, dict) else {}, {}, ""
     if not _JWS.match(value):
         if value.startswith("eyJ"):
             return "malformed", {}, {}, _shape_problem(value, parts)
