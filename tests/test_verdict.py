@@ -79,3 +79,10 @@ def test_session_log_counts_replayed_flows_once_and_is_bounded():
     for name in "cdef":
         log.record(name, {"verdict": "authorization"})
     assert len(log._diagnoses) == 3
+
+
+def test_links_of_findings_reach_the_diagnosis():
+    linked = Finding("token-expired", "expired", links=(("issued-by", "flow-7", "POST /token"),))
+    d = analyze_with([linked], 401).to_dict()
+    assert d["links"] == [{"relation": "issued-by", "flow": "flow-7", "description": "POST /token"}]
+    assert d["findings"][0]["links"] == d["links"]

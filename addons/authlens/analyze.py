@@ -18,6 +18,7 @@ from .model import (
     Diagnosis,
     Exchange,
     Finding,
+    link_dict,
 )
 
 Check = Callable[["Context"], Iterable[Finding]]
@@ -123,6 +124,7 @@ def build_diagnosis(ctx: Context, findings: list[Finding]) -> Diagnosis:
         credentials=[c.describe(reveal) for c in ctx.credentials],
         tokens=[t.describe(reveal, now=ctx.sent_at) for t in ctx.tokens],
         challenges=[c.to_dict() for c in ctx.challenges.challenges] if ctx.response else [],
+        links=[link_dict(link) for f in findings for link in f.links],
     )
     diagnosis.verdict, diagnosis.cause = decide_verdict(ctx, findings)
     diagnosis.summary = summarize(diagnosis)
