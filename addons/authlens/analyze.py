@@ -91,6 +91,12 @@ def default_checks() -> list[Check]:
     return [*credentials.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS]
 
 
+def default_trackers() -> list:
+    """Fresh stateful trackers; each ``check(ctx)`` sees every exchange, in order, and may
+    remember it to explain a later one. They must bound their memory and tolerate replays."""
+    return []
+
+
 class Analyzer:
     """Turns exchanges into diagnoses. Holds the settings and any stateful trackers."""
 
