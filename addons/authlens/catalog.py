@@ -2,7 +2,7 @@
 
 Modelled on HTTPolice's ``notices.xml``: each entry says what is wrong, why it makes the call fail,
 where the fix lives, and which standard (section) says so. README's findings table is generated
-from here (``python -m authlens.catalog``) and a test keeps the two in step.
+from here (``authlens catalog --markdown``) and a test keeps the two in step.
 
 ``verdict`` is what the finding means for a refused call when it is the best explanation:
 ``authentication`` (prove who you are again: fix, refresh or send the credential) or
@@ -349,7 +349,3 @@ def markdown_table() -> str:
         lines.append(f"| `{e.id}` | {e.severity} | {e.verdict or '-'} | {e.title} | "
                      f"{e.fix.replace('|', '/')} | {e.cite} |")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":  # pragma: no cover - exercised by the README test
-    print(markdown_table())
