@@ -368,7 +368,7 @@ def _oauth(ctx, data, text) -> Optional[VendorError]:
         return VendorError("OAuth", code, description)
     finding, explanation = mapped
     verdict = _OAUTH_BODY_VERDICTS.get(code, AUTHN) if finding == "error-in-body" else (
-        catalog.get(finding).verdict)
+        catalog.get(finding).verdict or UNKNOWN)
     vendor = "OAuth token endpoint" if finding.startswith("oauth-") else "OAuth"
     aad = _aadsts(description, data.get("error_codes"))
     if aad is not None:

@@ -21,8 +21,9 @@ from typing import Optional
 AUTHN = "authentication"
 AUTHZ = "authorization"
 UNKNOWN = "unknown"
-"""Refused, but neither re-authenticating nor a permission fixes it (a wrong path, a malformed
-token request): the finding's message says what does."""
+"""Not an entry verdict: a finding sets it (``Finding.verdict``) when the call was refused but
+neither re-authenticating nor a permission fixes it (``route-not-found``, ``oauth-invalid-request``);
+those entries have verdict None and outrank other evidence through their weight."""
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -268,7 +269,7 @@ _ENTRIES = [
         "authorization and no SigV4 signature was sent.",
         "Client: check the URL (stage name, resource path, trailing slash) and the HTTP method "
         "against the deployed API; redeploy the stage if the route is new.",
-        "AWS API Gateway documentation: MissingAuthenticationTokenException", UNKNOWN, 99, "note"),
+        "AWS API Gateway documentation: MissingAuthenticationTokenException", None, 99, "note"),
     Entry(
         "status-hidden-404", "warning", "404 that may hide a refusal",
         "The server answered 404 to a request that carried a credential, and this API hides "
@@ -329,7 +330,7 @@ _ENTRIES = [
         "redirect_uri, client_id, code_verifier...) is missing, repeated or malformed. Not a bad "
         "credential: the request itself is wrong.",
         "Client: send the parameters the grant requires, form-encoded, each once.",
-        "RFC 6749 §5.2", UNKNOWN, 74, "format"),
+        "RFC 6749 §5.2", None, 74, "note"),
 ]
 
 CATALOG: dict[str, Entry] = {entry.id: entry for entry in _ENTRIES}
