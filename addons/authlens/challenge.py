@@ -412,8 +412,8 @@ def check_challenge_missing(ctx) -> Iterator[Finding]:
 
 def check_challenge_errors(ctx) -> Iterator[Finding]:
     status = ctx.status
-    if status is None or (status < 400 and not ctx.challenges):
-        return
+    if status is None or status < 400 or not ctx.challenges.challenges:
+        return  # a challenge's error code only explains a refusal
     for challenge in _relevant(ctx):
         error = _error_of(challenge)
         if not error:
