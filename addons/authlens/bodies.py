@@ -633,7 +633,10 @@ def _read(ctx) -> Optional[VendorError]:
     if data is None:
         data = _load_form(text)
     if data is not None:
-        for reader in READERS:
+        readers = READERS
+        if ctx.status < 400:  # Slack's ok:false, or a token endpoint's error on a POST
+            readers = (_slack, _oauth) if ctx.request.method.upper() == "POST" else (_slack,)
+        for reader in readers:
             found = reader(ctx, data, text)
             if found is not None:
                 return found
