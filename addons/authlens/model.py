@@ -115,6 +115,11 @@ class Exchange:
     """Who sent it (peer address or another stable client key), for cross-flow tracking."""
 
 
+def link_dict(link: Tuple[str, str, str]) -> dict:
+    relation, flow_id, description = link
+    return {"relation": relation, "flow": flow_id, "description": description}
+
+
 @dataclass(frozen=True)
 class Finding:
     """One thing the core noticed. ``id`` is a catalog id; ``message`` is specific and redacted."""
@@ -125,6 +130,8 @@ class Finding:
     """Plain-typed facts behind the message, e.g. (("char", "U+200B"), ("position", 12))."""
     verdict: Optional[str] = None
     """Overrides the catalog's verdict where the finding itself decides it (a vendor error code)."""
+    links: Tuple[Tuple[str, str, str], ...] = ()
+    """Other flows behind this finding: (relation, flow id, one-line description)."""
 
     @property
     def entry(self) -> catalog.Entry:
@@ -153,6 +160,8 @@ class Finding:
         verdict = self.effective_verdict
         if verdict:
             out["verdict"] = verdict
+        if self.links:
+            out["links"] = [link_dict(link) for link in self.links]
         return out
 
 
@@ -172,7 +181,8 @@ class Diagnosis:
     tokens: list[dict] = field(default_factory=list)
     challenges: list[dict] = field(default_factory=list)
     links: list[dict] = field(default_factory=list)
-    """Other flows this one is tied to (the token endpoint call that issued its token, ...)."""
+    """Other flows this one is tied to (the token endpoint call that issued its token, the
+    redirect that dropped its credential, ...), gathered from the findings."""
 
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.findings)

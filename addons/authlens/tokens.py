@@ -1,6 +1,187 @@
-"""Decode tokens (JWT/JWS/JWE or opaque) and judge their times."""
-CHECKS = ()
+"""Read the tokens a request carries (pyjwt for JOSE) and judge their times.
+
+Decoding is unverified on purpose: authlens explains what the token *says*; it is not the server.
+Decoded tokens are cached by value, since clients send the same token many times.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterable, Optional
+
+import jwt
+from jwt.utils import base64url_decode
+
+from .credentials import AUTH_HEADERS, Credential
+from .humanize import duration, relative, utc
+from .model import Finding
+from .redact import fingerprint, redact
+
+_JWS = re.compile(r"^[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]*={0,2}$")
+_JWE_PARTS = 5
+_TOKEN_SCHEMES = frozenset({None, "bearer", "dpop", "token", "jwt"})
+_MAX_TOKEN = 64 * 1024
+
+# The claims a developer needs to see, in display order.
+SHOWN_CLAIMS = ("iss", "aud", "sub", "azp", "appid", "tid", "scp", "scope", "roles", "iat", "nbf",
+                "exp")
+TIME_CLAIMS = ("iat", "nbf", "exp")
 
 
-def decode_credentials(credentials):
-    return []
+@dataclass(frozen=True)
+class Token:
+    """A token as read from one credential."""
+
+    credential: Credential
+    kind: str
+    """jwt | jwe | opaque | malformed"""
+    header: dict = field(default_factory=dict)
+    claims: dict = field(default_factory=dict)
+    problem: str = ""
+    """For malformed tokens: which part failed and why."""
+
+    @property
+    def value(self) -> str:
+        return self.credential.value
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.value)
+
+    def claim_time(self, name: str) -> Optional[float]:
+        value = self.claims.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return float(value)
+
+    @property
+    def lifetime(self) -> Optional[float]:
+        exp, iat = self.claim_time("exp"), self.claim_time("iat")
+        return exp - iat if exp is not None and iat is not None else None
+
+    def describe(self, reveal: bool = False, now: Optional[float] = None) -> dict:
+        """Plain, redacted view: the claims that matter, times in UTC (and relative to ``now``)."""
+        out: dict = {"kind": self.kind, "fingerprint": self.fingerprint,
+                     "value": redact(self.value, reveal), "source": self.credential.name}
+        if self.problem:
+            out["problem"] = self.problem
+        if self.header:
+            out["header"] = {k: self.header[k] for k in ("alg", "kid", "typ", "enc") if k in self.header}
+        claims = {name: self.claims[name] for name in SHOWN_CLAIMS if name in self.claims}
+        if claims:
+            out["claims"] = claims
+        times = {}
+        for name in TIME_CLAIMS:
+            moment = self.claim_time(name)
+            if moment is not None:
+                times[name] = utc(moment) + (f" ({relative(moment, now)})" if now else "")
+        if times:
+            out["times"] = times
+        if self.lifetime is not None:
+            out["lifetime"] = duration(self.lifetime)
+        return out
+
+
+def decode_credentials(credentials: Iterable[Credential]) -> list[Token]:
+    """The tokens among ``credentials`` (Basic, Digest and other non-token schemes are skipped)."""
+    tokens = []
+    for credential in credentials:
+        value = credential.value
+        scheme = credential.scheme.lower() if credential.scheme else None
+        in_auth_header = credential.location == "header" and credential.name.lower() in AUTH_HEADERS
+        if value and (value.startswith("eyJ") or (in_auth_header and scheme in _TOKEN_SCHEMES)):
+            kind, header, claims, problem = _decode(value)
+            tokens.append(Token(credential, kind, header, claims, problem))
+    return tokens
+
+
+@lru_cache(maxsize=4096)
+def _decode(value: str) -> tuple[str, dict, dict, str]:
+    if len(value) > _MAX_TOKEN:
+        return ("malformed" if value.startswith("eyJ") else "opaque"), {}, {}, "too long to decode"
+    if not value.startswith("ey"):  # a JOSE header is base64url JSON: it starts with '{'
+        return "opaque", {}, {}, ""
+    parts = value.count(".") + 1
+    if parts == _JWE_PARTS:
+        try:  # pyjwt reads JWS only; a JWE's protected header is plain base64url JSON
+            header = json.loads(base64url_decode(value.split(".", 1)[0]))
+        except (ValueError, TypeError) as exc:
+            return "malformed", {}, {}, f"JWE header: {exc}"
+        return "jwe", header if isinstance(header, dict) else {}, {}, ""
+    if not _JWS.match(value):
+        return "malformed", {}, {}, _shape_problem(value, parts)
+    try:
+        decoded = jwt.api_jwt.decode_complete(value, options={"verify_signature": False})
+    except jwt.DecodeError as exc:
+        return "malformed", {}, {}, str(exc)
+    except Exception as exc:  # pyjwt raises others on odd claims; still a token we can't read
+        return "malformed", {}, {}, f"{type(exc).__name__}: {exc}"
+    claims = decoded["payload"]
+    if not isinstance(claims, dict):
+        return "malformed", decoded["header"], {}, "payload is not a JSON object"
+    return "jwt", decoded["header"], claims, ""
+
+
+def _shape_problem(value: str, parts: int) -> str:
+    if parts not in (3, _JWE_PARTS):
+        return f"a JWT has 3 dot-separated parts (5 when encrypted); this one has {parts}"
+    for index, part in enumerate(value.split(".")):
+        bad = re.search(r"[^A-Za-z0-9_=-]", part)
+        if bad:
+            name = ("header", "payload", "signature", "part 4", "part 5")[index]
+            return (f"{name} contains {bad.group()!r} at position {bad.start()}, "
+                    "which is not base64url (was it URL- or JSON-encoded?)")
+    return "a part is empty"
+
+
+# ---- checks -------------------------------------------------------------------------------
+
+
+def check_token_shape(ctx) -> Iterable[Finding]:
+    for token in ctx.tokens:
+        ref = _ref(token, ctx)
+        if token.kind == "malformed":
+            yield Finding("token-malformed", f"{ref} cannot be decoded: {token.problem}.",
+                          (("problem", token.problem),))
+        elif token.kind == "opaque":
+            yield Finding("token-opaque", f"{ref} is opaque (not a JWT).")
+        elif token.kind == "jwe":
+            yield Finding("token-encrypted", f"{ref} is an encrypted JWT (JWE).")
+        elif str(token.header.get("alg", "")).lower() == "none":
+            yield Finding("token-unsigned", f"{ref} has alg \"{token.header.get('alg')}\": "
+                          "it carries no signature.")
+
+
+def check_token_times(ctx) -> Iterable[Finding]:
+    sent, leeway = ctx.sent_at, ctx.settings.leeway
+    for token in ctx.tokens:
+        if token.kind != "jwt":
+            continue
+        ref = _ref(token, ctx)
+        exp = token.claim_time("exp")
+        if exp is not None and exp + leeway < sent:
+            lifetime = f"; it lived {duration(token.lifetime)}" if token.lifetime else ""
+            yield Finding(
+                "token-expired",
+                f"{ref} expired {duration(sent - exp)} before the request was sent "
+                f"(exp {utc(exp)}, sent {utc(sent)}{lifetime}).",
+                (("exp", exp), ("sent", sent), ("expired_for_s", round(sent - exp))))
+        for claim in ("nbf", "iat"):
+            moment = token.claim_time(claim)
+            if moment is not None and moment - leeway > sent:
+                yield Finding(
+                    "token-not-yet-valid",
+                    f"{ref} has {claim} {utc(moment)}, {duration(moment - sent)} after the request "
+                    f"was sent ({utc(sent)}): a clock is off.",
+                    (("claim", claim), (claim, moment), ("sent", sent)))
+                break
+
+
+def _ref(token: Token, ctx) -> str:
+    return f"The token in {token.credential.name} ({redact(token.value, ctx.settings.reveal)})"
+
+
+CHECKS = (check_token_shape, check_token_times)

@@ -1,0 +1,34 @@
+"""Times as a person reads them at 2 a.m.: ``expired 14 min ago (10:02:11Z)``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def utc(epoch: float) -> str:
+    """``2026-11-23 10:02:11Z``."""
+    try:
+        return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"{epoch!r} (out of range)"
+
+
+def duration(seconds: float) -> str:
+    """``45 s``, ``14 min``, ``3 h 5 min``, ``2 days``."""
+    seconds = abs(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    hours = int(minutes // 60)
+    if hours < 48:
+        rest = int(minutes - hours * 60)
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def relative(moment: float, now: float) -> str:
+    """``14 min ago`` or ``in 3 h 5 min``."""
+    delta = moment - now
+    return f"in {duration(delta)}" if delta > 0 else f"{duration(delta)} ago"

@@ -1,0 +1,1 @@
+"""The mitmproxy side of authlens: flow adapter, annotations and the addon classes."""

@@ -1,0 +1,192 @@
+"""The addons mitmproxy loads: one small class per concern, in hook order.
+
+``Diagnose`` analyses each finished flow and stores the plain result in
+``flow.metadata["authlens"]``; ``Annotate``, ``TerminalOutput`` and ``Report`` read it from there.
+Every hook is wrapped so that nothing authlens does can raise into mitmproxy, and nothing here
+writes to the request or response.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from typing import Optional
+
+from mitmproxy import ctx, exceptions, http
+
+from ..analyze import Analyzer, Settings, default_trackers
+from ..render import report, terminal, text
+from ..session import SessionLog
+from .adapter import exchange_from_flow
+
+log = logging.getLogger("authlens")
+
+METADATA_KEY = "authlens"
+OUTPUT_STYLES = ("auto", "rich", "log", "json", "off")
+
+
+def never_raises(hook):
+    """Log an internal error in one line instead of letting it reach mitmproxy."""
+    @functools.wraps(hook)
+    def guarded(self, *args):
+        try:
+            return hook(self, *args)
+        except Exception as exc:  # noqa: BLE001 - the proxy must keep running whatever happens
+            where = getattr(getattr(args[0], "request", None), "url", "") if args else ""
+            log.error("authlens: internal error in %s%s: %s: %s", hook.__name__,
+                      f" on {where}" if where else "", type(exc).__name__, exc)
+            log.debug("authlens traceback", exc_info=True)
+    return guarded
+
+
+def diagnosis_of(flow: http.HTTPFlow) -> Optional[dict]:
+    """The stored diagnosis of a flow (from this session or read back from a .flow file)."""
+    value = flow.metadata.get(METADATA_KEY)
+    return value if isinstance(value, dict) else None
+
+
+class Diagnose:
+    """Runs the core on every finished flow; keeps the session's results."""
+
+    def __init__(self):
+        self.trackers = default_trackers()  # kept across option changes: they hold history
+        self.analyzer = Analyzer(trackers=self.trackers)
+        self.session = SessionLog()
+
+    def load(self, loader):
+        loader.add_option("authlens_leeway", int, 60,
+                          "Clock-skew allowance in seconds when judging token exp/nbf/iat.")
+        loader.add_option("authlens_reveal", bool, False,
+                          "Show tokens, keys and passwords in full (redacted by default).")
+
+    def configure(self, updated):
+        if {"authlens_leeway", "authlens_reveal"} & set(updated):
+            if ctx.options.authlens_leeway < 0:
+                raise exceptions.OptionsError("authlens_leeway must be >= 0 seconds")
+            settings = Settings(leeway=float(ctx.options.authlens_leeway),
+                                reveal=ctx.options.authlens_reveal)
+            self.analyzer = Analyzer(settings, trackers=self.trackers)
+
+    @never_raises
+    def response(self, flow: http.HTTPFlow):
+        self._diagnose(flow)
+
+    @never_raises
+    def error(self, flow: http.HTTPFlow):
+        if flow.response is None:
+            self._diagnose(flow)
+
+    def _diagnose(self, flow: http.HTTPFlow) -> None:
+        diagnosis = self.analyzer.analyze(exchange_from_flow(flow))
+        result = diagnosis.to_dict() if diagnosis.noteworthy else None
+        if result:
+            flow.metadata[METADATA_KEY] = result
+        else:
+            flow.metadata.pop(METADATA_KEY, None)
+        self.session.record(flow.id, result)
+
+
+class Annotate:
+    """Writes the verdict as the flow's comment and marker (seen in mitmdump, console, mitmweb)."""
+
+    def load(self, loader):
+        loader.add_option("authlens_annotate", bool, True,
+                          "Write the diagnosis into flow comments and markers.")
+
+    @never_raises
+    def response(self, flow: http.HTTPFlow):
+        self._annotate(flow)
+
+    @never_raises
+    def error(self, flow: http.HTTPFlow):
+        self._annotate(flow)
+
+    def _annotate(self, flow: http.HTTPFlow) -> None:
+        if not ctx.options.authlens_annotate:
+            return
+        diagnosis = diagnosis_of(flow)
+        flow.comment = text.merge_comment(flow.comment, text.comment(diagnosis) if diagnosis else "")
+        mark = text.marker(diagnosis) if diagnosis else ""
+        if not flow.marked or flow.marked in text.OWN_MARKERS:  # never clobber the user's marker
+            flow.marked = mark
+
+
+class TerminalOutput:
+    """Tells the person at the terminal: rich blocks in mitmdump, log lines in the UIs."""
+
+    def __init__(self, session: SessionLog):
+        self.session = session
+        self.style = "off"
+        self.console = None
+
+    def load(self, loader):
+        loader.add_option("authlens_output", str, "auto",
+                          "How diagnoses are shown: auto (rich in mitmdump, log lines in mitmweb "
+                          "and the console UI), rich, log, json (one JSON line per flow), off.",
+                          choices=OUTPUT_STYLES)
+
+    def configure(self, updated):
+        if "authlens_output" in updated:
+            style = ctx.options.authlens_output
+            if style == "auto":
+                interactive_ui = "web_port" in ctx.options or "console_layout" in ctx.options
+                style = "log" if interactive_ui else "rich"
+            self.style = style
+            self.console = terminal.make_console(sys.stdout) if style == "rich" else None
+
+    @never_raises
+    def response(self, flow: http.HTTPFlow):
+        self._show(flow)
+
+    @never_raises
+    def error(self, flow: http.HTTPFlow):
+        self._show(flow)
+
+    def _show(self, flow: http.HTTPFlow) -> None:
+        diagnosis = diagnosis_of(flow)
+        if diagnosis is None or self.style == "off":
+            return
+        if self.style == "rich":
+            self.console.print(terminal.block(diagnosis))
+        elif self.style == "json":
+            print(json.dumps(diagnosis, ensure_ascii=False), flush=True)
+        else:
+            level = logging.WARNING if diagnosis.get("verdict") else logging.INFO
+            log.log(level, "%s %s %s", diagnosis.get("status") or "---", flow.request.url,
+                    text.headline(diagnosis))
+
+    @never_raises
+    def done(self):
+        if self.style == "rich":
+            self.console.print(terminal.summary(self.session.seen, self.session.diagnoses()))
+        elif self.style == "log" and self.session.seen:
+            found = sum(1 for _ in self.session.diagnoses())
+            log.info("authlens: %d flows seen, %d with findings", self.session.seen, found)
+
+
+class Report:
+    """Writes the JSON report of the session at exit."""
+
+    def __init__(self, session: SessionLog):
+        self.session = session
+
+    def load(self, loader):
+        loader.add_option("authlens_report", Optional[str], None,
+                          "Write a JSON report of all diagnoses to this path at exit.")
+
+    @never_raises
+    def done(self):
+        path = ctx.options.authlens_report
+        if path:
+            report.write_json(path, self.session.seen, self.session.diagnoses())
+            log.info("authlens: report written to %s", path)
+
+
+def make_addons() -> list:
+    diagnose = Diagnose()
+    return [diagnose, Annotate(), TerminalOutput(diagnose.session), Report(diagnose.session)]
+
+
+addons = make_addons()

@@ -1,0 +1,90 @@
+"""Rich terminal output: one block per diagnosed flow, a summary table at the end."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterable
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .. import catalog
+from .text import headline
+
+_STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}
+_ICONS = {"error": "✖", "warning": "⚠", "info": "ℹ"}
+_VERDICT_STYLES = {catalog.AUTHN: "bold red", catalog.AUTHZ: "bold magenta", "unknown": "bold yellow"}
+
+
+def block(diagnosis: dict) -> Panel:
+    """The block for one flow: request, credential, token, what the server said, verdict, fix."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold cyan", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for cred in diagnosis.get("credentials", []):
+        scheme = f"{cred['scheme']} " if cred.get("scheme") else ""
+        grid.add_row("credential", f"{cred['location']} {cred['name']}: {scheme}{cred['value']}")
+    for token in diagnosis.get("tokens", []):
+        grid.add_row("token", _token_text(token))
+    for challenge in diagnosis.get("challenges", []):
+        params = " ".join(f"{k}={v}" for k, v in challenge.get("params", {}).items())
+        grid.add_row("server", Text(f"WWW-Authenticate: {challenge.get('scheme', '')} {params}"))
+    for finding in diagnosis.get("findings", []):
+        severity = finding["severity"]
+        line = Text(f"{_ICONS[severity]} {finding['id']}  ", style=_STYLES[severity])
+        line.append(finding["message"], style="default")
+        grid.add_row("finding", line)
+    cause = next((f for f in diagnosis.get("findings", []) if f["id"] == diagnosis.get("cause")), None)
+    verdict = diagnosis.get("verdict")
+    if verdict:
+        lead = headline(diagnosis).split(":", 1)[0]
+        if cause:
+            lead += f" — {cause['title']}"
+        grid.add_row("verdict", Text(lead, style=_VERDICT_STYLES.get(verdict, "bold")))
+    if cause:
+        grid.add_row("fix", Text(f"{cause['fix']}  ({cause['cite']})", style="green"))
+    status = diagnosis.get("status")
+    title = Text(f"{status or '---'} ", style="bold red" if status in (401, 403, 407) else "bold")
+    title.append(f"{diagnosis['method']} {diagnosis['url']}", style="bold")
+    return Panel(grid, title=title, title_align="left",
+                 border_style=_VERDICT_STYLES.get(verdict or "", "yellow"))
+
+
+def _token_text(token: dict) -> Text:
+    text = Text(f"{token['kind']} #{token['fingerprint']}")
+    if token.get("problem"):
+        text.append(f"  {token['problem']}", style="red")
+    times = token.get("times", {})
+    for name, value in token.get("claims", {}).items():
+        text.append(f"\n{name}: ", style="dim")
+        text.append(str(times.get(name, value)))
+    if token.get("lifetime"):
+        text.append("\nlifetime: ", style="dim")
+        text.append(token["lifetime"])
+    return text
+
+
+def summary(seen: int, diagnoses: Iterable[dict]) -> Table:
+    """The end-of-session table: flows seen, flows with findings, counts per finding."""
+    diagnoses = list(diagnoses)
+    counts = Counter(f["id"] for d in diagnoses for f in d.get("findings", []))
+    verdicts = Counter(d["verdict"] for d in diagnoses if d.get("verdict"))
+    refusals = ", ".join(f"{n} {v}" for v, n in verdicts.most_common()) or "no refusals"
+    table = Table(title=f"authlens: {seen} flows seen, {len(diagnoses)} with findings",
+                  caption=refusals, title_justify="left", caption_justify="left")
+    table.add_column("finding", style="cyan")
+    table.add_column("flows", justify="right")
+    table.add_column("severity")
+    table.add_column("title")
+    for finding_id, n in counts.most_common():
+        entry = catalog.get(finding_id)
+        table.add_row(finding_id, str(n), Text(entry.severity, style=_STYLES[entry.severity]),
+                      entry.title)
+    return table
+
+
+def make_console(file=None) -> Console:
+    return Console(file=file, highlight=False, soft_wrap=False)
+

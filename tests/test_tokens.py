@@ -1,0 +1,88 @@
+"""Token decoding and time checks (real JWTs minted with pyjwt)."""
+
+from authlens import tokens
+from authlens.credentials import Credential
+from factories import NOW, diagnose, exchange, ids, mint
+
+
+def decoded(value: str) -> tokens.Token:
+    (token,) = tokens.decode_credentials([Credential("header", "Authorization", value, "Bearer", value)])
+    return token
+
+
+def test_valid_jwt_has_no_token_findings_and_shows_claims():
+    assert diagnose(exchange(f"Bearer {mint(scp='Orders.Read')}")).findings == []
+    d = diagnose(exchange(f"Bearer {mint(scp='Orders.Read')}", status=403))
+    assert not [i for i in ids(d) if i.startswith("token-")]  # nothing wrong with the token
+    (token,) = d.tokens
+    assert token["kind"] == "jwt"
+    assert token["claims"]["scp"] == "Orders.Read"
+    assert token["claims"]["aud"] == "api://orders"
+    assert token["lifetime"] == "60 min"
+    assert "(in 59 min)" in token["times"]["exp"]
+
+
+def test_expired_token_is_the_cause_of_a_401_with_human_times():
+    value = mint(issued=NOW - 3600 - 840)  # expired 14 min before sending
+    d = diagnose(exchange(f"Bearer {value}", status=401))
+    assert d.verdict == "authentication"
+    assert d.cause == "token-expired"
+    message = d.cause_finding.message
+    assert "expired 14 min before the request was sent" in message
+    assert "it lived 60 min" in message
+    assert value not in message and value not in d.summary
+
+
+def test_expiry_is_judged_at_send_time_not_wall_clock():
+    value = mint(issued=NOW - 60)
+    # the same token, sent while valid, stays valid whenever the capture is read
+    assert "token-expired" not in ids(diagnose(exchange(f"Bearer {value}", status=401, sent=NOW)))
+    assert "token-expired" in ids(diagnose(exchange(f"Bearer {value}", status=401, sent=NOW + 7200)))
+
+
+def test_leeway_absorbs_small_clock_skew():
+    value = mint(issued=NOW - 3600 - 30)  # expired 30 s ago
+    assert "token-expired" not in ids(diagnose(exchange(f"Bearer {value}"), leeway=60))
+    assert "token-expired" in ids(diagnose(exchange(f"Bearer {value}"), leeway=10))
+
+
+def test_not_yet_valid_names_the_claim():
+    d = diagnose(exchange(f"Bearer {mint(issued=NOW + 600)}", status=401))
+    assert d.cause == "token-not-yet-valid"
+    assert "iat" in d.cause_finding.message or "nbf" in d.cause_finding.message
+    d = diagnose(exchange(f"Bearer {mint(nbf=int(NOW + 900))}", status=401))
+    assert dict(d.cause_finding.evidence)["claim"] == "nbf"
+
+
+def test_unsigned_token():
+    d = diagnose(exchange(f"Bearer {mint(alg='none')}", status=401))
+    assert d.cause == "token-unsigned"
+
+
+def test_malformed_jwt_names_the_part():
+    header = mint().split(".")[0]
+    token = decoded(f"{header}.FAKE_PAYLOAD_NOT_A_REAL_TOKEN.sig")
+    assert token.kind == "malformed" and "payload" in token.problem
+    token = decoded(f"{header}.e30%3D.sig")
+    assert token.kind == "malformed" and "payload contains '%'" in token.problem
+    token = decoded("eyJhbGciOiJIUzI1NiJ9.e30")
+    assert token.kind == "malformed" and "has 2" in token.problem
+
+
+def test_opaque_and_encrypted_are_info_only():
+    assert decoded("gho_16C7e42F292c6912E7710c838347Ae178B4a").kind == "opaque"
+    jwe = "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d"
+    assert decoded(jwe).kind == "jwe"
+    d = diagnose(exchange("Bearer gho_16C7e42F292c6912E7710c838347Ae178B4a"))
+    assert [f.severity for f in d.findings] == ["info"]
+    assert not d.noteworthy
+
+
+def test_basic_credentials_are_not_tokens():
+    d = diagnose(exchange("Basic dXNlcjpwYXNz"))
+    assert d.tokens == []
+
+
+def test_huge_token_is_bounded():
+    token = decoded("eyJ" + "A" * 200_000)
+    assert token.kind == "malformed"
