@@ -322,15 +322,50 @@ def test_whitespace_count_is_capped_and_reported():
 
 # --- scheme-missing ------------------------------------------------------------------------------
 
+BEARER_CHALLENGE = [("WWW-Authenticate", 'Bearer realm="api"')]
+
+
 def test_scheme_missing_bare_jwt_and_key():
-    [f] = only("scheme-missing", [("Authorization", JWT)], status=401)
+    [f] = only("scheme-missing", [("Authorization", JWT)])  # no response yet: plain lint
     assert "bare JWT" in f.message and JWT not in f.message
+    [f] = only("scheme-missing", [("Authorization", JWT)], status=401,
+               resp_headers=BEARER_CHALLENGE)
+    assert "challenge asks for Bearer" in f.message
+    assert analyze([("Authorization", JWT)], status=401,
+                   resp_headers=BEARER_CHALLENGE).cause == "scheme-missing"
     [cred] = extract_credentials(exchange([("Authorization", JWT)]).request)
     assert cred.scheme is None and cred.value == JWT
     [f] = only("scheme-missing", [("Authorization", OPAQUE)])
     assert "bare token or key" in f.message
     [f] = only("scheme-missing", [("Authorization", "dGVzdDp0ZXN0")])
     assert "Basic" in f.message
+
+
+def test_scheme_missing_refused_without_challenge():
+    [f] = only("scheme-missing", [("Authorization", JWT)], status=401)
+    assert "challenge" not in f.message
+
+
+@pytest.mark.parametrize("status,resp_headers,url", [
+    (200, (), None), (204, (), None), (200, BEARER_CHALLENGE, None),
+    # AWS API Gateway authorizers document bare tokens
+    (401, [("x-amzn-ErrorType", "UnauthorizedException")], None),
+    (403, [("x-amz-apigw-id", "abc=")], None),
+    (401, (), "https://h1z7c2zen5.execute-api.eu-central-1.amazonaws.com/dev/items/"),
+    (401, (), "https://api.linear.app/graphql"),
+])
+def test_scheme_missing_quiet_when_server_takes_bare_credentials(status, resp_headers, url):
+    kw = {"url": url} if url else {}
+    for value in (JWT, OPAQUE):
+        assert "scheme-missing" not in ids([("Authorization", value)], status=status,
+                                           resp_headers=resp_headers, **kw)
+
+
+def test_scheme_missing_via_fake_challenge():
+    exch = exchange([("Authorization", OPAQUE)], status=403)
+    [f] = run_check(credentials.check_scheme_missing, exch, [FakeChallenge("Bearer")])
+    assert f.id == "scheme-missing" and dict(f.evidence)["challenge_schemes"] == ["Bearer"]
+    assert "asks for Bearer" in f.message
 
 
 def test_scheme_missing_not_for_misspelled_or_api_key_headers():

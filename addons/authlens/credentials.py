@@ -940,7 +940,6 @@ check_credential_placeholder = _issues_check("credential-placeholder", "Unfilled
 check_credential_quoted = _issues_check("credential-quoted", "Quotes around value or token.")
 check_credential_whitespace = _issues_check("credential-whitespace",
                                             "Stray, doubled or invisible whitespace, non-ASCII.")
-check_scheme_missing = _issues_check("scheme-missing", "Bare token in Authorization.")
 check_scheme_duplicated = _issues_check("scheme-duplicated", "`Bearer Bearer ...`.")
 check_credential_malformed = _issues_check("credential-malformed", "Not token68 for its scheme.")
 check_basic_malformed = _issues_check("basic-malformed", "Basic not base64(user:password).")
@@ -1001,6 +1000,64 @@ def unexpected_scheme(cred: Credential, accepted: Sequence[str], source: str) ->
                    (("sent", cred.scheme), ("accepted", sorted(wanted)), ("source", source)))
 
 
+def _challenge_schemes(ctx) -> dict[str, list[str]]:
+    """Schemes the response's challenges offer, by header (www-authenticate/proxy-authenticate)."""
+    if ctx.response is None:
+        return {}
+    by_header: dict[str, list[str]] = {}
+    for ch in getattr(ctx.challenges, "challenges", None) or ():
+        header = str(getattr(ch, "header", "www-authenticate") or "www-authenticate").lower()
+        by_header.setdefault(header, []).append(ch.scheme)
+    return by_header
+
+
+BARE_CREDENTIAL_HOSTS = re.compile(
+    r"(?:^|\.)(?:execute-api\.[a-z0-9-]+\.amazonaws\.com|api\.linear\.app|api\.pexels\.com"
+    r"|api\.assemblyai\.com)$")
+"""APIs that document ``Authorization: <credential>`` with no scheme (rules may extend this)."""
+_APIGW_RESPONSE_HEADERS = ("x-amzn-errortype", "x-amz-apigw-id")
+
+
+def takes_bare_credentials(ctx) -> bool:
+    """True when the server is known to read a scheme-less Authorization value."""
+    if BARE_CREDENTIAL_HOSTS.search(ctx.request.host):
+        return True
+    response = ctx.response
+    return response is not None and any(response.header(h) is not None
+                                        for h in _APIGW_RESPONSE_HEADERS)
+
+
+def check_scheme_missing(ctx) -> list[Finding]:
+    """Bare token in Authorization, unless the server evidently takes bare credentials.
+
+    A server that accepted the call (status < 400) reads bare credentials, and some APIs document
+    them (AWS API Gateway authorizers, Linear, Pexels: ``takes_bare_credentials``); there a bare
+    value is not the problem. When the server's challenge names a scheme, the message says so."""
+    out: list[Finding] = []
+    for cred in ctx.credentials:
+        found = cred.issue_map.get("scheme-missing")
+        if not found:
+            continue
+        if ctx.response is None:
+            out.extend(found)
+            continue
+        if ctx.status is not None and ctx.status < 400 and not ctx.refused:
+            continue
+        if takes_bare_credentials(ctx):
+            continue
+        header = "proxy-authenticate" if cred.name.lower() == "proxy-authorization" \
+            else "www-authenticate"
+        offered = _challenge_schemes(ctx).get(header)
+        if not offered:
+            out.extend(found)
+            continue
+        names = ", ".join(dict.fromkeys(offered))
+        for f in found:
+            out.append(Finding(f.id, f"{f.message} The server's challenge asks for {names}.",
+                               f.evidence + (("challenge_schemes", list(dict.fromkeys(offered))),)))
+    return out
+
+
 def check_scheme_unexpected(ctx) -> Iterator[Finding]:
     """Sent a scheme the server's challenges do not offer."""
     if ctx.response is None:
@@ -1008,13 +1065,9 @@ def check_scheme_unexpected(ctx) -> Iterator[Finding]:
     auth = [c for c in ctx.credentials if c.kind == "auth" and c.scheme is not None]
     if not auth:
         return
-    challenges = getattr(ctx.challenges, "challenges", None) or ()
-    if not challenges:
+    by_header = _challenge_schemes(ctx)
+    if not by_header:
         return
-    by_header: dict[str, list[str]] = {}
-    for ch in challenges:
-        header = str(getattr(ch, "header", "www-authenticate") or "www-authenticate").lower()
-        by_header.setdefault(header, []).append(ch.scheme)
     for cred in auth:
         if cred.name.lower() == "proxy-authorization":
             accepted, source = by_header.get("proxy-authenticate"), "the proxy's Proxy-Authenticate"
