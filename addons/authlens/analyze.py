@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable, Iterable, Optional, Sequence
 
-from . import catalog
+from . import bodies, catalog, challenge, credentials, tokens
 from .model import (
     VERDICT_UNKNOWN,
     Diagnosis,
@@ -75,28 +75,23 @@ class Context:
 
     @cached_property
     def credentials(self):
-        from .credentials import extract_credentials
-        return extract_credentials(self.request)
+        return credentials.extract_credentials(self.request)
 
     @cached_property
     def tokens(self):
-        from .tokens import decode_credentials
-        return decode_credentials(self.credentials)
+        return tokens.decode_credentials(self.credentials)
 
     @cached_property
     def challenges(self):
-        from .challenge import parse_response_challenges
-        return parse_response_challenges(self.response)
+        return challenge.parse_response_challenges(self.response)
 
     @cached_property
     def error_body(self):
         """The vendor error the response body (and error headers) carry, or None."""
-        from .bodies import read_error
-        return read_error(self)
+        return bodies.read_error(self)
 
 
 def default_checks() -> list[Check]:
-    from . import bodies, challenge, credentials, tokens
     return [*credentials.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS]
 
 
@@ -132,7 +127,8 @@ def build_diagnosis(ctx: Context, findings: list[Finding]) -> Diagnosis:
     """The diagnosis; the descriptive parts (credentials, claims, challenges) are filled in only
     when there is something to say, which keeps healthy traffic cheap."""
     request = ctx.request
-    diagnosis = Diagnosis(url=request.url, method=request.method, status=ctx.status,
+    diagnosis = Diagnosis(url=credentials.redact_url(request.url, ctx.settings.reveal),
+                          method=request.method, status=ctx.status,
                           findings=sorted(findings, key=_severity_order))
     diagnosis.verdict, diagnosis.cause = decide_verdict(ctx, findings)
     if not diagnosis.noteworthy:
