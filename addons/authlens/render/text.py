@@ -11,6 +11,7 @@ MARKERS = {
     "format": ":warning:",        # the request itself is malformed
     "credential": ":key:",        # the credential was refused: prove who you are again
     "permission": ":no_entry:",   # the credential lacks the right: get the permission
+    "server": ":wrench:",         # the server's configuration refuses what cannot carry a credential
     "unknown": ":grey_question:",
 }
 OWN_MARKERS = frozenset(MARKERS.values())
