@@ -25,10 +25,11 @@ Check = Callable[["Context"], Iterable[Finding]]
 
 REFUSAL_STATUSES = (401, 403, 407)
 
-# Findings that mean "the server said auth failed", whatever the status code.
+# Findings that mean "the server said auth failed", whatever the status code (the session-cookie
+# findings are only raised on a 401/403 or a redirect to the login page).
 SERVER_SIDE_REFUSALS = frozenset({
     "challenge-invalid-token", "challenge-insufficient-scope", "challenge-invalid-request",
-    "error-in-body",
+    "error-in-body", "cookie-session-missing", "cookie-session-expired", "cookie-not-sent",
 })
 
 _VERDICT_LEADS = {
@@ -46,6 +47,8 @@ class Settings:
     """Clock-skew allowance in seconds for exp/nbf/iat."""
     reveal: bool = False
     """Show secrets in full (off by default)."""
+    session_cookies: tuple[str, ...] = ()
+    """Names of the cookies that carry the session (a missing one explains a refusal)."""
 
 
 class Context:
@@ -94,7 +97,10 @@ def default_checks() -> list[Check]:
 def default_trackers() -> list:
     """Fresh stateful trackers; each ``check(ctx)`` sees every exchange, in order, and may
     remember it to explain a later one. They must bound their memory and tolerate replays."""
-    return []
+    from .cookiejar import CookieJarTracker
+    from .cors import CorsTracker
+    from .redirects import RedirectTracker
+    return [RedirectTracker(), CorsTracker(), CookieJarTracker()]
 
 
 class Analyzer:
