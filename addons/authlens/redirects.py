@@ -68,10 +68,12 @@ class RedirectTracker:
             return
         if dropped is None and origin(target) == origin(request.url):
             return
+        key, flow = (ctx.exchange.client, target), ctx.exchange.id
+        replayed = self._redirects.get(key)
+        followed_by = replayed.followed_by if replayed and replayed.flow == flow else None
         summary = f"{ctx.status} {request.method} {request.url} -> {target}"
-        self._redirects[(ctx.exchange.client, target)] = _Redirect(
-            ctx.exchange.id, summary, dropped.source if dropped else request.url, target,
-            ctx.sent_at)
+        self._redirects[key] = _Redirect(flow, summary, dropped.source if dropped else request.url,
+                                         target, ctx.sent_at, followed_by)
 
     def _finding(self, ctx, redirect: _Redirect) -> Finding:
         first, here = origin(redirect.source), origin(ctx.request.url)
