@@ -108,7 +108,7 @@ def test_missing_and_withheld_session_cookies():
     conv = Conversation()
     conv.see(login("sid=s3cr3t; Path=/; SameSite=Strict"))
     d = conv.see(app("b", 5, headers=(("Sec-Fetch-Site", "cross-site"), ("Sec-Fetch-Mode", "cors"))))
-    assert d.cause == "cookie-not-sent" and "SameSite=Strict" in d.findings[0].message
+    assert d.cause == "cookie-not-sent" and "SameSite=Strict" in only(d, "cookie-not-sent").message
 
 
 def test_rule_named_cookie_without_any_set_cookie():
