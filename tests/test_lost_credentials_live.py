@@ -1,0 +1,198 @@
+"""Credentials lost on the way, with real clients through a real mitmdump and loopback servers.
+
+requests and curl follow a redirect to another port; headless chromium calls an API on another
+origin; a requests session outlives its cookie. Each test reads the flows mitmdump wrote (``-w``)
+and checks the findings and links in ``flow.metadata["authlens"]``, the comment and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from flask import Flask, Response, redirect, request
+from werkzeug.serving import make_server
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+GOOD = "Bearer good-token-0123456789abcdef"
+
+
+# ---- minimal harness (to be replaced by tests/harness.py when it lands on main) ------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proxy:
+    """A real mitmdump with the addon, writing its flows and the JSON report under ``tmp``."""
+
+    def __init__(self, tmp: Path):
+        self.port = free_port()
+        self.flow_file, self.report = tmp / "out.flow", tmp / "report.json"
+        self.log = open(tmp / "mitmdump.log", "wb")
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "mitmdump"), "-s", str(REPO / "addon.py"),
+             "--listen-host", "127.0.0.1", "-p", str(self.port), "-w", str(self.flow_file),
+             "--set", f"confdir={tmp / 'confdir'}", "--set", f"authlens_report={self.report}",
+             "--set", "authlens_output=json"],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                assert self.proc.poll() is None, (tmp / "mitmdump.log").read_text()
+                time.sleep(0.1)
+        raise RuntimeError("mitmdump did not start")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(20)
+        self.log.close()
+
+    def flows(self) -> list:
+        from mitmproxy import io
+        self.stop()
+        with open(self.flow_file, "rb") as f:
+            return list(io.FlowReader(f).stream())
+
+    def report_flows(self) -> list:
+        self.stop()
+        return json.loads(self.report.read_text())["flows"]
+
+
+@pytest.fixture
+def proxy(tmp_path):
+    started = Proxy(tmp_path)
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def serve():
+    """``serve(app) -> base URL``: a Flask app on its own loopback port for the test."""
+    servers = []
+
+    def start(app: Flask) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def session(proxy: Proxy) -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False
+    s.proxies = {"http": proxy.url, "https": proxy.url}
+    return s
+
+
+def by_url(flows, url: str, method: str = "GET"):
+    """The one flow for ``url`` (query ignored) and ``method``."""
+    [flow] = [f for f in flows if f.request.url.split("?")[0] == url and f.request.method == method]
+    return flow
+
+
+def diagnosis(flow) -> dict:
+    return flow.metadata.get("authlens") or {}
+
+
+def finding_ids(flow) -> list:
+    return [f["id"] for f in diagnosis(flow).get("findings", [])]
+
+
+def assert_linked(flow, relation: str, other) -> None:
+    link = {"relation": relation, "flow": other.id}
+    assert any(link.items() <= l.items() for l in diagnosis(flow)["links"]), diagnosis(flow)
+    assert f"See flow {other.id} ({relation})" in flow.comment
+
+
+# ---- redirects ------------------------------------------------------------------------------
+
+def api_server() -> Flask:
+    app = Flask("api")
+
+    @app.get("/data")
+    def data():
+        if request.headers.get("Authorization") != GOOD:
+            return Response("no credential", 401, {"WWW-Authenticate": 'Bearer realm="api"'})
+        return {"ok": True}
+
+    @app.get("/public")
+    def public():
+        return {"public": True}
+
+    return app
+
+
+def front_server(api: str) -> Flask:
+    app = Flask("front")
+    app.add_url_rule("/moved", "moved", lambda: redirect(api + "/data", 302))
+    app.add_url_rule("/moved-public", "moved_public", lambda: redirect(api + "/public", 302))
+    app.add_url_rule("/local", "local", lambda: redirect("/data", 302))
+    app.add_url_rule("/data", "data", api_server().view_functions["data"])
+    return app
+
+
+def assert_dropped(flows, front: str, api: str) -> None:
+    hop, follow = by_url(flows, front + "/moved"), by_url(flows, api + "/data")
+    d = diagnosis(follow)
+    assert (d["verdict"], d["cause"]) == ("authentication", "credential-dropped-on-redirect")
+    [finding] = [f for f in d["findings"] if f["id"] == "credential-dropped-on-redirect"]
+    assert front in finding["message"] and api in finding["message"]
+    assert_linked(follow, "redirected-by", hop)
+    assert "credential-dropped-on-redirect" in follow.comment
+
+
+def test_requests_drops_authorization_on_a_redirect_to_another_port(proxy, serve):
+    api = serve(api_server())
+    front = serve(front_server(api))
+    with session(proxy) as s:
+        assert s.get(front + "/moved", headers={"Authorization": GOOD}).status_code == 401
+        assert s.get(front + "/local", headers={"Authorization": GOOD}).status_code == 200
+        assert s.get(front + "/moved-public", headers={"Authorization": GOOD}).status_code == 200
+    flows = proxy.flows()
+    assert_dropped(flows, front, api)
+    healthy = [by_url(flows, url) for url in (front + "/local", front + "/data",
+                                              front + "/moved-public", api + "/public")]
+    assert not any(diagnosis(f) for f in healthy)
+    [reported] = [f for f in proxy.report_flows() if f["cause"] == "credential-dropped-on-redirect"]
+    assert reported["links"][0]["relation"] == "redirected-by"
+
+
+def test_curl_drops_authorization_unless_told_to_trust_the_target(proxy, serve):
+    api = serve(api_server())
+    front = serve(front_server(api))
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    for trust in ([], ["--location-trusted"]):
+        subprocess.run(["curl", "-sS", "-L", "--proxy", proxy.url, "-H", f"Authorization: {GOOD}",
+                        *trust, front + "/moved"], check=True, capture_output=True, env=env)
+    flows = proxy.flows()
+    assert [f.response.status_code for f in flows] == [302, 401, 302, 200]
+    assert_dropped(flows[:2], front, api)
+    assert not any(diagnosis(f) for f in flows[2:])
