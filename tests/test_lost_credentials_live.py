@@ -196,3 +196,42 @@ def test_curl_drops_authorization_unless_told_to_trust_the_target(proxy, serve):
     assert [f.response.status_code for f in flows] == [302, 401, 302, 200]
     assert_dropped(flows[:2], front, api)
     assert not any(diagnosis(f) for f in flows[2:])
+
+
+# ---- cookie sessions ------------------------------------------------------------------------
+
+def cookie_app(lifetime: int) -> Flask:
+    app = Flask("sessions")
+    sessions: dict = {}
+
+    @app.post("/account/login")
+    def login():
+        sessions["s3cr3t-session"] = time.time() + lifetime
+        response = redirect("/app", 302)
+        response.set_cookie("sid", "s3cr3t-session", max_age=lifetime, httponly=True)
+        response.set_cookie("theme", "dark", max_age=lifetime)
+        return response
+
+    @app.get("/api/orders")
+    def orders():
+        if sessions.get(request.cookies.get("sid", ""), 0) < time.time():
+            return redirect("/account/login?next=/api/orders", 302)
+        return {"orders": []}
+
+    return app
+
+
+def test_requests_session_outlives_its_cookie(proxy, serve):
+    site = serve(cookie_app(lifetime=1))
+    with session(proxy) as s:
+        s.post(site + "/account/login", allow_redirects=False)
+        assert s.get(site + "/api/orders", allow_redirects=False).status_code == 200
+        time.sleep(1.6)
+        assert s.get(site + "/api/orders", allow_redirects=False).status_code == 302
+    flows = proxy.flows()
+    login, fine, late = flows[0], flows[1], flows[2]
+    assert not diagnosis(login) and not diagnosis(fine)
+    d = diagnosis(late)
+    assert (d["verdict"], d["cause"]) == ("authentication", "cookie-session-expired")
+    assert "`sid`" in d["findings"][0]["message"] and "theme" not in json.dumps(d["findings"])
+    assert_linked(late, "cookie-set-by", login)
