@@ -235,3 +235,111 @@ def test_requests_session_outlives_its_cookie(proxy, serve):
     assert (d["verdict"], d["cause"]) == ("authentication", "cookie-session-expired")
     assert "`sid`" in d["findings"][0]["message"] and "theme" not in json.dumps(d["findings"])
     assert_linked(late, "cookie-set-by", login)
+
+
+# ---- the browser ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Headless Debian chromium via Playwright. Skipped without chromium, but never in CI."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing (CI=true: browser tests must run)")
+        pytest.skip(f"{CHROMIUM} is missing")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def browser_page(chromium, proxy: Proxy):
+    """A page whose traffic, loopback included, goes through ``proxy``."""
+    context = chromium.new_context(proxy={"server": proxy.url, "bypass": "<-loopback>"})
+    return context, context.new_page()
+
+
+def strict_api(page_origin: str) -> Flask:
+    """Refuses preflights and leaves CORS headers off its 401s (``/api/me``); ``/api/open``
+    answers preflights but still refuses a bad token without CORS headers."""
+    app = Flask("strict")
+    cors = {"Access-Control-Allow-Origin": page_origin, "Access-Control-Allow-Credentials": "true",
+            "Access-Control-Allow-Headers": "authorization"}
+
+    @app.route("/api/me", methods=["GET", "OPTIONS"])
+    def me():
+        if request.headers.get("Authorization") != GOOD:
+            return Response("unauthorized", 401)
+        return Response("{}", 200, cors)
+
+    @app.route("/api/open", methods=["GET", "OPTIONS"])
+    def open_preflight():
+        if request.method == "OPTIONS":
+            return Response("", 204, cors)
+        return me()
+
+    return app
+
+
+def healthy_api(page_origin: str) -> Flask:
+    app = Flask("healthy")
+    cors = {"Access-Control-Allow-Origin": page_origin, "Access-Control-Allow-Credentials": "true",
+            "Access-Control-Allow-Headers": "authorization"}
+
+    @app.route("/api/me", methods=["GET", "OPTIONS"])
+    def me():
+        if request.method == "OPTIONS":
+            return Response("", 204, cors)
+        ok = request.headers.get("Authorization") == GOOD
+        return Response("{}" if ok else "unauthorized", 200 if ok else 401, cors)
+
+    return app
+
+
+FETCH = """async ([url, init]) => {
+  try { const r = await fetch(url, init); return String(r.status); }
+  catch (e) { return 'CORS error: ' + e.name; }
+}"""
+
+
+@pytest.mark.browser
+def test_chromium_cross_origin_calls_against_a_strict_api(proxy, serve, chromium):
+    pages = Flask("pages")
+    pages.add_url_rule("/", "index", lambda: "<!doctype html><title>app</title>")
+    page_origin = serve(pages)
+    strict, healthy = serve(strict_api(page_origin)), serve(healthy_api(page_origin))
+    context, page = browser_page(chromium, proxy)
+    try:
+        page.goto(page_origin + "/")
+        auth = {"headers": {"Authorization": GOOD}}
+        wrong = {"headers": {"Authorization": "Bearer wrong-token-0123456789abcdef"}}
+        seen = {
+            "cookies": page.evaluate(FETCH, [strict + "/api/me", {"credentials": "include"}]),
+            "preflight": page.evaluate(FETCH, [strict + "/api/me", auth]),
+            "open": page.evaluate(FETCH, [strict + "/api/open", wrong]),
+            "healthy": page.evaluate(FETCH, [healthy + "/api/me", auth]),
+            "healthy-401": page.evaluate(FETCH, [healthy + "/api/me", wrong]),
+        }
+    finally:
+        context.close()
+    assert seen == {"cookies": "CORS error: TypeError", "preflight": "CORS error: TypeError",
+                    "open": "CORS error: TypeError", "healthy": "200", "healthy-401": "401"}
+    flows = proxy.flows()
+
+    hidden = diagnosis(by_url(flows, strict + "/api/me"))  # the credentials: 'include' GET
+    [finding] = [f for f in hidden["findings"] if f["id"] == "cors-hides-status"]
+    assert "The real status was 401" in finding["message"] and page_origin in finding["message"]
+
+    preflight = by_url(flows, strict + "/api/me", "OPTIONS")
+    d = diagnosis(preflight)
+    assert (d["verdict"], d["cause"]) == ("authentication", "cors-preflight-auth")
+    assert preflight.marked == ":wrench:" and "let OPTIONS preflights through" in preflight.comment
+
+    real = by_url(flows, strict + "/api/open")
+    assert "cors-hides-status" in finding_ids(real)
+    assert_linked(real, "preflight", by_url(flows, strict + "/api/open", "OPTIONS"))
+
+    for flow in flows:
+        if flow.request.url.startswith((healthy, page_origin)):
+            assert not {"cors-hides-status", "cors-preflight-auth"} & set(finding_ids(flow)), flow
