@@ -25,13 +25,15 @@ Check = Callable[["Context"], Iterable[Finding]]
 
 REFUSAL_STATUSES = (401, 403, 407)
 
-# Findings that mean "the server said auth failed", whatever the status code.
+# Findings that mean "the server said auth failed", whatever the status code (the session-cookie
+# findings are only raised on a 401/403 or a redirect to the login page).
 SERVER_SIDE_REFUSALS = frozenset({
     "challenge-invalid-token", "challenge-insufficient-scope", "challenge-invalid-request",
     "challenge-claims-required", "challenge-step-up-required", "challenge-dpop-nonce",
     "challenge-invalid-dpop-proof", "error-in-body", "route-not-found", "status-hidden-404",
     "oauth-invalid-grant", "oauth-invalid-client", "oauth-unauthorized-client",
     "oauth-invalid-scope", "oauth-invalid-request",
+    "cookie-session-missing", "cookie-session-expired", "cookie-not-sent",
 })
 
 _VERDICT_LEADS = {
@@ -49,6 +51,8 @@ class Settings:
     """Clock-skew allowance in seconds for exp/nbf/iat."""
     reveal: bool = False
     """Show secrets in full (off by default)."""
+    session_cookies: tuple[str, ...] = ()
+    """Names of the cookies that carry the session (a missing one explains a refusal)."""
 
 
 class Context:
@@ -98,7 +102,10 @@ def default_checks() -> list[Check]:
 def default_trackers() -> list:
     """Fresh stateful trackers; each ``check(ctx)`` sees every exchange, in order, and may
     remember it to explain a later one. They must bound their memory and tolerate replays."""
-    return []
+    from .cookiejar import CookieJarTracker
+    from .cors import CorsTracker
+    from .redirects import RedirectTracker
+    return [RedirectTracker(), CorsTracker(), CookieJarTracker()]
 
 
 class Analyzer:
