@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence
 
 from . import catalog
 from .model import (
@@ -21,6 +21,9 @@ from .model import (
     link_dict,
 )
 
+if TYPE_CHECKING:
+    from .rules import RuleSet
+
 Check = Callable[["Context"], Iterable[Finding]]
 
 REFUSAL_STATUSES = (401, 403, 407)
@@ -28,7 +31,7 @@ REFUSAL_STATUSES = (401, 403, 407)
 # Findings that mean "the server said auth failed", whatever the status code.
 SERVER_SIDE_REFUSALS = frozenset({
     "challenge-invalid-token", "challenge-insufficient-scope", "challenge-invalid-request",
-    "error-in-body",
+    "error-in-body", "vendor-error",
 })
 
 _VERDICT_LEADS = {
@@ -46,6 +49,8 @@ class Settings:
     """Clock-skew allowance in seconds for exp/nbf/iat."""
     reveal: bool = False
     """Show secrets in full (off by default)."""
+    rules: Optional["RuleSet"] = None
+    """What each API expects (``authlens.rules``); None: judge every API by the standards only."""
 
 
 class Context:
@@ -71,6 +76,26 @@ class Context:
         return self.request.timestamp if self.request.timestamp is not None else time.time()
 
     @cached_property
+    def rule(self):
+        """The rule for this request (``authlens.rules``), or None."""
+        rules, request = self.settings.rules, self.request
+        return rules.match(request.host, request.path, request.method) if rules else None
+
+    @property
+    def leeway(self) -> float:
+        """Clock-skew allowance: the API rule's ``max_skew`` when it has one."""
+        rule = self.rule
+        if rule is not None and rule.token is not None and rule.token.max_skew is not None:
+            return float(rule.token.max_skew)
+        return self.settings.leeway
+
+    @cached_property
+    def vendor_error(self):
+        """The API's own error report, read as the rule says; None without one."""
+        from .rules.checks import vendor_error
+        return vendor_error(self)
+
+    @cached_property
     def credentials(self):
         from .credentials import extract_credentials
         return extract_credentials(self.request)
@@ -88,7 +113,9 @@ class Context:
 
 def default_checks() -> list[Check]:
     from . import bodies, challenge, credentials, tokens
-    return [*credentials.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS]
+    from .rules import checks as rule_checks
+    return [*credentials.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS,
+            *rule_checks.CHECKS]
 
 
 class Analyzer:
