@@ -118,6 +118,12 @@ def default_checks() -> list[Check]:
             *rule_checks.CHECKS]
 
 
+def default_trackers() -> list:
+    """Fresh stateful trackers; each ``check(ctx)`` sees every exchange, in order, and may
+    remember it to explain a later one. They must bound their memory and tolerate replays."""
+    return []
+
+
 class Analyzer:
     """Turns exchanges into diagnoses. Holds the settings and any stateful trackers."""
 
@@ -141,19 +147,20 @@ class Analyzer:
 
 
 def build_diagnosis(ctx: Context, findings: list[Finding]) -> Diagnosis:
+    """The diagnosis; the descriptive parts (credentials, claims, challenges) are filled in only
+    when there is something to say, which keeps healthy traffic cheap."""
     request = ctx.request
-    reveal = ctx.settings.reveal
-    diagnosis = Diagnosis(
-        url=request.url,
-        method=request.method,
-        status=ctx.status,
-        findings=sorted(findings, key=_severity_order),
-        credentials=[c.describe(reveal) for c in ctx.credentials],
-        tokens=[t.describe(reveal, now=ctx.sent_at) for t in ctx.tokens],
-        challenges=[c.to_dict() for c in ctx.challenges.challenges] if ctx.response else [],
-        links=[link_dict(link) for f in findings for link in f.links],
-    )
+    diagnosis = Diagnosis(url=request.url, method=request.method, status=ctx.status,
+                          findings=sorted(findings, key=_severity_order))
     diagnosis.verdict, diagnosis.cause = decide_verdict(ctx, findings)
+    if not diagnosis.noteworthy:
+        return diagnosis
+    reveal = ctx.settings.reveal
+    diagnosis.credentials = [c.describe(reveal) for c in ctx.credentials]
+    diagnosis.tokens = [t.describe(reveal, now=ctx.sent_at) for t in ctx.tokens]
+    if ctx.response is not None:
+        diagnosis.challenges = [c.to_dict() for c in ctx.challenges.challenges]
+    diagnosis.links = [link_dict(link) for f in findings for link in f.links]
     diagnosis.summary = summarize(diagnosis)
     return diagnosis
 

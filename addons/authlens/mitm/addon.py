@@ -16,7 +16,7 @@ from typing import Optional
 
 from mitmproxy import ctx, exceptions, http
 
-from ..analyze import Analyzer, Settings
+from ..analyze import Analyzer, Settings, default_trackers
 from ..render import report, terminal, text
 from ..session import SessionLog
 from .adapter import exchange_from_flow
@@ -51,7 +51,8 @@ class Diagnose:
     """Runs the core on every finished flow; keeps the session's results."""
 
     def __init__(self):
-        self.analyzer = Analyzer()
+        self.trackers = default_trackers()  # kept across option changes: they hold history
+        self.analyzer = Analyzer(trackers=self.trackers)
         self.session = SessionLog()
 
     def load(self, loader):
@@ -64,8 +65,9 @@ class Diagnose:
         if {"authlens_leeway", "authlens_reveal"} & set(updated):
             if ctx.options.authlens_leeway < 0:
                 raise exceptions.OptionsError("authlens_leeway must be >= 0 seconds")
-            self.analyzer = Analyzer(Settings(leeway=float(ctx.options.authlens_leeway),
-                                              reveal=ctx.options.authlens_reveal))
+            settings = Settings(leeway=float(ctx.options.authlens_leeway),
+                                reveal=ctx.options.authlens_reveal)
+            self.analyzer = Analyzer(settings, trackers=self.trackers)
 
     @never_raises
     def response(self, flow: http.HTTPFlow):

@@ -1,0 +1,22 @@
+"""README stays true to the catalog and to CI."""
+
+import re
+from pathlib import Path
+
+from authlens import catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_findings_table_is_the_catalog():
+    block = re.search(r"<!-- findings:start -->\n(.*?)<!-- findings:end -->", README, re.S)
+    assert block, "README lacks the findings markers"
+    assert block.group(1).strip() == catalog.markdown_table().strip(), (
+        "README's findings table is stale: run `PYTHONPATH=addons python3 -m authlens catalog --readme README.md`")
+
+
+def test_readme_starts_with_run_and_test_commands():
+    blocks = re.findall(r"```\n(.*?)\n```", README, re.S)
+    assert "mitmdump -s addon.py" in blocks[0]
+    assert blocks[1] == "scripts/test"
