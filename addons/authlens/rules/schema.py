@@ -3,7 +3,9 @@ generated from it (``authlens rules schema``), so the two cannot drift apart."""
 
 from __future__ import annotations
 
+import json
 import re
+import textwrap
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -195,3 +197,75 @@ FILE = Key("rule file", TABLE, "A rule file (TOML).", keys=(RULE, JWKS))
 
 # At most one of these per credential table, exactly one in fact.
 CREDENTIAL_PLACES = ("schemes", "header", "query", "cookie")
+
+
+# ---- the annotated example (README, ``authlens rules schema``) ----------------------------
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def annotated_example() -> str:
+    """A complete rule file using every key, each explained by its ``doc``."""
+    out: list[str] = []
+    shown: set[int] = set()
+    for key in FILE.keys:
+        _tables(out, key, (key.name,), shown)
+    return "\n".join(out).strip() + "\n"
+
+
+def _comment(out: list[str], key: Key, shown: set[int]) -> None:
+    if id(key) not in shown:
+        shown.add(id(key))
+        out.extend(textwrap.wrap(key.doc, 96, initial_indent="# ", subsequent_indent="# "))
+
+
+def _tables(out: list[str], key: Key, path: tuple, shown: set[int]) -> None:
+    out.append("")
+    _comment(out, key, shown)
+    for item in key.example:
+        out.append(f"[[{_dotted(path)}]]")
+        _body(out, key, item, path, shown, key.example)
+
+
+def _body(out, key: Key, item: dict, path: tuple, shown: set[int], siblings: list) -> None:
+    for sub in key.keys:
+        if sub.type in (TABLE, TABLES, TABLE_MAP):
+            continue
+        if sub.name in item:
+            _comment(out, sub, shown)
+            out.append(f"{_toml_key(sub.name)} = {_toml(item[sub.name])}")
+        elif id(sub) not in shown and not any(sub.name in other for other in siblings):
+            _comment(out, sub, shown)
+            out.append(f"# {_toml_key(sub.name)} = {_toml(sub.example)}")
+    for sub in key.keys:
+        if sub.name not in item:
+            continue
+        if sub.type == TABLES:
+            _tables(out, sub, path + (sub.name,), shown)
+        elif sub.type == TABLE:
+            out.append("")
+            _comment(out, sub, shown)
+            out.append(f"[{_dotted(path + (sub.name,))}]")
+            _body(out, sub, item[sub.name], path + (sub.name,), shown, [item[sub.name]])
+        elif sub.type == TABLE_MAP:
+            for name, entry in item[sub.name].items():
+                out.append("")
+                _comment(out, sub, shown)
+                out.append(f"[{_dotted(path + (sub.name, name))}]")
+                _body(out, sub, entry, path + (sub.name, name), shown, list(item[sub.name].values()))
+
+
+def _dotted(path: tuple) -> str:
+    return ".".join(_toml_key(p) for p in path)
+
+
+def _toml_key(name: str) -> str:
+    return name if _BARE_KEY.match(name) else json.dumps(name)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)

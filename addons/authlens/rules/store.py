@@ -12,6 +12,13 @@ from .loader import PRESETS_DIR, LoadedFile, RuleError, load_file, rule_files
 from .matcher import RuleSet
 from .rule import PRESET, USER
 
+DEFAULT_RULES = str(Path(__file__).resolve().parents[3] / "rules")
+"""The checkout's rules/ folder (absent in an installed package: then skipped)."""
+
+
+def default_paths() -> list[str]:
+    return [DEFAULT_RULES] if os.path.isdir(DEFAULT_RULES) else []
+
 
 class RuleStore:
     def __init__(self, paths: Sequence[str] = (), presets: bool = True):
