@@ -78,9 +78,9 @@ def load_text(text: str, path: str = "<rules>", origin: str = USER) -> LoadedFil
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         found = _TOML_LINE.search(str(exc))
-        message = re.sub(r" \(at line \d+, column \d+\)", "", str(exc))
-        return LoadedFile(path, errors=(RuleError(path, int(found.group(1)) if found else 0,
-                                                  f"not valid TOML: {message}"),))
+        line = int(found.group(1)) if found else len(text.splitlines())  # "at end of document"
+        message = re.sub(r" \(at (line \d+, column \d+|end of document)\)", "", str(exc))
+        return LoadedFile(path, errors=(RuleError(path, line, f"not valid TOML: {message}"),))
     problems = list(validate(data, schema.FILE))
     lines = key_lines(text)
     if problems:

@@ -163,7 +163,6 @@ RULE = Key(
       "docs": "https://docs.contoso.example/auth",
       "credential": CREDENTIAL.example, "token": TOKEN.example,
       "environments": ENVIRONMENTS.example, "errors": ERRORS.example}],
-    required=True,
     keys=(
         Key("name", STRING, "The API's name, as messages show it. A user rule with the name of a "
             "preset replaces that preset.", required=True, check=_not_empty),
