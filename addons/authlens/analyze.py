@@ -31,13 +31,16 @@ REFUSAL_STATUSES = (401, 403, 407)
 # Findings that mean "the server said auth failed", whatever the status code.
 SERVER_SIDE_REFUSALS = frozenset({
     "challenge-invalid-token", "challenge-insufficient-scope", "challenge-invalid-request",
-    "error-in-body", "vendor-error",
+    "challenge-claims-required", "challenge-step-up-required", "challenge-dpop-nonce",
+    "challenge-invalid-dpop-proof", "error-in-body", "route-not-found", "status-hidden-404",
+    "oauth-invalid-grant", "oauth-invalid-client", "oauth-unauthorized-client",
+    "oauth-invalid-scope", "oauth-invalid-request", "vendor-error",
 })
 
 _VERDICT_LEADS = {
     catalog.AUTHN: "Authentication problem (prove who you are again)",
     catalog.AUTHZ: "Authorization problem (get the permission; re-authenticating will not help)",
-    VERDICT_UNKNOWN: "Refused, cause unknown",
+    VERDICT_UNKNOWN: "Refused, not clearly an authentication or authorization problem",
 }
 
 
@@ -109,6 +112,12 @@ class Context:
     def challenges(self):
         from .challenge import parse_response_challenges
         return parse_response_challenges(self.response)
+
+    @cached_property
+    def error_body(self):
+        """The vendor error the response body (and error headers) carry, or None."""
+        from .bodies import read_error
+        return read_error(self)
 
 
 def default_checks() -> list[Check]:
