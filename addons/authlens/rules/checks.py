@@ -275,13 +275,16 @@ def check_token_scopes(ctx) -> Iterable[Finding]:
 
 
 def check_challenge_scopes(ctx) -> Iterable[Finding]:
-    """insufficient_scope with ``scope=``: which of the named scopes the token lacks."""
+    """insufficient_scope with ``scope=``: which of the named scopes the (readable) token lacks.
+    With an opaque token, challenge-insufficient-scope already says all there is to say."""
     jwts = _jwts(ctx)
-    have = sorted(set().union(*(token_scopes(t) for t in jwts))) if jwts else None
+    if not jwts:
+        return
+    have = sorted(set().union(*(token_scopes(t) for t in jwts)))
     for challenge in getattr(ctx.challenges, "challenges", ()):
         if challenge.get("error") != "insufficient_scope" or not challenge.get("scope"):
             continue
-        missing = [s for s in challenge.get("scope").split() if s not in (have or ())]
+        missing = [s for s in challenge.get("scope").split() if s not in have]
         if missing:
             yield _scope_finding(f"The server's challenge ({challenge.scheme}) asks for scope(s)",
                                  missing, have)
@@ -316,8 +319,8 @@ def _covers(have: str, want: str) -> bool:
     return have_tail == tail and rank.get(have_head, -1) > rank.get(head, 3)
 
 
-def _scope_finding(lead: str, missing: list[str], have: Optional[list[str]]) -> Finding:
-    has = (", ".join(have) if have else "none") if have is not None else "unknown (opaque token)"
+def _scope_finding(lead: str, missing: list[str], have: list[str]) -> Finding:
+    has = ", ".join(have) if have else "none"
     return Finding("token-scope-missing", f"{lead} {', '.join(missing)}; the token has {has}.",
                    (("missing", missing), ("token_has", have)))
 
