@@ -15,7 +15,8 @@ import logging
 import os
 import sys
 import time
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 from mitmproxy import ctx, exceptions, http
 
