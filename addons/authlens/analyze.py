@@ -10,9 +10,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
-from . import catalog
+from . import bodies, catalog, challenge, credentials, tokens
+from .rules import RuleSet
+from .rules import checks as rule_checks
 from .model import (
     VERDICT_UNKNOWN,
     Diagnosis,
@@ -20,9 +22,6 @@ from .model import (
     Finding,
     link_dict,
 )
-
-if TYPE_CHECKING:
-    from .rules import RuleSet
 
 Check = Callable[["Context"], Iterable[Finding]]
 
@@ -52,7 +51,7 @@ class Settings:
     """Clock-skew allowance in seconds for exp/nbf/iat."""
     reveal: bool = False
     """Show secrets in full (off by default)."""
-    rules: Optional["RuleSet"] = None
+    rules: Optional[RuleSet] = None
     """What each API expects (``authlens.rules``); None: judge every API by the standards only."""
 
 
@@ -95,34 +94,27 @@ class Context:
     @cached_property
     def vendor_error(self):
         """The API's own error report, read as the rule says; None without one."""
-        from .rules.checks import vendor_error
-        return vendor_error(self)
+        return rule_checks.vendor_error(self)
 
     @cached_property
     def credentials(self):
-        from .credentials import extract_credentials
-        return extract_credentials(self.request)
+        return credentials.extract_credentials(self.request)
 
     @cached_property
     def tokens(self):
-        from .tokens import decode_credentials
-        return decode_credentials(self.credentials)
+        return tokens.decode_credentials(self.credentials)
 
     @cached_property
     def challenges(self):
-        from .challenge import parse_response_challenges
-        return parse_response_challenges(self.response)
+        return challenge.parse_response_challenges(self.response)
 
     @cached_property
     def error_body(self):
         """The vendor error the response body (and error headers) carry, or None."""
-        from .bodies import read_error
-        return read_error(self)
+        return bodies.read_error(self)
 
 
 def default_checks() -> list[Check]:
-    from . import bodies, challenge, credentials, tokens
-    from .rules import checks as rule_checks
     return [*credentials.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS,
             *rule_checks.CHECKS]
 
@@ -159,7 +151,8 @@ def build_diagnosis(ctx: Context, findings: list[Finding]) -> Diagnosis:
     """The diagnosis; the descriptive parts (credentials, claims, challenges) are filled in only
     when there is something to say, which keeps healthy traffic cheap."""
     request = ctx.request
-    diagnosis = Diagnosis(url=request.url, method=request.method, status=ctx.status,
+    diagnosis = Diagnosis(url=credentials.redact_url(request.url, ctx.settings.reveal),
+                          method=request.method, status=ctx.status,
                           findings=sorted(findings, key=_severity_order))
     diagnosis.verdict, diagnosis.cause = decide_verdict(ctx, findings)
     if not diagnosis.noteworthy:

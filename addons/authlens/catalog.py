@@ -82,8 +82,9 @@ _ENTRIES = [
         "RFC 9110 §11.4, §5.5; RFC 6750 §2.1", AUTHN, 93, "format"),
     Entry(
         "scheme-missing", "error", "No authentication scheme",
-        "The Authorization header holds a bare token or key with no scheme in front of it. The "
-        "server cannot tell how to read it.",
+        "The Authorization header holds a bare token or key with no scheme in front of it: the "
+        "server cannot tell how to read it. (Not reported when the server accepted the call or is "
+        "known to take bare credentials, e.g. AWS API Gateway authorizers.)",
         "Client: send `Authorization: Bearer <token>` (or the scheme the API documents).",
         "RFC 9110 §11.4, §11.6.2; RFC 6750 §2.1", AUTHN, 92, "format"),
     Entry(
@@ -95,9 +96,10 @@ _ENTRIES = [
     Entry(
         "scheme-unexpected", "error", "Scheme the server does not accept",
         "The request used a scheme the server did not challenge for (sent Bearer, server asks Basic), "
-        "or not the one the API's rule expects.",
+        "or not the one the API's rule expects. Servers sometimes accept schemes they do not "
+        "advertise, so an explicit error from the server outranks this.",
         "Client: use the scheme in the server's WWW-Authenticate challenge or the API's documentation.",
-        "RFC 9110 §11.6.1, §11.6.2", AUTHN, 80, "format"),
+        "RFC 9110 §11.6.1, §11.6.2", AUTHN, 50, "format"),
     Entry(
         "credential-malformed", "error", "Credential does not fit its scheme's syntax",
         "A Bearer credential must be token68 (letters, digits, `-._~+/`, trailing `=`). A character "

@@ -208,7 +208,7 @@ class TerminalOutput:
             print(json.dumps(diagnosis, ensure_ascii=False), flush=True)
         else:
             level = logging.WARNING if diagnosis.get("verdict") else logging.INFO
-            log.log(level, "%s %s %s", diagnosis.get("status") or "---", flow.request.url,
+            log.log(level, "%s %s %s", diagnosis.get("status") or "---", diagnosis["url"],
                     text.headline(diagnosis))
 
     @never_raises
