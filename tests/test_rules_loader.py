@@ -35,10 +35,10 @@ hosts = ["api.example"]
     (GOOD + 'paths = "/v1/"\n',
      r"^bad\.toml:5: 'rule\.paths' must be a list of strings, not a string"),
     ('[[rule]]\nname = "x"\nhosts = ["https://api.example/v1"]\n',
-     r"^bad\.toml:3: 'rule\.hosts' has 'https://api\.example/v1': expected a host glob has no "
-     r"scheme and no path"),
+     r"^bad\.toml:3: 'rule\.hosts' has 'https://api\.example/v1': expected a host glob, without "
+     r"scheme or path"),
     ('[[rule]]\nname = "x"\nhosts = ["api.[example"]\n',
-     r"^bad\.toml:3: 'rule\.hosts' has 'api\.\[example': expected a host glob uses lower-case"),
+     r"^bad\.toml:3: 'rule\.hosts' has 'api\.\[example': expected a host glob of lower-case"),
     ('[[rule]]\nhosts = ["api.example"]\n',
      r"^bad\.toml:1: missing required key 'name' in \[rule\]"),
     (GOOD + '\n[[rule.credential]]\nheader = "X-Key"\nquery = "key"\n',

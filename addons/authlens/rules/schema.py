@@ -20,9 +20,9 @@ VERDICTS = ("authentication", "authorization", "other")
 
 def _host_glob(value: str) -> Optional[str]:
     if "://" in value or "/" in value:
-        return "a host glob has no scheme and no path (write 'api.example.com', '*.example.com')"
+        return "a host glob, without scheme or path (write 'api.example.com', '*.example.com')"
     if not HOST_GLOB.match(value) or value.count("[") != value.count("]"):
-        return ("a host glob uses lower-case letters, digits, '.', '-', and the wildcards '*', '?', "
+        return ("a host glob of lower-case letters, digits, '.', '-', and the wildcards '*', '?', "
                 "'[...]' (e.g. '*.example.com')")
     return None
 
