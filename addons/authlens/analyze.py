@@ -151,6 +151,8 @@ class Analyzer:
                 if key not in seen:
                     seen.add(key)
                     findings.append(finding)
+        if any(f.effective_verdict and not f.entry.fallback for f in findings):
+            findings = [f for f in findings if not f.entry.fallback]
         return build_diagnosis(ctx, findings)
 
 

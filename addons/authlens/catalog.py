@@ -41,6 +41,8 @@ class Entry:
     verdict: Optional[str] = None
     weight: int = 0
     group: str = "note"
+    fallback: bool = False
+    """Reported only when no other finding explains the refusal (the bare status code)."""
 
 
 _ENTRIES = [
@@ -339,14 +341,14 @@ _ENTRIES = [
         "The server refused the credential without saying why: it is wrong, expired, revoked, for "
         "another API or tenant, or missing.",
         "Client: get a fresh credential for this API and check the request's header as sent.",
-        "RFC 9110 §15.5.2", AUTHN, 1, "credential"),
+        "RFC 9110 §15.5.2", AUTHN, 1, "credential", fallback=True),
     Entry(
         "status-forbidden", "error", "403: authenticated, but not allowed",
         "The server knows who is calling and refuses the operation: a role, scope, license, policy or "
         "resource permission is missing. Logging in again will not help.",
         "Permissions: have the account or app granted the role/scope for this resource (ask the "
         "resource's admin).",
-        "RFC 9110 §15.5.4", AUTHZ, 1, "permission"),
+        "RFC 9110 §15.5.4", AUTHZ, 1, "permission", fallback=True),
     # ---- token endpoint (RFC 6749 §5.2 error responses) ------------------------------------
     Entry(
         "oauth-invalid-grant", "error", "Token endpoint: grant invalid, expired or revoked",
