@@ -83,6 +83,7 @@ def artifacts() -> Path:
 
 
 def pytest_configure(config):
-    # mitmproxy 12's flowfilter still calls pyparsing's camelCase API (pyparsing >= 3.3 warns).
-    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:mitmproxy.flowfilter")
-    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:pyparsing.*")
+    # Deprecation noise from inside mitmproxy and its dependencies (pyparsing >= 3.3 camelCase API,
+    # ldap3/passlib imported by mitmproxy's proxyauth); our own code still warns normally.
+    for module in ("mitmproxy", "pyparsing", "ldap3", "passlib"):
+        config.addinivalue_line("filterwarnings", f"ignore::DeprecationWarning:{module}(\\..*)?$")
