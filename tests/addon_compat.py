@@ -8,7 +8,7 @@ NAME = "compat-demo"
 
 
 def render(flow, message) -> str:
-    return f"compat-demo: {flow.request.path} got {message.status_code}"
+    return f"compat-demo: {flow.request.path} got {getattr(message, 'status_code', 'request')}"
 
 
 def priority(flow, message) -> float:

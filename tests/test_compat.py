@@ -176,3 +176,15 @@ def test_unregister_leaves_foreign_replacement_12(view_name):
     compat.unregister_contentview(view_name)
     assert isinstance(contentviews.registry[view_name], Foreign)
     del contentviews.registry._by_name[view_name]
+
+
+def test_contentview_as_dumper_default(upstream, mitmdump):
+    """A script-registered view is a valid ``dumper_default_contentview`` and renders requests too."""
+    upstream.route("/ok", body="fine")
+    opts = {"flow_detail": 3, "dumper_default_contentview": "compat-demo"}
+    proxy = mitmdump(script=COMPAT_ADDON, options=opts)
+    with proxied_client(proxy.proxy_url) as client:
+        client.get(upstream.url("/ok"))
+    out = proxy.stop()
+    assert "compat-demo: /ok got request" in out
+    assert "compat-demo: /ok got 200" in out
