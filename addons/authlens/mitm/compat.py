@@ -54,6 +54,8 @@ def _make_view_11(name: str, render: Render, priority: Priority | None):
 def register_contentview(name: str, render: Render, priority: Priority | None = None) -> None:
     """Register (or replace) contentview ``name`` whose text is ``render(flow, http_message)``.
 
+    ``http_message`` is the request *or* the response being shown (None for non-HTTP data).
+
     ``priority(flow, http_message) -> float`` makes it eligible for "auto" (raw is 0.1);
     without it the view is only used when picked by name. Safe to call again (script reloads).
     """
