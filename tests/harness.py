@@ -291,10 +291,6 @@ class _MitmProcess:
                 raise RuntimeError(f"{self.tool} ignored SIGINT for {timeout}s\n{self.output()}")
         return self.output()
 
-    @property
-    def returncode(self) -> int | None:
-        return self.proc.poll() if self.proc else None
-
     def __exit__(self, *exc) -> None:
         self.stop()
 

@@ -61,6 +61,7 @@ def test_mitmdump_writes_addon_annotations(upstream, mitmdump):
     assert r.status_code == 401
     assert r.headers.get_list("www-authenticate") == [v for _, v in CHALLENGES]
     assert upstream.requests[0].header("Authorization") == "Bearer abc"
+    assert proxy.ca_cert.is_file()  # private CA in the instance's confdir, not ~/.mitmproxy
     out = proxy.stop()
     assert "addon_seen: /api -> 401" in out
     assert "addon_seen: done" in out  # SIGINT ran the done hook
