@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Callable, Iterable, Optional, Sequence
 
 from . import bodies, catalog, challenge, credentials, tokens
@@ -22,6 +21,7 @@ from .model import (
     Finding,
     link_dict,
 )
+from .caching import once
 
 Check = Callable[["Context"], Iterable[Finding]]
 
@@ -81,7 +81,7 @@ class Context:
         """When the request was sent: token times are judged against this, not the wall clock."""
         return self.request.timestamp if self.request.timestamp is not None else time.time()
 
-    @cached_property
+    @once
     def rule(self):
         """The rule for this request (``authlens.rules``), or None."""
         rules, request = self.settings.rules, self.request
@@ -95,24 +95,24 @@ class Context:
             return float(rule.token.max_skew)
         return self.settings.leeway
 
-    @cached_property
+    @once
     def vendor_error(self):
         """The API's own error report, read as the rule says; None without one."""
         return rule_checks.vendor_error(self)
 
-    @cached_property
+    @once
     def credentials(self):
         return credentials.extract_credentials(self.request)
 
-    @cached_property
+    @once
     def tokens(self):
         return tokens.decode_credentials(self.credentials)
 
-    @cached_property
+    @once
     def challenges(self):
         return challenge.parse_response_challenges(self.response)
 
-    @cached_property
+    @once
     def error_body(self):
         """The vendor error the response body (and error headers) carry, or None."""
         return bodies.read_error(self)

@@ -55,7 +55,6 @@ class CookieJarTracker:
         if ctx.response is None:
             return
         received = ctx.response.timestamp or ctx.sent_at
-        line = f"{ctx.status} {ctx.request.method} {ctx.request.url} set the cookie"
         jar = None
         for header in ctx.response.header_all("Set-Cookie"):
             cookie = parse_set_cookie(header, ctx.request, received)
@@ -64,6 +63,7 @@ class CookieJarTracker:
             if jar is None:
                 jar = self._jars.get(ctx.exchange.client) or Recent(self.per_client)
                 self._jars[ctx.exchange.client] = jar
+                line = f"{ctx.status} {ctx.request.method} {ctx.request.url} set the cookie"
             jar[(cookie.name, cookie.scope, cookie.path)] = _Stored(cookie, ctx.exchange.id,
                                                                    received, line)
 

@@ -26,11 +26,11 @@ import ipaddress
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
 from typing import Iterator, Optional, Sequence
 from urllib.parse import unquote, urlsplit
 
 from .model import Finding, RequestView
+from .caching import once, small_lru
 from .redact import fingerprint, redact
 
 AUTH_HEADERS = ("authorization", "proxy-authorization")
@@ -53,6 +53,8 @@ MAX_TEMPLATE_SCAN = 8 * 1024
 MAX_QUERY = 16 * 1024
 MAX_COOKIES = 64
 MAX_FORM_BODY = 64 * 1024
+MAX_CACHED_VALUE = 16 * 1024
+"""Longer header values are parsed and linted each time (the caches must not hold megabytes)."""
 
 # --- regexes (precompiled) -----------------------------------------------------------------------
 _TCHAR = r"!#$%&'*+\-.^_`|~0-9A-Za-z"
@@ -185,7 +187,7 @@ class Credential:
             return f"cookie {self.name}"
         return "the URL's user-info"
 
-    @cached_property
+    @once
     def issues(self) -> tuple[Finding, ...]:
         """Every defect in how this credential was written (computed once)."""
         if self.kind in ("auth", "misspelled"):
@@ -196,7 +198,7 @@ class Credential:
             return tuple(_placeholder(self, self.value))
         return ()
 
-    @cached_property
+    @once
     def issue_map(self) -> dict[str, list[Finding]]:
         """``issues`` by finding id."""
         out: dict[str, list[Finding]] = {}
@@ -275,7 +277,7 @@ def _quote_name(ch: str, plural: bool = False) -> str:
             "`": f"backtick{s} (`)"}.get(ch, f"{_char_name(ch).lower()}{s} ({ch})")
 
 
-@lru_cache(maxsize=256)
+@small_lru(256, MAX_CACHED_VALUE)
 def _parse_auth(raw: str) -> _Parsed:
     """Parse an Authorization value once (cached: extraction and linting both need it; the
     result must be treated as read-only)."""
@@ -783,7 +785,7 @@ def _is_phrase_placeholder(v: str) -> bool:
 
 # --- extraction ------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=2048)
+@small_lru(2048, 256)
 def header_kind(name: str) -> Optional[str]:
     """What a request header is, credential-wise: auth | apikey | misspelled | cookie | None."""
     n = name.lower()
@@ -804,7 +806,7 @@ def header_kind(name: str) -> Optional[str]:
     return None
 
 
-@lru_cache(maxsize=2048)
+@small_lru(2048, 256)
 def _misspelling(name: str) -> Optional[str]:
     """Why header ``name`` looks like a misspelled Authorization, or None."""
     n = name.lower()
@@ -842,13 +844,7 @@ def extract_credentials(request: RequestView) -> list[Credential]:
         kind = header_kind(key)
         if kind is None:
             continue
-        if kind == "auth" or kind == "misspelled":
-            scheme, cred = split_scheme(value)
-            found.append(Credential("header", key, value, scheme, cred, kind))
-        elif kind == "apikey":
-            found.append(Credential("header", key, value, None, _clean_simple(value), kind))
-        else:
-            found.extend(_cookie_credentials(key, value))
+        found.extend(_header_credentials(key, value, kind))
     url = request.url
     if "?" in url:
         query = request.query
@@ -862,6 +858,19 @@ def extract_credentials(request: RequestView) -> list[Credential]:
             body = request.body.decode("utf-8", "surrogateescape")
             found.extend(_param_credentials(body, "body", _CRED_QUERY | _CRED_FORM_EXTRA))
     return found
+
+
+@small_lru(2048, MAX_CACHED_VALUE)
+def _header_credentials(key: str, value: str, kind: str) -> tuple[Credential, ...]:
+    """The credentials in one header. Clients send the same values over and over; a Credential
+    is immutable and lints itself once (``issues``), so this is also the lint cache, keyed by
+    the raw header value."""
+    if kind == "auth" or kind == "misspelled":
+        scheme, cred = split_scheme(value)
+        return (Credential("header", key, value, scheme, cred, kind),)
+    if kind == "apikey":
+        return (Credential("header", key, value, None, _clean_simple(value), kind),)
+    return tuple(_cookie_credentials(key, value))
 
 
 def _clean_simple(value: str) -> str:
@@ -1150,7 +1159,7 @@ def url_redact(secret: str) -> str:
 def redact_url(url: str, reveal: bool = False) -> str:
     """``url`` with credential query parameters and user-info password redacted (for display:
     Diagnosis.url and logs must not carry the secret either)."""
-    if reveal or ("?" not in url and "@" not in url):
+    if reveal or not _may_carry_secret(url):
         return url
     try:
         parts = urlsplit(url)
@@ -1172,6 +1181,15 @@ def redact_url(url: str, reveal: bool = False) -> str:
             pairs.append(f"{key}{eq}{value}")
         query = "&".join(pairs)
     return parts._replace(netloc=netloc, query=query).geturl()
+
+
+def _may_carry_secret(url: str) -> bool:
+    """Cheap, conservative test for ``redact_url``: user-info, or a credential-named parameter."""
+    head, _, query = url.partition("?")
+    if "@" in head:
+        return True
+    return any(unquote(pair.partition("=")[0]).lower() in _CRED_QUERY
+               for pair in query.split("&")) if query else False
 
 
 def _is_loopback(host: str) -> bool:

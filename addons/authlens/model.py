@@ -11,11 +11,11 @@ byte the client sent, invisible characters included, is still there to be linted
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Iterator, Optional, Tuple
 from urllib.parse import urlsplit
 
 from . import catalog
+from .caching import once
 
 HeaderFields = Tuple[Tuple[str, str], ...]
 
@@ -51,15 +51,15 @@ class RequestView:
     """When the request was sent (epoch seconds); token times are judged against it."""
     http_version: str = "HTTP/1.1"
 
-    @cached_property
+    @once
     def _parts(self):
         return urlsplit(self.url)
 
-    @property
+    @once
     def scheme(self) -> str:
         return self._parts.scheme.lower()
 
-    @property
+    @once
     def host(self) -> str:
         return (self._parts.hostname or "").lower()
 
@@ -70,7 +70,7 @@ class RequestView:
         except ValueError:
             return None
 
-    @property
+    @once
     def path(self) -> str:
         """Path and query, as sent."""
         parts = self._parts

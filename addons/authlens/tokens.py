@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Iterable, Optional
 
 import jwt
 from jwt.utils import base64url_decode
 
-from .credentials import AUTH_HEADERS, Credential
+from .caching import small_lru
+from .credentials import AUTH_HEADERS, MAX_CACHED_VALUE, Credential
 from .humanize import duration, relative, utc
 from .model import Finding
 from .redact import fingerprint, redact
@@ -98,7 +98,7 @@ def decode_credentials(credentials: Iterable[Credential]) -> list[Token]:
     return tokens
 
 
-@lru_cache(maxsize=4096)
+@small_lru(4096, MAX_CACHED_VALUE)
 def _decode(value: str) -> tuple[str, dict, dict, str]:
     if len(value) > _MAX_TOKEN:
         return ("malformed" if value.startswith("eyJ") else "opaque"), {}, {}, "too long to decode"
@@ -142,17 +142,16 @@ def _shape_problem(value: str, parts: int) -> str:
 
 def check_token_shape(ctx) -> Iterable[Finding]:
     for token in ctx.tokens:
-        ref = _ref(token, ctx)
         if token.kind == "malformed":
-            yield Finding("token-malformed", f"{ref} cannot be decoded: {token.problem}.",
-                          (("problem", token.problem),))
+            yield Finding("token-malformed", f"{_ref(token, ctx)} cannot be decoded: "
+                          f"{token.problem}.", (("problem", token.problem),))
         elif token.kind == "opaque":
-            yield Finding("token-opaque", f"{ref} is opaque (not a JWT).")
+            yield Finding("token-opaque", f"{_ref(token, ctx)} is opaque (not a JWT).")
         elif token.kind == "jwe":
-            yield Finding("token-encrypted", f"{ref} is an encrypted JWT (JWE).")
+            yield Finding("token-encrypted", f"{_ref(token, ctx)} is an encrypted JWT (JWE).")
         elif str(token.header.get("alg", "")).lower() == "none":
-            yield Finding("token-unsigned", f"{ref} has alg \"{token.header.get('alg')}\": "
-                          "it carries no signature.")
+            yield Finding("token-unsigned", f"{_ref(token, ctx)} has alg "
+                          f"\"{token.header.get('alg')}\": it carries no signature.")
 
 
 def check_token_times(ctx) -> Iterable[Finding]:
@@ -160,13 +159,12 @@ def check_token_times(ctx) -> Iterable[Finding]:
     for token in ctx.tokens:
         if token.kind != "jwt":
             continue
-        ref = _ref(token, ctx)
         exp = token.claim_time("exp")
         if exp is not None and exp + leeway < sent:
             lifetime = f"; it lived {duration(token.lifetime)}" if token.lifetime else ""
             yield Finding(
                 "token-expired",
-                f"{ref} expired {duration(sent - exp)} before the request was sent "
+                f"{_ref(token, ctx)} expired {duration(sent - exp)} before the request was sent "
                 f"(exp {utc(exp)}, sent {utc(sent)}{lifetime}).",
                 (("exp", exp), ("sent", sent), ("expired_for_s", round(sent - exp))))
         for claim in ("nbf", "iat"):
@@ -174,8 +172,8 @@ def check_token_times(ctx) -> Iterable[Finding]:
             if moment is not None and moment - leeway > sent:
                 yield Finding(
                     "token-not-yet-valid",
-                    f"{ref} has {claim} {utc(moment)}, {duration(moment - sent)} after the request "
-                    f"was sent ({utc(sent)}): a clock is off.",
+                    f"{_ref(token, ctx)} has {claim} {utc(moment)}, {duration(moment - sent)} "
+                    f"after the request was sent ({utc(sent)}): a clock is off.",
                     (("claim", claim), (claim, moment), ("sent", sent)))
                 break
 

@@ -89,6 +89,22 @@ def _json(body: bytes):
         return None
 
 
+def _may_hold(body: bytes, spec) -> bool:
+    """Whether a JSON body can hold a field the rule reads (spares parsing every healthy 200):
+    a top-level name appears in the body in quotes unless the body uses escapes or the name is
+    an index or needs escaping itself."""
+    if not body:
+        return False
+    if b"\\" in body:
+        return True
+    for name in (*spec.code_fields, spec.message_field, spec.ok_field):
+        top = name.split(".", 1)[0]
+        if top and (top.isdigit() or not (top.isascii() and top.isprintable()) or '"' in top
+                    or b'"%s"' % top.encode() in body):
+            return True
+    return False
+
+
 def _field(data, dotted: str):
     for part in dotted.split("."):
         if isinstance(data, list) and part.isdigit() and int(part) < len(data):
@@ -108,7 +124,7 @@ def vendor_error(ctx) -> Optional[VendorError]:
     spec = rule.errors
     if spec.statuses and response.status not in spec.statuses:
         return None
-    body = _json(response.body)
+    body = _json(response.body) if _may_hold(response.body, spec) else None
     found: list[VendorError] = []
     for name in spec.code_headers:
         value = response.header(name)
@@ -277,13 +293,13 @@ def check_token_scopes(ctx) -> Iterable[Finding]:
 def check_challenge_scopes(ctx) -> Iterable[Finding]:
     """insufficient_scope with ``scope=``: which of the named scopes the (readable) token lacks.
     With an opaque token, challenge-insufficient-scope already says all there is to say."""
-    jwts = _jwts(ctx)
+    asking = [c for c in getattr(ctx.challenges, "challenges", ())
+              if c.get("error") == "insufficient_scope" and c.get("scope")]
+    jwts = _jwts(ctx) if asking else ()
     if not jwts:
         return
     have = sorted(set().union(*(token_scopes(t) for t in jwts)))
-    for challenge in getattr(ctx.challenges, "challenges", ()):
-        if challenge.get("error") != "insufficient_scope" or not challenge.get("scope"):
-            continue
+    for challenge in asking:
         missing = [s for s in challenge.get("scope").split() if s not in have]
         if missing:
             yield _scope_finding(f"The server's challenge ({challenge.scheme}) asks for scope(s)",

@@ -1,0 +1,45 @@
+"""Caches for the hot path: ``once`` (a lock-free ``cached_property``) and ``small_lru`` (an LRU
+cache that never keeps a huge argument alive)."""
+
+from __future__ import annotations
+
+import functools
+
+
+class once:  # noqa: N801 - reads like the decorator it replaces
+    """``functools.cached_property`` without the lock: before Python 3.12 each first access takes
+    a class-wide lock (about a microsecond, a dozen times per flow). Writes ``__dict__`` directly,
+    so frozen dataclasses work; objects here are used by one thread."""
+
+    def __init__(self, func):
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
+
+def small_lru(maxsize: int, max_chars: int):
+    """``lru_cache(maxsize)`` for a function of ``str`` arguments, used only when they total at
+    most ``max_chars``: longer inputs are computed each time, so the cache stays small in bytes
+    (``maxsize`` x ``max_chars`` at worst), whatever clients send."""
+    def decorate(func):
+        cached = functools.lru_cache(maxsize=maxsize)(func)
+
+        @functools.wraps(func)
+        def call(*args):
+            size = 0
+            for arg in args:
+                size += len(arg)
+            return cached(*args) if size <= max_chars else func(*args)
+        call.cache_clear = cached.cache_clear
+        call.cache_info = cached.cache_info
+        return call
+    return decorate
