@@ -67,14 +67,8 @@ class Context:
         self.request = exchange.request
         self.response = exchange.response
         self.settings = settings
-
-    @property
-    def status(self) -> Optional[int]:
-        return self.response.status if self.response is not None else None
-
-    @property
-    def refused(self) -> bool:
-        return self.status in REFUSAL_STATUSES
+        self.status: Optional[int] = self.response.status if self.response is not None else None
+        self.refused = self.status in REFUSAL_STATUSES
 
     @property
     def sent_at(self) -> float:

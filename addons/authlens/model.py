@@ -39,8 +39,31 @@ def header_value(fields: HeaderFields, name: str) -> Optional[str]:
     return None
 
 
+class _HeaderLookup:
+    """``header``/``header_all`` through a lower-cased index built on first use (checks look
+    headers up dozens of times per exchange)."""
+
+    headers: HeaderFields
+
+    @once
+    def _by_name(self) -> dict[str, list[str]]:
+        index: dict[str, list[str]] = {}
+        for key, value in self.headers:
+            index.setdefault(key.lower(), []).append(value)
+        return index
+
+    def header(self, name: str) -> Optional[str]:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        values = self._by_name.get(name.lower())
+        return values[0] if values else None
+
+    def header_all(self, name: str) -> list[str]:
+        """All values of header ``name`` (case-insensitive), in the order they were sent."""
+        return list(self._by_name.get(name.lower(), ()))
+
+
 @dataclass(frozen=True)
-class RequestView:
+class RequestView(_HeaderLookup):
     """The request as the client sent it."""
 
     method: str
@@ -80,15 +103,9 @@ class RequestView:
     def query(self) -> str:
         return self._parts.query
 
-    def header(self, name: str) -> Optional[str]:
-        return header_value(self.headers, name)
-
-    def header_all(self, name: str) -> list[str]:
-        return header_values(self.headers, name)
-
 
 @dataclass(frozen=True)
-class ResponseView:
+class ResponseView(_HeaderLookup):
     """The response as the server sent it."""
 
     status: int
@@ -96,12 +113,6 @@ class ResponseView:
     body: bytes = b""
     reason: str = ""
     timestamp: Optional[float] = None
-
-    def header(self, name: str) -> Optional[str]:
-        return header_value(self.headers, name)
-
-    def header_all(self, name: str) -> list[str]:
-        return header_values(self.headers, name)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,8 @@ class RedirectTracker:
 
     def _redirect_to(self, ctx) -> Optional[_Redirect]:
         """The remembered redirect that this request follows, if any."""
+        if not self._redirects:
+            return None
         exchange = ctx.exchange
         redirect = self._redirects.get((exchange.client, normalize(ctx.request.url)))
         if redirect is None or redirect.flow == exchange.id:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Iterable, Optional
 
+from ..caching import once
+
 USER, PRESET = "user", "preset"
 
 
@@ -65,6 +67,19 @@ class ErrorSpec:
     code_headers: tuple[str, ...] = ()
     codes: dict = field(default_factory=dict)
     """code (str) -> ErrorCode"""
+
+    @once
+    def body_needles(self) -> tuple[Optional[bytes], ...]:
+        """Per body field read, the bytes a JSON body holding it contains unless it uses
+        escapes (its top-level name in quotes); None where there is no such test (an index, a
+        non-ASCII name)."""
+        needles = []
+        for name in (*self.code_fields, self.message_field, self.ok_field):
+            top = name.split(".", 1)[0]
+            if top:
+                plain = top.isascii() and not top.isdigit()
+                needles.append(b'"%s"' % top.encode() if plain else None)
+        return tuple(needles)
 
 
 @dataclass(frozen=True)
