@@ -103,7 +103,8 @@ def default_checks() -> list[Check]:
 def default_trackers() -> list:
     """Fresh stateful trackers; each ``check(ctx)`` sees every exchange, in order, and may
     remember it to explain a later one. They must bound their memory and tolerate replays."""
-    return []
+    from .oauth.lifecycle import TokenLifecycle
+    return [TokenLifecycle()]
 
 
 class Analyzer:
@@ -142,7 +143,8 @@ def build_diagnosis(ctx: Context, findings: list[Finding]) -> Diagnosis:
     diagnosis.tokens = [t.describe(reveal, now=ctx.sent_at) for t in ctx.tokens]
     if ctx.response is not None:
         diagnosis.challenges = [c.to_dict() for c in ctx.challenges.challenges]
-    diagnosis.links = [link_dict(link) for f in findings for link in f.links]
+    diagnosis.links = [link_dict(link) for link in dict.fromkeys(
+        link for f in findings for link in f.links)]  # several findings may cite one flow
     diagnosis.summary = summarize(diagnosis)
     return diagnosis
 
