@@ -111,6 +111,8 @@ class TokenLifecycle:
         """(address, host) -> (age at first rejection, token key) of recent 401s."""
         self.flows: OrderedDict[str, tuple] = OrderedDict()
         """flow id -> (findings, token keys): replays answer from here."""
+        self.now = 0.0
+        """The latest request time seen (what "expired" is judged against in timelines)."""
 
     # ---- the tracker contract ---------------------------------------------------------------
 
@@ -134,6 +136,7 @@ class TokenLifecycle:
                       key=lambda t: t.issued_at)
 
     def _check(self, ctx) -> tuple[list, list]:
+        self.now = max(self.now, ctx.sent_at)
         parsed = grants.parse_request(ctx.request)
         if isinstance(parsed, grants.TokenRequest):
             return self._grant(ctx, parsed)

@@ -59,7 +59,14 @@ def comment(diagnosis: dict) -> str:
     for finding in diagnosis.get("findings", []):
         if finding is not cause and finding["severity"] != "info":
             lines.append(f"- {finding['id']}: {finding['message']}")
+    lines.extend(link_lines(diagnosis))
     return "\n".join(lines)
+
+
+def link_lines(diagnosis: dict) -> list[str]:
+    """``↳ issued by POST host/token at 09:02:11Z, lifetime 3600 s [flow 1a2b3c4d]``."""
+    return [f"↳ {link['description']} [flow {link['flow'][:8]}]"
+            for link in diagnosis.get("links", [])]
 
 
 def merge_comment(existing: str, ours: str) -> str:
@@ -91,4 +98,5 @@ def explain(diagnosis: dict) -> str:
     for finding in diagnosis.get("findings", []):
         out.append(f"  [{finding['severity']}] {finding['id']}: {finding['message']}")
         out.append(f"      fix: {finding['fix']} ({finding['cite']})")
+    out.extend("  " + line for line in link_lines(diagnosis))
     return "\n".join(out)
