@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable, Iterable, Optional, Sequence
 
-from . import catalog
+from . import bodies, catalog, challenge, credentials, tokens
 from .model import (
     VERDICT_UNKNOWN,
     Diagnosis,
@@ -25,13 +25,15 @@ Check = Callable[["Context"], Iterable[Finding]]
 
 REFUSAL_STATUSES = (401, 403, 407)
 
-# Findings that mean "the server said auth failed", whatever the status code.
+# Findings that mean "the server said auth failed", whatever the status code (the session-cookie
+# findings are only raised on a 401/403 or a redirect to the login page).
 SERVER_SIDE_REFUSALS = frozenset({
     "challenge-invalid-token", "challenge-insufficient-scope", "challenge-invalid-request",
     "challenge-claims-required", "challenge-step-up-required", "challenge-dpop-nonce",
     "challenge-invalid-dpop-proof", "error-in-body", "route-not-found", "status-hidden-404",
     "oauth-invalid-grant", "oauth-invalid-client", "oauth-unauthorized-client",
     "oauth-invalid-scope", "oauth-invalid-request",
+    "cookie-session-missing", "cookie-session-expired", "cookie-not-sent",
 })
 
 _VERDICT_LEADS = {
@@ -49,6 +51,8 @@ class Settings:
     """Clock-skew allowance in seconds for exp/nbf/iat."""
     reveal: bool = False
     """Show secrets in full (off by default)."""
+    session_cookies: tuple[str, ...] = ()
+    """Names of the cookies that carry the session (a missing one explains a refusal)."""
 
 
 class Context:
@@ -75,36 +79,34 @@ class Context:
 
     @cached_property
     def credentials(self):
-        from .credentials import extract_credentials
-        return extract_credentials(self.request)
+        return credentials.extract_credentials(self.request)
 
     @cached_property
     def tokens(self):
-        from .tokens import decode_credentials
-        return decode_credentials(self.credentials)
+        return tokens.decode_credentials(self.credentials)
 
     @cached_property
     def challenges(self):
-        from .challenge import parse_response_challenges
-        return parse_response_challenges(self.response)
+        return challenge.parse_response_challenges(self.response)
 
     @cached_property
     def error_body(self):
         """The vendor error the response body (and error headers) carry, or None."""
-        from .bodies import read_error
-        return read_error(self)
+        return bodies.read_error(self)
 
 
 def default_checks() -> list[Check]:
-    from . import bodies, challenge, credentials, tokens
     return [*credentials.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS]
 
 
 def default_trackers() -> list:
     """Fresh stateful trackers; each ``check(ctx)`` sees every exchange, in order, and may
     remember it to explain a later one. They must bound their memory and tolerate replays."""
+    from .cookiejar import CookieJarTracker
+    from .cors import CorsTracker
     from .oauth.lifecycle import TokenLifecycle
-    return [TokenLifecycle()]
+    from .redirects import RedirectTracker
+    return [RedirectTracker(), CorsTracker(), CookieJarTracker(), TokenLifecycle()]
 
 
 class Analyzer:
@@ -133,7 +135,8 @@ def build_diagnosis(ctx: Context, findings: list[Finding]) -> Diagnosis:
     """The diagnosis; the descriptive parts (credentials, claims, challenges) are filled in only
     when there is something to say, which keeps healthy traffic cheap."""
     request = ctx.request
-    diagnosis = Diagnosis(url=request.url, method=request.method, status=ctx.status,
+    diagnosis = Diagnosis(url=credentials.redact_url(request.url, ctx.settings.reveal),
+                          method=request.method, status=ctx.status,
                           findings=sorted(findings, key=_severity_order))
     diagnosis.verdict, diagnosis.cause = decide_verdict(ctx, findings)
     if not diagnosis.noteworthy:

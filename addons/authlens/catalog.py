@@ -10,7 +10,8 @@ from here (``authlens catalog --markdown``) and a test keeps the two in step.
 refusal by itself (a hint, a server defect, a security warning). ``weight`` ranks findings when
 choosing the cause: request-side evidence outranks what the server said, which outranks the bare
 status code. ``group`` picks the flow marker: ``format`` (the request is malformed), ``credential``
-(the credential is refused), ``permission`` (the credential lacks rights), ``note`` (no marker).
+(the credential is refused), ``permission`` (the credential lacks rights), ``server`` (the server's
+configuration refuses a request that cannot carry a credential), ``note`` (no marker).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ neither re-authenticating nor a permission fixes it (``route-not-found``, ``oaut
 those entries have verdict None and outrank other evidence through their weight."""
 
 SEVERITIES = ("error", "warning", "info")
+GROUPS = ("format", "credential", "permission", "server", "note")
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,9 @@ _ENTRIES = [
         "RFC 9110 §11.4, §5.5; RFC 6750 §2.1", AUTHN, 93, "format"),
     Entry(
         "scheme-missing", "error", "No authentication scheme",
-        "The Authorization header holds a bare token or key with no scheme in front of it. The "
-        "server cannot tell how to read it.",
+        "The Authorization header holds a bare token or key with no scheme in front of it: the "
+        "server cannot tell how to read it. (Not reported when the server accepted the call or is "
+        "known to take bare credentials, e.g. AWS API Gateway authorizers.)",
         "Client: send `Authorization: Bearer <token>` (or the scheme the API documents).",
         "RFC 9110 §11.4, §11.6.2; RFC 6750 §2.1", AUTHN, 92, "format"),
     Entry(
@@ -95,9 +98,10 @@ _ENTRIES = [
     Entry(
         "scheme-unexpected", "error", "Scheme the server does not accept",
         "The request used a scheme the server did not challenge for (sent Bearer, server asks Basic), "
-        "or not the one the API's rule expects.",
+        "or not the one the API's rule expects. Servers sometimes accept schemes they do not "
+        "advertise, so an explicit error from the server outranks this.",
         "Client: use the scheme in the server's WWW-Authenticate challenge or the API's documentation.",
-        "RFC 9110 §11.6.1, §11.6.2", AUTHN, 80, "format"),
+        "RFC 9110 §11.6.1, §11.6.2", AUTHN, 50, "format"),
     Entry(
         "credential-malformed", "error", "Credential does not fit its scheme's syntax",
         "A Bearer credential must be token68 (letters, digits, `-._~+/`, trailing `=`). A character "
@@ -324,6 +328,56 @@ _ENTRIES = [
         "resource (GitHub: compare X-OAuth-Scopes with X-Accepted-OAuth-Scopes); otherwise check "
         "the path.",
         "RFC 9110 §15.5.5, §15.5.4", AUTHZ, 30, "permission"),
+    # ---- across flows: credentials lost on the way (redirects, CORS, cookies) ----------------
+    Entry(
+        "credential-dropped-on-redirect", "error", "Credential dropped on a cross-origin redirect",
+        "The client sent a credential, got a redirect to another host, scheme or port, and followed "
+        "it without the credential. HTTP clients strip Authorization on cross-origin redirects on "
+        "purpose (requests, curl, browsers), so the server at the new location never saw it.",
+        "Client: call the final URL directly (update the base URL to where the redirect leads), or "
+        "re-attach the credential for that host deliberately (e.g. curl --location-trusted, a "
+        "requests auth handler per host) only if you trust it.",
+        "RFC 9110 §15.4, §11.6.2; Fetch Standard §4.4 HTTP-redirect fetch; curl CVE-2022-27776",
+        AUTHN, 78, "credential"),
+    Entry(
+        "cors-preflight-auth", "error", "CORS preflight refused for lack of credentials",
+        "The request is a browser's CORS preflight (OPTIONS with Access-Control-Request-Method). "
+        "Browsers never send cookies or Authorization on a preflight, so a server that demands "
+        "authentication for it refuses every one; the browser then reports a CORS error and never "
+        "sends the real request.",
+        "Server: let OPTIONS preflights through before authentication and answer them with "
+        "Access-Control-Allow-Origin/-Methods/-Headers (and -Credentials when needed).",
+        "Fetch Standard §3.2.2, §4.8 CORS-preflight fetch; RFC 9110 §9.3.7", AUTHN, 98, "server"),
+    Entry(
+        "cors-hides-status", "warning", "CORS hides the real status from the page",
+        "The cross-origin response lacks a matching Access-Control-Allow-Origin (or, for a call with "
+        "cookies, Access-Control-Allow-Credentials), so the browser withholds it: the page's script "
+        "sees only a network/CORS error (`TypeError: Failed to fetch`), never the 401/403.",
+        "Server: send the CORS headers on error responses too, so the page can read the status. "
+        "Debugging: look at this flow's real status and its other findings, not the script's error.",
+        "Fetch Standard §3.2.3, §4.9 CORS check", None, 12, "note"),
+    Entry(
+        "cookie-session-missing", "error", "Session cookie not sent",
+        "The request relies on a session cookie (named by a rule, or set earlier on this host) but "
+        "arrived without it, and the server refused it or redirected to its login page.",
+        "Client: keep and send the cookie (a cookie jar / `requests.Session`, fetch with "
+        "`credentials: 'include'`, the same browser context), or sign in again.",
+        "RFC 6265 §5.4; RFC 9110 §15.5.2", AUTHN, 77, "credential"),
+    Entry(
+        "cookie-session-expired", "error", "Session cookie expired",
+        "The session cookie's Expires/Max-Age had passed (or the server cleared it) when the request "
+        "was sent: a browser no longer sends it, and a server no longer accepts it.",
+        "Client: sign in again (or refresh the session before it ends); server: lengthen the "
+        "session or renew the cookie on activity if sessions end too soon.",
+        "RFC 6265 §4.1.2.1, §4.1.2.2, §5.3", AUTHN, 85, "credential"),
+    Entry(
+        "cookie-not-sent", "error", "Session cookie withheld by its own attributes",
+        "The session cookie exists but its Set-Cookie attributes stop the browser from sending it "
+        "with this request: SameSite on a cross-site request, Secure over http, or a Domain/Path "
+        "that does not cover this URL.",
+        "Server: set the attributes this use needs (SameSite=None; Secure for cross-site calls, a "
+        "Domain/Path covering the API, https); or client: call the API from the same site.",
+        "RFC 6265 §5.4; draft-ietf-httpbis-rfc6265bis §5.6.7 (SameSite)", AUTHN, 79, "credential"),
     Entry(
         "status-unauthorized", "error", "401: the server did not accept the credential",
         "The server refused the credential without saying why: it is wrong, expired, revoked, for "

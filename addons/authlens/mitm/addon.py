@@ -12,7 +12,7 @@ import functools
 import json
 import logging
 import sys
-from typing import Optional
+from typing import Optional, Sequence
 
 from mitmproxy import ctx, exceptions, http
 
@@ -63,13 +63,17 @@ class Diagnose:
                           "Clock-skew allowance in seconds when judging token exp/nbf/iat.")
         loader.add_option("authlens_reveal", bool, False,
                           "Show tokens, keys and passwords in full (redacted by default).")
+        loader.add_option("authlens_session_cookie", Sequence[str], [],
+                          "Name of a cookie that carries the session (repeatable): a refused "
+                          "request without it is explained as cookie-session-missing.")
 
     def configure(self, updated):
-        if {"authlens_leeway", "authlens_reveal"} & set(updated):
+        if {"authlens_leeway", "authlens_reveal", "authlens_session_cookie"} & set(updated):
             if ctx.options.authlens_leeway < 0:
                 raise exceptions.OptionsError("authlens_leeway must be >= 0 seconds")
             settings = Settings(leeway=float(ctx.options.authlens_leeway),
-                                reveal=ctx.options.authlens_reveal)
+                                reveal=ctx.options.authlens_reveal,
+                                session_cookies=tuple(ctx.options.authlens_session_cookie))
             self.analyzer = Analyzer(settings, trackers=self.trackers)
 
     @never_raises
@@ -158,7 +162,7 @@ class TerminalOutput:
             print(json.dumps(diagnosis, ensure_ascii=False), flush=True)
         else:
             level = logging.WARNING if diagnosis.get("verdict") else logging.INFO
-            log.log(level, "%s %s %s", diagnosis.get("status") or "---", flow.request.url,
+            log.log(level, "%s %s %s", diagnosis.get("status") or "---", diagnosis["url"],
                     text.headline(diagnosis))
 
     @never_raises
