@@ -8,13 +8,14 @@ changes nothing. Only token keys (hash prefixes) are kept, never a token.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from statistics import median
 from typing import Iterable, Optional, Tuple
 
 from ..humanize import clock, duration
 from ..model import Finding
+from ..recent import Recent
 from . import grants
 from .grants import shown
 
@@ -88,28 +89,22 @@ class Refresh:
                f"{clock(self.issued_at)}"
 
 
-def _remember(table: OrderedDict, key, value, limit: int) -> None:
-    table[key] = value
-    table.move_to_end(key)
-    while len(table) > limit:
-        table.popitem(last=False)
-
-
 class TokenLifecycle:
     """Token endpoint -> token -> the calls that send it. ``check(ctx)`` per exchange."""
 
     def __init__(self, max_tokens: int = 10_000, max_flows: int = 20_000,
                  max_clients: int = 1_000):
-        self.max_tokens, self.max_flows, self.max_clients = max_tokens, max_flows, max_clients
-        self.tokens: OrderedDict[str, Issued] = OrderedDict()
-        self.refresh: OrderedDict[str, Refresh] = OrderedDict()
-        self.latest: OrderedDict[tuple, str] = OrderedDict()
+        self.tokens: Recent = Recent(max_tokens)
+        """access token key -> Issued"""
+        self.refresh: Recent = Recent(max_tokens)
+        """refresh token key -> Refresh"""
+        self.latest: Recent = Recent(max_tokens)
         """(client, audience) -> key of the newest token issued for it."""
-        self.history: OrderedDict[str, deque] = OrderedDict()
+        self.history: Recent = Recent(max_clients)
         """client -> its grant events (issued, failed, revoked)."""
-        self.ages: OrderedDict[tuple, deque] = OrderedDict()
+        self.ages: Recent = Recent(max_clients)
         """(address, host) -> (age at first rejection, token key) of recent 401s."""
-        self.flows: OrderedDict[str, tuple] = OrderedDict()
+        self.flows: Recent = Recent(max_flows)
         """flow id -> (findings, token keys): replays answer from here."""
         self.now = 0.0
         """The latest request time seen (what "expired" is judged against in timelines)."""
@@ -123,7 +118,7 @@ class TokenLifecycle:
             findings, keys = self._check(ctx)
             done = (tuple(findings), tuple(keys))
             if flow_id:
-                _remember(self.flows, flow_id, done, self.max_flows)
+                self.flows[flow_id] = done
         return done[0]
 
     def keys_of(self, flow_id: str) -> tuple:
@@ -196,14 +191,13 @@ class TokenLifecycle:
         previous = self.tokens.get(self.latest.get((client, audience), ""))
         if previous is not None and previous.replaced is None:
             previous.replaced = (at, flow, issued.key)
-        _remember(self.latest, (client, audience), issued.key, self.max_tokens)
-        _remember(self.tokens, issued.key, issued, self.max_tokens)
+        self.latest[(client, audience)] = issued.key
+        self.tokens[issued.key] = issued
         if refresh is not None and refresh.redeemed is None:
             refresh.redeemed = (at, flow, issued.key)
         if answer.refresh_key and answer.refresh_key not in self.refresh:
-            _remember(self.refresh, answer.refresh_key,
-                      Refresh(answer.refresh_key, flow, request.endpoint, client,
-                              request.client_id, audience, at), self.max_tokens)
+            self.refresh[answer.refresh_key] = Refresh(answer.refresh_key, flow, request.endpoint,
+                                                       client, request.client_id, audience, at)
         extra = ", with refresh token" if answer.refresh_key else ""
         self._log(client, (at, flow, f"issued {shown(issued.key)} ({request.grant} grant{extra})"))
         return issued
@@ -227,7 +221,7 @@ class TokenLifecycle:
         if events is None:
             events = deque(maxlen=HISTORY)
         events.append(event)
-        _remember(self.history, client, events, self.max_clients)
+        self.history[client] = events
 
     # ---- calls that send a token --------------------------------------------------------------
 
@@ -285,7 +279,7 @@ class TokenLifecycle:
         if age is None:  # each token counts once, at its first rejection
             age = ctx.sent_at - issued_at
             ages.append((age, token_key))
-        _remember(self.ages, where, ages, self.max_clients)
+        self.ages[where] = ages
         similar = [a for a, _ in ages if abs(a - age) <= max(0.1 * age, 2.0)]
         if len(similar) < PATTERN_MIN:
             return []
