@@ -65,7 +65,8 @@ def test_form_grant_on_any_host_with_basic_client_auth():
     basic = base64.b64encode(b"my%20app:s3cret").decode()
     req = grants.parse_request(_request(
         "grant_type=client_credentials&scope=a&resource=https%3A%2F%2Fapi&resource=urn%3Ab",
-        url="http://127.0.0.1:8080/anything", headers=FORM + (("Authorization", f"Basic {basic}"),)))
+        url="http://127.0.0.1:8080/anything",
+        headers=FORM + (("Authorization", f"Basic {basic}"),)))
     assert (req.grant, req.client_id, req.client_auth) == ("client_credentials", "my app", "basic")
     assert (req.endpoint, req.scope, req.audience) == ("127.0.0.1:8080/anything", "a",
                                                        "https://api urn:b")
@@ -376,8 +377,8 @@ def test_client_timeline_text_for_flows():
     [story] = timeline.for_flows(tracker, ["c3", "r1", "unknown"])
     out = timeline.text(story)
     assert out.splitlines()[0] == "client app @10.0.0.7"
-    assert "refresh_token grant failed: invalid_grant" in out and "[flow r2]" in out
-    assert "rejected  #" in out and "rejected 401" in out
+    assert "failed    refresh_token grant: invalid_grant  [r2]" in out
+    assert "rejected  #" in out and "HTTP 401" in out
     short = timeline.text(story, limit=3)
     assert "earlier events" in short and len(short.splitlines()) == 5
 
@@ -388,4 +389,4 @@ def test_exit_summary_has_the_timelines():
     console.print(terminal.summary(5, [], timeline.recent(tracker)))
     out = console.export_text()
     assert "token timelines" in out and "client app @10.0.7" not in out
-    assert "client app @10.0.0.7" in out and "grant failed: invalid_grant" in out
+    assert "client app @10.0.0.7" in out and "refresh_token grant: invalid_grant" in out

@@ -21,6 +21,8 @@ from .grants import shown
 
 Event = Tuple[float, str, str]
 """(when, flow id, what happened)"""
+GrantEvent = Tuple[float, str, str, str]
+"""(when, flow id, event: issued | failed | revoked, detail), for a client's timeline"""
 
 MAX_REJECTIONS = 5
 AGE_SAMPLES = 16
@@ -155,8 +157,8 @@ class TokenLifecycle:
             return findings, keys
         at = ctx.response.timestamp or ctx.sent_at
         if answer.error:
-            failed = f"{request.grant} grant failed: {answer.error}"
-            self._log(client, (at, ctx.exchange.id, failed))
+            self._log(client, (at, ctx.exchange.id, "failed",
+                               f"{request.grant} grant: {answer.error}"))
             return findings, keys
         issued = self._issue(ctx.exchange.id, at, request, answer, client, refresh)
         keys.append(issued.key)
@@ -199,7 +201,8 @@ class TokenLifecycle:
             self.refresh[answer.refresh_key] = Refresh(answer.refresh_key, flow, request.endpoint,
                                                        client, request.client_id, audience, at)
         extra = ", with refresh token" if answer.refresh_key else ""
-        self._log(client, (at, flow, f"issued {shown(issued.key)} ({request.grant} grant{extra})"))
+        detail = f"{shown(issued.key)} ({request.grant} grant{extra})"
+        self._log(client, (at, flow, "issued", detail))
         return issued
 
     def _revoke(self, ctx, revocation: grants.Revocation) -> tuple[list, list]:
@@ -212,11 +215,10 @@ class TokenLifecycle:
             record = table.get(revocation.token_key)
             if record is not None and record.revoked is None:
                 record.revoked = event
-                self._log(record.client, (at, ctx.exchange.id,
-                                          f"revoked {shown(record.key)}"))
+                self._log(record.client, (at, ctx.exchange.id, "revoked", shown(record.key)))
         return [], [revocation.token_key]
 
-    def _log(self, client: str, event: Event) -> None:
+    def _log(self, client: str, event: GrantEvent) -> None:
         events = self.history.get(client)
         if events is None:
             events = deque(maxlen=HISTORY)
@@ -248,7 +250,7 @@ class TokenLifecycle:
         if not ctx.refused:
             return []
         if len(issued.rejections) < MAX_REJECTIONS:
-            issued.rejections.append((sent, ctx.exchange.id, f"rejected {ctx.status}"))
+            issued.rejections.append((sent, ctx.exchange.id, f"HTTP {ctx.status}"))
         findings = [_origin(issued, sent)]
         if token.claim_time("exp") is None and issued.expires_at is not None \
                 and issued.expires_at < sent:  # one clock (the proxy's): no leeway needed
@@ -341,7 +343,8 @@ def _refresh_origin(refresh: Refresh) -> Finding:
         at, flow, _ = refresh.redeemed
         text += (f" It was already redeemed at {clock(at)}: this server rotates refresh tokens, "
                  f"send the newest one it returned.")
-        links.append(("redeemed-by", flow, f"refresh token redeemed at {clock(at)}"))
+        links.append(("redeemed-by", flow, f"refresh token already redeemed at {clock(at)} "
+                                               "(rotation)"))
     return Finding("token-origin", text,
                    (("issued_by", refresh.flow), ("issued_at", refresh.issued_at),
                     ("client_id", refresh.client_id)),

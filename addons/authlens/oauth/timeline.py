@@ -52,7 +52,7 @@ def token_timeline(tracker: TokenLifecycle, key: str) -> Optional[dict]:
 
 def client_timeline(tracker: TokenLifecycle, client: str) -> dict:
     """Every grant of one client and the life of each token it got."""
-    events = [_event(at, "grant", "", what, flow) for at, flow, what in
+    events = [_event(at, event, "", detail, flow) for at, flow, event, detail in
               tracker.history.get(client, ())]
     for issued in tracker.client_tokens(client):
         events += _life(issued, tracker.now)
@@ -83,7 +83,7 @@ def text(timeline: dict, limit: Optional[int] = None) -> str:
         lines.append(f"  … {len(events) - limit} earlier events")
         events = events[-limit:]
     for e in events:
-        flow = f"  [flow {e['flow'][:8]}]" if e["flow"] else ""
+        flow = f"  [{e['flow'][:8]}]" if e["flow"] else ""
         token = f"{e['token']} " if e["token"] else ""
         lines.append(f"  {e['time']}  {e['event']:<9} {token}{e['detail']}{flow}".rstrip())
     return "\n".join(lines)
