@@ -70,7 +70,7 @@ EXPECTED = {
     "github-requires-authentication-401": (AUTHN, "credential-missing"),
     "github-saml-sso-required-403": (AUTHZ, "error-in-body"),
     "github-resource-not-accessible-by-integration-403": (AUTHZ, "error-in-body"),
-    "github-private-repo-404-masking": (AUTHZ, "status-hidden-404"),
+    "github-private-repo-404-masking": (AUTHZ, "token-scope-missing"),  # names the scope: repo
     "google-invalid-credentials-401": (AUTHN, "error-in-body"),
     "google-missing-credential-401": (AUTHN, "credential-missing"),
     "google-insufficient-scope-errorinfo-403": (AUTHZ, "error-in-body"),

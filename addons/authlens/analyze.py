@@ -13,6 +13,8 @@ from functools import cached_property
 from typing import Callable, Iterable, Optional, Sequence
 
 from . import bodies, catalog, challenge, credentials, tokens
+from .rules import RuleSet
+from .rules import checks as rule_checks
 from .model import (
     VERDICT_UNKNOWN,
     Diagnosis,
@@ -32,7 +34,7 @@ SERVER_SIDE_REFUSALS = frozenset({
     "challenge-claims-required", "challenge-step-up-required", "challenge-dpop-nonce",
     "challenge-invalid-dpop-proof", "error-in-body", "route-not-found", "status-hidden-404",
     "oauth-invalid-grant", "oauth-invalid-client", "oauth-unauthorized-client",
-    "oauth-invalid-scope", "oauth-invalid-request",
+    "oauth-invalid-scope", "oauth-invalid-request", "vendor-error",
     "cookie-session-missing", "cookie-session-expired", "cookie-not-sent",
 })
 
@@ -53,6 +55,8 @@ class Settings:
     """Show secrets in full (off by default)."""
     session_cookies: tuple[str, ...] = ()
     """Names of the cookies that carry the session (a missing one explains a refusal)."""
+    rules: Optional[RuleSet] = None
+    """What each API expects (``authlens.rules``); None: judge every API by the standards only."""
 
 
 class Context:
@@ -78,6 +82,25 @@ class Context:
         return self.request.timestamp if self.request.timestamp is not None else time.time()
 
     @cached_property
+    def rule(self):
+        """The rule for this request (``authlens.rules``), or None."""
+        rules, request = self.settings.rules, self.request
+        return rules.match(request.host, request.path, request.method) if rules else None
+
+    @property
+    def leeway(self) -> float:
+        """Clock-skew allowance: the API rule's ``max_skew`` when it has one."""
+        rule = self.rule
+        if rule is not None and rule.token is not None and rule.token.max_skew is not None:
+            return float(rule.token.max_skew)
+        return self.settings.leeway
+
+    @cached_property
+    def vendor_error(self):
+        """The API's own error report, read as the rule says; None without one."""
+        return rule_checks.vendor_error(self)
+
+    @cached_property
     def credentials(self):
         return credentials.extract_credentials(self.request)
 
@@ -96,7 +119,8 @@ class Context:
 
 
 def default_checks() -> list[Check]:
-    return [*credentials.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS]
+    return [*credentials.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS,
+            *rule_checks.CHECKS]
 
 
 def default_trackers() -> list:
@@ -128,6 +152,8 @@ class Analyzer:
                 if key not in seen:
                     seen.add(key)
                     findings.append(finding)
+        if any(f.effective_verdict and not f.entry.fallback for f in findings):
+            findings = [f for f in findings if not f.entry.fallback]
         return build_diagnosis(ctx, findings)
 
 

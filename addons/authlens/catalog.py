@@ -41,6 +41,8 @@ class Entry:
     verdict: Optional[str] = None
     weight: int = 0
     group: str = "note"
+    fallback: bool = False
+    """Reported only when no other finding explains the refusal (the bare status code)."""
 
 
 _ENTRIES = [
@@ -383,14 +385,14 @@ _ENTRIES = [
         "The server refused the credential without saying why: it is wrong, expired, revoked, for "
         "another API or tenant, or missing.",
         "Client: get a fresh credential for this API and check the request's header as sent.",
-        "RFC 9110 §15.5.2", AUTHN, 1, "credential"),
+        "RFC 9110 §15.5.2", AUTHN, 1, "credential", fallback=True),
     Entry(
         "status-forbidden", "error", "403: authenticated, but not allowed",
         "The server knows who is calling and refuses the operation: a role, scope, license, policy or "
         "resource permission is missing. Logging in again will not help.",
         "Permissions: have the account or app granted the role/scope for this resource (ask the "
         "resource's admin).",
-        "RFC 9110 §15.5.4", AUTHZ, 1, "permission"),
+        "RFC 9110 §15.5.4", AUTHZ, 1, "permission", fallback=True),
     # ---- token endpoint (RFC 6749 §5.2 error responses) ------------------------------------
     Entry(
         "oauth-invalid-grant", "error", "Token endpoint: grant invalid, expired or revoked",
@@ -429,6 +431,50 @@ _ENTRIES = [
         "credential: the request itself is wrong.",
         "Client: send the parameters the grant requires, form-encoded, each once.",
         "RFC 6749 §5.2", None, 74, "note"),
+    # ---- rules: what the API expects (rules/, presets) -------------------------------------
+    Entry(
+        "apikey-wrong-place", "error", "Credential sent in the wrong place",
+        "The API's rule says where its key or token goes (a header, a query parameter, a cookie, "
+        "`Authorization`); this request carried one somewhere else, so as far as the API knows "
+        "none was sent.",
+        "Client: send the credential where the API's rule (and documentation) says: the header, "
+        "parameter or cookie named in the message.",
+        "RFC 6750 §2; API documentation", AUTHN, 91, "format"),
+    Entry(
+        "token-audience-mismatch", "error", "Token issued for another API",
+        "The token's `aud` is not an audience this API accepts: it was requested for another "
+        "resource (a Graph token sent to SharePoint, an ID token or the app's own API sent to a "
+        "resource server).",
+        "Client: request the token for this API (the `scope`/`resource` of the token request must "
+        "name this API), then send that token.",
+        "RFC 7519 §4.1.3; RFC 8707; RFC 9068 §4", AUTHN, 87, "credential"),
+    Entry(
+        "token-issuer-mismatch", "error", "Token from another issuer or environment",
+        "The token's `iss` (or tenant) is not one this API trusts: typically a staging token on a "
+        "production host, or a token from another tenant.",
+        "Client: get the token from the issuer/tenant of the environment you are calling (check "
+        "the authority URL and tenant id in the client's configuration).",
+        "RFC 7519 §4.1.1; RFC 9068 §4", AUTHN, 86, "credential"),
+    Entry(
+        "token-scope-missing", "error", "Token lacks a scope or role this call needs",
+        "The token is accepted but does not carry the scope(s) or role(s) the call requires (from "
+        "the API's rule, the challenge's `scope=`, or `X-Accepted-OAuth-Scopes`). "
+        "Re-authenticating with the same consent will not help.",
+        "Permissions: grant/consent the missing scope or role (app registration, admin consent, "
+        "app reinstall), then get a new token that carries it.",
+        "RFC 6750 §3.1; RFC 8693 §4.2; RFC 9068 §2.2.3", AUTHZ, 78, "permission"),
+    Entry(
+        "token-signature-invalid", "error", "Token signature does not verify",
+        "The token's signature does not verify against the issuer's keys (JWKS): it was altered, "
+        "signed by another issuer or environment, or with a key the issuer no longer publishes.",
+        "Client: get a fresh token from the issuer this API trusts; never edit tokens.",
+        "RFC 7515 §5.2; RFC 7517; RFC 8725 §3.1", AUTHN, 89, "credential"),
+    Entry(
+        "vendor-error", "error", "The API's own error code, explained",
+        "The API reported a documented error code (body field or header); the API's rule says what "
+        "it means and whether it is an authentication or an authorization problem.",
+        "As the message says for this code.",
+        "API documentation (rules/, presets)", AUTHN, 79, "credential"),
 ]
 
 CATALOG: dict[str, Entry] = {entry.id: entry for entry in _ENTRIES}

@@ -31,7 +31,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 from urllib.parse import unquote, urlsplit
 
 from .model import Finding, RequestView
-from .redact import redact
+from .redact import fingerprint, redact
 
 AUTH_HEADERS = ("authorization", "proxy-authorization")
 KNOWN_SCHEMES = ("bearer", "basic", "digest", "negotiate", "ntlm", "token", "hoba", "mutual",
@@ -1142,6 +1142,11 @@ def check_header_duplicated(ctx) -> Iterator[Finding]:
                     yield finding
 
 
+def url_redact(secret: str) -> str:
+    """A secret as it may stand inside a URL: ``REDACTED-1a2b3c4d`` (the fingerprint)."""
+    return f"REDACTED-{fingerprint(secret)}"
+
+
 def redact_url(url: str, reveal: bool = False) -> str:
     """``url`` with credential query parameters and user-info password redacted (for display:
     Diagnosis.url and logs must not carry the secret either)."""
@@ -1155,15 +1160,15 @@ def redact_url(url: str, reveal: bool = False) -> str:
     if "@" in netloc:
         userinfo, _, hostport = netloc.rpartition("@")
         user, colon, password = userinfo.partition(":")
-        netloc = f"{user}:{redact(unquote(password))}@{hostport}" if colon else \
-            f"{redact(unquote(user))}@{hostport}"
+        netloc = f"{user}:{url_redact(unquote(password))}@{hostport}" if colon else \
+            f"{url_redact(unquote(user))}@{hostport}"
     query = parts.query
     if query:
         pairs = []
         for pair in query.split("&"):
             key, eq, value = pair.partition("=")
             if eq and unquote(key).lower() in _CRED_QUERY and value:
-                value = redact(unquote(value)).replace(" ", "%20")
+                value = url_redact(unquote(value))
             pairs.append(f"{key}{eq}{value}")
         query = "&".join(pairs)
     return parts._replace(netloc=netloc, query=query).geturl()

@@ -162,7 +162,7 @@ def check_token_shape(ctx) -> Iterable[Finding]:
 
 
 def check_token_times(ctx) -> Iterable[Finding]:
-    sent, leeway = ctx.sent_at, ctx.settings.leeway
+    sent, leeway = ctx.sent_at, ctx.leeway
     for token in ctx.tokens:
         if token.kind != "jwt":
             continue
