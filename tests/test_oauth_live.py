@@ -4,20 +4,16 @@ revocation; 2-second tokens) and a resource server (Authlib's ResourceProtector,
 ``Bearer error="invalid_token"``), on loopback ports; an httpx client goes through login, use,
 expiry, refresh, stale reuse, a rotated and a revoked refresh token, a refresh with another
 client_id, a wrong client secret and the other token endpoint errors. Every finding is checked in
-the flows mitmdump wrote (``-w``), with its links and the flow comment, and the exit summary.
+the flows mitmdump wrote (``-w``, harness.Mitmdump), with its links and the flow comment, and the
+exit summary.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
-import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional
 
 import httpx
@@ -29,8 +25,6 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from flask import Flask
 from werkzeug.serving import make_server
 
-
-REPO = Path(__file__).resolve().parent.parent
 LIFETIME = 2
 """Seconds an access token lives: the whole story takes a few lifetimes."""
 AUTH = ["client_secret_basic", "client_secret_post"]
@@ -215,55 +209,6 @@ def serve():
         server.shutdown()
 
 
-# ---- mitmdump (the same shape as harness.Mitmdump: start, proxy_url, stop, read_flows) ------
-
-class Mitmdump:
-    def __init__(self, tmp: Path, options: dict):
-        self.flow_file, self.out = tmp / "out.flow", tmp / "mitmdump.txt"
-        cmd = [str(Path(sys.executable).parent / "mitmdump"), "-s", str(REPO / "addon.py"),
-               "--listen-host", "127.0.0.1", "--listen-port", "0", "-w", str(self.flow_file),
-               "--set", f"confdir={tmp / 'confdir'}"]
-        for name, value in options.items():
-            cmd += ["--set", f"{name}={value}"]
-        self.cmd = cmd
-
-    def start(self) -> "Mitmdump":
-        self.log = open(self.out, "wb")
-        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            found = re.search(r"proxy listening at 127\.0\.0\.1:(\d+)", self.output())
-            if found:
-                self.proxy_url = f"http://127.0.0.1:{found[1]}"
-                return self
-            assert self.proc.poll() is None, self.output()
-            time.sleep(0.05)
-        raise RuntimeError(f"mitmdump did not start: {self.output()}")
-
-    def output(self) -> str:
-        return self.out.read_text(errors="replace")
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            self.proc.wait(30)
-        self.log.close()
-        return self.output()
-
-    def read_flows(self) -> list:
-        from mitmproxy import io
-        with open(self.flow_file, "rb") as f:
-            return list(io.FlowReader(f).stream())
-
-
-@pytest.fixture
-def mitmdump(tmp_path):
-    proxy = Mitmdump(tmp_path, {"authlens_output": "rich"}).start()
-    yield proxy
-    proxy.stop()
-
-
 # ---- the client ---------------------------------------------------------------------------------
 
 class App:
@@ -308,7 +253,8 @@ def wait_out(token: dict) -> None:
 def test_token_lifecycle_through_mitmdump(serve, mitmdump):
     store = Store()
     issuer, api = serve(authorization_server(store)), serve(resource_server(store))
-    app = App(mitmdump.proxy_url, issuer, api)
+    proxy = mitmdump(options={"authlens_output": "rich"})
+    app = App(proxy.proxy_url, issuer, api)
 
     first = app.login("login")
     assert first["expires_in"] == LIFETIME and "refresh_token" in first
@@ -336,8 +282,9 @@ def test_token_lifecycle_through_mitmdump(serve, mitmdump):
                      scope="admin").status_code == 400
     assert app.token("no-password", grant_type="password", username="ana").status_code == 400
 
-    summary = mitmdump.stop()
-    flows = dict(zip(app.calls, mitmdump.read_flows(), strict=True))
+    summary = proxy.stop()
+    assert "Could not load command" not in summary and "internal error" not in summary
+    flows = dict(zip(app.calls, proxy.read_flows(), strict=True))
     assert [f.request.path.split("?")[0] for f in flows.values()][:2] == ["/oauth/token",
                                                                           "/v1/orders"]
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from mitmproxy import command, flow
 
