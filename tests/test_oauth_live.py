@@ -23,6 +23,7 @@ from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin, grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from flask import Flask
+from harness import Mitmdump
 from werkzeug.serving import make_server
 
 LIFETIME = 2
@@ -250,7 +251,7 @@ def wait_out(token: dict) -> None:
     time.sleep(token["expires_in"] + 0.4)
 
 
-def test_token_lifecycle_through_mitmdump(serve, mitmdump):
+def test_token_lifecycle_through_mitmdump(serve, mitmdump, tmp_path):
     store = Store()
     issuer, api = serve(authorization_server(store)), serve(resource_server(store))
     proxy = mitmdump(options={"authlens_output": "rich"})
@@ -361,3 +362,11 @@ def test_token_lifecycle_through_mitmdump(serve, mitmdump):
     story = summary[summary.index("token timelines"):]
     assert "client app @127.0.0.1" in story and "refreshed" in story
     assert "refresh_token grant: invalid_grant" in story and "issued" in story
+
+    # the saved session read back offline (mitmdump -nr) tells the same story
+    replayed = Mitmdump(tmp_path, options={"authlens_output": "off"})
+    replayed.replay(proxy.flow_file)
+    again = replayed.read_flows()
+    assert [(f.metadata.get("authlens") or {}).get("cause") for f in again] == \
+        [meta(name).get("cause") for name in flows]
+    assert [f.comment for f in again] == [f.comment for f in flows.values()]
