@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from authlens.analyze import Analyzer
 from authlens.challenge import (
-    check_challenge_errors, parse_challenge_header, parse_challenges, parse_response_challenges,
+    parse_challenge_header, parse_challenges, parse_response_challenges,
 )
 from authlens.model import Exchange, RequestView, ResponseView
 

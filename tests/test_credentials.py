@@ -281,7 +281,7 @@ def test_whitespace_inside_token_named_with_position(value, char):
 
 
 def test_zero_width_message_is_specific():
-    [f] = only("credential-whitespace", [("Authorization", f"Bearer abcdef\u200bghi")])
+    [f] = only("credential-whitespace", [("Authorization", "Bearer abcdef\u200bghi")])
     assert f.message.startswith("U+200B ZERO WIDTH SPACE at position 7 of the token")
 
 
@@ -376,7 +376,7 @@ def test_scheme_missing_not_for_misspelled_or_api_key_headers():
 # --- scheme-duplicated ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value", [f"Bearer Bearer {JWT}", f"Bearer bearer {JWT}",
-                                   f"BEARER Bearer  {JWT}", f"Basic Basic dGVzdDp0ZXN0",
+                                   f"BEARER Bearer  {JWT}", "Basic Basic dGVzdDp0ZXN0",
                                    f"Bearer Bearer Bearer {JWT}"])
 def test_scheme_duplicated(value):
     found = ids([("Authorization", value)], status=401)

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,70 +20,31 @@ from flask import Flask, Response, redirect, request
 from werkzeug.serving import make_server
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 GOOD = "Bearer good-token-0123456789abcdef"
 
 
-# ---- minimal harness (to be replaced by tests/harness.py when it lands on main) ------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+# ---- fixtures ------------------------------------------------------------------------------
 
 class Proxy:
-    """A real mitmdump with the addon, writing its flows and the JSON report under ``tmp``."""
+    """The harness's real mitmdump with the addon, plus its flows and JSON report once stopped."""
 
-    def __init__(self, tmp: Path):
-        self.port = free_port()
-        self.flow_file, self.report = tmp / "out.flow", tmp / "report.json"
-        self.log = open(tmp / "mitmdump.log", "wb")
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "mitmdump"), "-s", str(REPO / "addon.py"),
-             "--listen-host", "127.0.0.1", "-p", str(self.port), "-w", str(self.flow_file),
-             "--set", f"confdir={tmp / 'confdir'}", "--set", f"authlens_report={self.report}",
-             "--set", "authlens_output=json"],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                assert self.proc.poll() is None, (tmp / "mitmdump.log").read_text()
-                time.sleep(0.1)
-        raise RuntimeError("mitmdump did not start")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            self.proc.wait(20)
-        self.log.close()
+    def __init__(self, mitmdump, tmp: Path):
+        self.report = tmp / "report.json"
+        self.mitmdump = mitmdump(options={"authlens_report": self.report, "authlens_output": "json"})
+        self.url = self.mitmdump.proxy_url
 
     def flows(self) -> list:
-        from mitmproxy import io
-        self.stop()
-        with open(self.flow_file, "rb") as f:
-            return list(io.FlowReader(f).stream())
+        self.mitmdump.stop()
+        return self.mitmdump.read_flows()
 
     def report_flows(self) -> list:
-        self.stop()
+        self.mitmdump.stop()
         return json.loads(self.report.read_text())["flows"]
 
 
 @pytest.fixture
-def proxy(tmp_path):
-    started = Proxy(tmp_path)
-    yield started
-    started.stop()
+def proxy(mitmdump, tmp_path):
+    return Proxy(mitmdump, tmp_path)
 
 
 @pytest.fixture
@@ -239,24 +197,9 @@ def test_requests_session_outlives_its_cookie(proxy, serve):
 
 # ---- the browser ------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def chromium():
-    """Headless Debian chromium via Playwright. Skipped without chromium, but never in CI."""
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing (CI=true: browser tests must run)")
-        pytest.skip(f"{CHROMIUM} is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def browser_page(chromium, proxy: Proxy):
+def browser_page(browser, proxy: Proxy):
     """A page whose traffic, loopback included, goes through ``proxy``."""
-    context = chromium.new_context(proxy={"server": proxy.url, "bypass": "<-loopback>"})
+    context = browser.new_context(proxy={"server": proxy.url, "bypass": "<-loopback>"})
     return context, context.new_page()
 
 
@@ -304,12 +247,12 @@ FETCH = """async ([url, init]) => {
 
 
 @pytest.mark.browser
-def test_chromium_cross_origin_calls_against_a_strict_api(proxy, serve, chromium):
+def test_chromium_cross_origin_calls_against_a_strict_api(proxy, serve, browser):
     pages = Flask("pages")
     pages.add_url_rule("/", "index", lambda: "<!doctype html><title>app</title>")
     page_origin = serve(pages)
     strict, healthy = serve(strict_api(page_origin)), serve(healthy_api(page_origin))
-    context, page = browser_page(chromium, proxy)
+    context, page = browser_page(browser, proxy)
     try:
         page.goto(page_origin + "/")
         auth = {"headers": {"Authorization": GOOD}}
