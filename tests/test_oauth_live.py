@@ -17,14 +17,12 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import httpx
-import pytest
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin, grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from flask import Flask
 from harness import Mitmdump
-from werkzeug.serving import make_server
 
 LIFETIME = 2
 """Seconds an access token lives: the whole story takes a few lifetimes."""
@@ -192,22 +190,6 @@ def resource_server(store: Store) -> Flask:
         return {"orders": []}
 
     return app
-
-
-@pytest.fixture
-def serve():
-    """``serve(app) -> base URL``: a Flask app on its own loopback port."""
-    servers = []
-
-    def start(app: Flask) -> str:
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
 
 
 # ---- the client ---------------------------------------------------------------------------------
