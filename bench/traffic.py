@@ -13,6 +13,7 @@ import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import jwt
 
@@ -73,20 +74,22 @@ def credential_headers(rng: random.Random, tokens: list[str]) -> tuple:
     return ()
 
 
-def requests(n: int, seed: int = 1, tokens: list[str] | None = None) -> list[Request]:
+def stream(n: int, seed: int = 1, tokens: list[str] | None = None) -> Iterator[Request]:
     """``n`` requests of the mix; ``tokens`` defaults to one JWT per client."""
     rng = random.Random(seed)
     tokens = tokens or [mint(c, 0) for c in range(CLIENTS)]
-    out = []
     for i in range(n):
         host = rng.choice(HOSTS)
         url = f"https://{host}/v1/orders/{rng.randrange(10_000)}?expand=items"
         headers = (("Host", host), ("User-Agent", "bench/1.0"), ("Accept", "application/json"),
                    *credential_headers(rng, tokens))
         status, response_headers, body = (rng.choice(REFUSALS) if rng.random() < 0.15 else OK)
-        out.append(Request("GET", url, headers, b"", status, response_headers, body,
-                           f"10.0.0.{i % CLIENTS}"))
-    return out
+        yield Request("GET", url, headers, b"", status, response_headers, body,
+                      f"10.0.0.{i % CLIENTS}")
+
+
+def requests(n: int, seed: int = 1, tokens: list[str] | None = None) -> list[Request]:
+    return list(stream(n, seed, tokens))
 
 
 def exchange(r: Request, sent: float = NOW):

@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from typing import Iterator, Optional
 
 
 class SessionLog:
-    """The latest diagnosis per flow id, for the exit summary and the JSON report.
+    """The latest diagnoses, for the exit summary and the JSON report.
 
-    Keeps at most ``limit`` flows (oldest dropped first) so a day of traffic cannot grow it
-    without bound; ``seen`` counts distinct flows, re-analysis of the same id counts once.
+    A day of traffic cannot grow it without bound: ``seen`` counts distinct flows among the last
+    ``limit`` flow ids remembered (re-analysis of the same id counts once), and only the newest
+    ``reports`` diagnoses are kept, as ASCII JSON text (a diagnosis dict weighs ~9 KB in memory,
+    its JSON ~2.5 KB).
     """
 
-    def __init__(self, limit: int = 50_000):
+    def __init__(self, limit: int = 20_000, reports: int = 5_000):
         self.limit = limit
+        self.reports = reports
         self.seen = 0
-        self._diagnoses: OrderedDict[str, Optional[dict]] = OrderedDict()
+        self._diagnoses: OrderedDict[str, None] = OrderedDict()
+        """The flow ids seen lately (oldest first)."""
+        self._reports: OrderedDict[str, str] = OrderedDict()
+        """Flow id -> its diagnosis as JSON, for flows with something to say (oldest first)."""
 
     def record(self, flow_id: str, diagnosis: Optional[dict]) -> None:
         if flow_id in self._diagnoses:
             self._diagnoses.move_to_end(flow_id)
         else:
             self.seen += 1
-        self._diagnoses[flow_id] = diagnosis
-        while len(self._diagnoses) > self.limit:
-            self._diagnoses.popitem(last=False)
+            self._diagnoses[flow_id] = None
+            if len(self._diagnoses) > self.limit:
+                self._diagnoses.popitem(last=False)
+        self._reports.pop(flow_id, None)
+        if diagnosis:
+            self._reports[flow_id] = json.dumps(diagnosis)
+            if len(self._reports) > self.reports:
+                self._reports.popitem(last=False)
 
     def diagnoses(self) -> Iterator[dict]:
         """The flows with something to say, oldest first."""
-        return (d for d in self._diagnoses.values() if d)
+        return (json.loads(text) for text in self._reports.values())
