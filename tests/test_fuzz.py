@@ -14,6 +14,7 @@ import logging
 import os
 import time
 import urllib.parse
+from io import BytesIO
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -216,7 +217,7 @@ def hooks():
        method=st.sampled_from(("GET", "POST", "OPTIONS")))
 def test_hooks_never_raise_nor_change_the_flow(hooks, request_headers, response_headers,
                                                 request_body, response_body, code, method):
-    from mitmproxy import http
+    from mitmproxy import http, io
     from mitmproxy.test import tflow
     run, errors = hooks
     flow = tflow.tflow()
@@ -228,6 +229,7 @@ def test_hooks_never_raise_nor_change_the_flow(hooks, request_headers, response_
         hook(flow)
     assert errors.records == []
     assert _state(flow) == before
+    io.FlowWriter(BytesIO()).add(flow)  # what `mitmdump -w` does: the annotations must serialise
 
 
 # ---- bounded time -------------------------------------------------------------------------------

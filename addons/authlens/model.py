@@ -126,6 +126,32 @@ class Exchange:
     """Who sent it (peer address or another stable client key), for cross-flow tracking."""
 
 
+def plain(value: Any) -> Any:
+    """``value`` with every string made UTF-8-encodable: a raw byte kept by ``surrogateescape``
+    (from a header or body the client sent) becomes the text ``\\xNN``. Messages and redacted
+    values quote what was sent, and a ``.flow`` file cannot store a lone surrogate."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape" if _only_escaped_bytes(value)
+                                else "backslashreplace").decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    return value
+
+
+def _only_escaped_bytes(text: str) -> bool:
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
+
+
 def link_dict(link: Tuple[str, str, str]) -> dict:
     relation, flow_id, description = link
     return {"relation": relation, "flow": flow_id, "description": description}
@@ -209,7 +235,7 @@ class Diagnosis:
 
     def to_dict(self) -> dict:
         """Plain types only (safe for ``flow.metadata``, JSON and ``.flow`` files)."""
-        return {
+        return plain({
             "url": self.url,
             "method": self.method,
             "status": self.status,
@@ -221,4 +247,4 @@ class Diagnosis:
             "tokens": self.tokens,
             "challenges": self.challenges,
             "links": self.links,
-        }
+        })
