@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,24 @@ def upstream():
     """A running `harness.Upstream` on 127.0.0.1; program it with ``upstream.route(...)``."""
     with Upstream() as server:
         yield server
+
+
+@pytest.fixture
+def serve():
+    """``serve(app) -> base URL``: a WSGI app (Flask) on its own loopback port for the test."""
+    from werkzeug.serving import make_server
+
+    servers = []
+
+    def start(app) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
 
 
 @pytest.fixture

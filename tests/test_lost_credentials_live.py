@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
 from flask import Flask, Response, redirect, request
-from werkzeug.serving import make_server
 
 REPO = Path(__file__).resolve().parent.parent
 GOOD = "Bearer good-token-0123456789abcdef"
@@ -45,22 +43,6 @@ class Proxy:
 @pytest.fixture
 def proxy(mitmdump, tmp_path):
     return Proxy(mitmdump, tmp_path)
-
-
-@pytest.fixture
-def serve():
-    """``serve(app) -> base URL``: a Flask app on its own loopback port for the test."""
-    servers = []
-
-    def start(app: Flask) -> str:
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
 
 
 def session(proxy: Proxy) -> requests.Session:

@@ -128,8 +128,9 @@ def default_trackers() -> list:
     remember it to explain a later one. They must bound their memory and tolerate replays."""
     from .cookiejar import CookieJarTracker
     from .cors import CorsTracker
+    from .oauth.lifecycle import TokenLifecycle
     from .redirects import RedirectTracker
-    return [RedirectTracker(), CorsTracker(), CookieJarTracker()]
+    return [RedirectTracker(), CorsTracker(), CookieJarTracker(), TokenLifecycle()]
 
 
 class Analyzer:
@@ -183,7 +184,8 @@ def build_diagnosis(ctx: Context, findings: list[Finding], full: bool = False) -
     diagnosis.tokens = [t.describe(reveal, now=ctx.sent_at) for t in ctx.tokens]
     if ctx.response is not None:
         diagnosis.challenges = [c.to_dict() for c in ctx.challenges.challenges]
-    diagnosis.links = [link_dict(link) for f in findings for link in f.links]
+    diagnosis.links = [link_dict(link) for link in dict.fromkeys(
+        link for f in findings for link in f.links)]  # several findings may cite one flow
     diagnosis.summary = summarize(diagnosis)
     return diagnosis
 

@@ -145,8 +145,9 @@ _ENTRIES = [
     # ---- the token -------------------------------------------------------------------------
     Entry(
         "token-expired", "error", "Token expired",
-        "The token's `exp` was already past when the request was sent (allowing for the configured "
-        "clock-skew leeway).",
+        "The token's `exp` (for an opaque token: the `expires_in` of the token response that issued "
+        "it) was already past when the request was sent (allowing for the configured clock-skew "
+        "leeway).",
         "Client: refresh or re-acquire the token before it expires (check that the refresh actually "
         "replaces the token the client sends).",
         "RFC 7519 §4.1.4; RFC 6750 §3.1 invalid_token", AUTHN, 85, "credential"),
@@ -180,6 +181,49 @@ _ENTRIES = [
         "The token is an encrypted JWT (five parts); its claims are readable only by the audience.",
         "Nothing to fix client-side.",
         "RFC 7516 §7.1", None, 0, "note"),
+    # ---- the token's life (authlens.oauth.lifecycle: what the proxy saw earlier) ------------
+    Entry(
+        "token-origin", "info", "Where the token came from",
+        "authlens saw the token endpoint issue this token (or refresh token) earlier in the "
+        "session: which grant, client and endpoint, when, its lifetime, and what happened to it "
+        "since (refreshed, revoked, expired).",
+        "Nothing to fix by itself; follow the link to the flow that issued the token.",
+        "RFC 6749 §5.1", None, 0, "note"),
+    Entry(
+        "token-stale", "error", "Stale token: a newer one was already issued",
+        "The request carried a token although the token endpoint had already issued a newer one "
+        "to the same client for the same audience: the refresh worked, but the client kept "
+        "sending the old token (a cached header, a copy of the token in another object or "
+        "thread).",
+        "Client: after a refresh, replace the token everywhere it is used (read it from one "
+        "place per request, not from a copy taken at start-up).",
+        "RFC 6749 §6, §1.5", AUTHN, 87, "credential"),
+    Entry(
+        "token-lifetime-pattern", "warning", "Tokens rejected at the same age",
+        "Several different tokens were rejected by this host when they reached about the same "
+        "age since issue: the server enforces a lifetime (token or session) the client does not "
+        "plan for, the 'fails after X minutes, consistently' symptom.",
+        "Client: refresh (or re-acquire) tokens before they reach that age, e.g. at 80% of the "
+        "observed lifetime or of expires_in.",
+        "RFC 6749 §5.1 expires_in, §6", AUTHN, 63, "credential"),
+    Entry(
+        "oauth-no-refresh-token", "warning", "Expiring token issued without a refresh token",
+        "The token endpoint issued an access token that expires, but no refresh token: when it "
+        "expires the user has to sign in again. Usually the `offline_access` scope (OpenID "
+        "Connect, Entra, Auth0, Okta) or Google's `access_type=offline` was not requested, or "
+        "the client is not allowed the refresh_token grant.",
+        "Client: request `offline_access` (or the provider's equivalent) in the authorization "
+        "request; app registration: allow refresh tokens for this client.",
+        "RFC 6749 §1.5, §5.1; OpenID Connect Core §11", None, 12, "note"),
+    Entry(
+        "oauth-client-mismatch", "error", "Refresh sent by another client or to another endpoint",
+        "The refresh token was sent with another client_id, or to another token endpoint URL, "
+        "than the grant that issued it. A refresh token is bound to the client it was issued to "
+        "(and to its issuer, tenant and endpoint version); the server answers invalid_grant or "
+        "invalid_client.",
+        "Client config: refresh with the same client_id, client authentication and token "
+        "endpoint URL (tenant, v1 vs v2) as the sign-in that issued the refresh token.",
+        "RFC 6749 §6, §10.4", AUTHN, 79, "credential"),
     # ---- response side ---------------------------------------------------------------------
     Entry(
         "challenge-missing", "warning", "401 without WWW-Authenticate",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mitmproxy import http
 
 from ..model import Exchange, RequestView, ResponseView
+from ..oauth.grants import is_token_path
 
 # Response bodies are read only where an error can be in them, and only this much.
 BODY_LIMIT = 256 * 1024
@@ -29,13 +30,19 @@ def _body(message: http.Message) -> bytes:
 def _response_body_matters(response: http.Response) -> bool:
     if response.status_code >= 300:
         return True
-    # 200s that are really errors (Slack ok:false) are JSON and small
-    return "json" in response.headers.get("content-type", "") and len(response.raw_content or b"") <= BODY_LIMIT
+    # 200s that are really errors (Slack ok:false) and token endpoint answers (access_token,
+    # expires_in; GitHub's form-encoded one) are JSON or form, and small
+    ctype = response.headers.get("content-type", "")
+    return ("json" in ctype or "form" in ctype) and len(response.raw_content or b"") <= BODY_LIMIT
 
 
 def _request_body_matters(request: http.Request) -> bool:
-    # token endpoint calls (grant_type=...) carry credentials and the client id in the form
-    return request.method == "POST" and "form" in request.headers.get("content-type", "")
+    # token endpoint calls (grant_type=...) carry the grant and the client id in the form (in
+    # JSON at some well-known token endpoints)
+    if request.method != "POST":
+        return False
+    ctype = request.headers.get("content-type", "")
+    return "form" in ctype or ("json" in ctype and is_token_path(request.path))
 
 
 def exchange_from_flow(flow: http.HTTPFlow) -> Exchange:

@@ -20,6 +20,8 @@ from typing import Optional
 from mitmproxy import ctx, exceptions, http
 
 from ..analyze import Analyzer, Settings, default_trackers
+from ..oauth import timeline
+from ..oauth.lifecycle import TokenLifecycle
 from ..render import report, terminal, text
 from ..rules import RuleSet, RuleStore
 from ..rules.store import DEFAULT_RULES
@@ -27,6 +29,7 @@ from ..session import SessionLog
 from .adapter import exchange_from_flow
 from .commands import Commands
 from .hooks import METADATA_KEY, diagnosis_of, never_raises
+from .timeline_command import Timeline
 from .ui import CommentColumn, ContentView
 
 log = logging.getLogger("authlens")
@@ -161,8 +164,9 @@ class Annotate:
 class TerminalOutput:
     """Tells the person at the terminal: rich blocks in mitmdump, log lines in the UIs."""
 
-    def __init__(self, session: SessionLog):
+    def __init__(self, session: SessionLog, lifecycle: Optional[TokenLifecycle] = None):
         self.session = session
+        self.lifecycle = lifecycle
         self.style = "off"
         self.console = None
 
@@ -208,8 +212,10 @@ class TerminalOutput:
 
     @never_raises
     def done(self):
+        timelines = timeline.recent(self.lifecycle) if self.lifecycle is not None else []
         if self.style == "rich":
-            self.console.print(terminal.summary(self.session.seen, self.session.diagnoses()))
+            self.console.print(terminal.summary(self.session.seen, self.session.diagnoses(),
+                                                timelines))
         elif self.style == "log" and self.session.seen:
             found = sum(1 for _ in self.session.diagnoses())
             log.info("authlens: %d flows seen, %d with findings", self.session.seen, found)
@@ -236,8 +242,10 @@ class Report:
 
 def make_addons() -> list:
     diagnose = Diagnose()
-    return [Rules(diagnose), diagnose, Annotate(), TerminalOutput(diagnose.session),
-            Report(diagnose.session), ContentView(diagnose), CommentColumn(), Commands(diagnose)]
+    lifecycle = next(t for t in diagnose.trackers if isinstance(t, TokenLifecycle))
+    return [Rules(diagnose), diagnose, Annotate(), TerminalOutput(diagnose.session, lifecycle),
+            Report(diagnose.session), Timeline(lifecycle), ContentView(diagnose), CommentColumn(),
+            Commands(diagnose)]
 
 
 addons = make_addons()

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable
+from typing import Iterable, Sequence
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from .. import catalog
+from ..oauth.timeline import text as timeline_text
 from .text import headline
+
+TIMELINE_EVENTS = 12
+"""Events per client in the exit summary (the command shows them all)."""
 
 _STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}
 _ICONS = {"error": "✖", "warning": "⚠", "info": "ℹ"}
@@ -66,8 +70,10 @@ def _token_text(token: dict) -> Text:
     return text
 
 
-def summary(seen: int, diagnoses: Iterable[dict]) -> Table:
-    """The end-of-session table: flows seen, flows with findings, counts per finding."""
+def summary(seen: int, diagnoses: Iterable[dict],
+            timelines: Sequence[dict] = ()) -> RenderableType:
+    """The end-of-session table (flows seen, flows with findings, counts per finding), then the
+    token timeline of each client seen at a token endpoint (``authlens.oauth.timeline``)."""
     diagnoses = list(diagnoses)
     counts = Counter(f["id"] for d in diagnoses for f in d.get("findings", []))
     verdicts = Counter(d["verdict"] for d in diagnoses if d.get("verdict"))
@@ -82,7 +88,11 @@ def summary(seen: int, diagnoses: Iterable[dict]) -> Table:
         entry = catalog.get(finding_id)
         table.add_row(finding_id, str(n), Text(entry.severity, style=_STYLES[entry.severity]),
                       entry.title)
-    return table
+    if not timelines:
+        return table
+    lines = [Text("token timelines", style="bold")]
+    lines += [Text(timeline_text(t, limit=TIMELINE_EVENTS)) for t in timelines]
+    return Group(table, *lines)
 
 
 def make_console(file=None) -> Console:

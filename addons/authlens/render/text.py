@@ -37,31 +37,34 @@ def marker(diagnosis: dict) -> str:
     return MARKERS.get(catalog.get(cause).group, MARKERS["unknown"])
 
 
-def _cause(diagnosis: dict):
-    return next((f for f in diagnosis.get("findings", []) if f["id"] == diagnosis.get("cause")), None)
+def lead_finding(diagnosis: dict):
+    """The finding the headline speaks of: the cause, or without a verdict the worst finding."""
+    findings = diagnosis.get("findings", [])
+    if diagnosis.get("verdict"):
+        return next((f for f in findings if f["id"] == diagnosis.get("cause")), None)
+    return next((f for f in findings if f["severity"] != "info"), None)
 
 
 def headline(diagnosis: dict) -> str:
     """One line: verdict, cause id, what went wrong."""
     verdict = diagnosis.get("verdict")
-    cause = _cause(diagnosis)
+    lead = lead_finding(diagnosis)
     if verdict:
-        lead = _LEADS.get(verdict, verdict.upper())
-        if cause:
-            return f"{lead} ({cause['id']}): {cause['message']}"
-        return f"{lead}: the server gave no reason authlens can read."
-    worst = next((f for f in diagnosis.get("findings", []) if f["severity"] != "info"), None)
-    return f"{worst['id']}: {worst['message']}" if worst else ""
+        label = _LEADS.get(verdict, verdict.upper())
+        if lead:
+            return f"{label} ({lead['id']}): {lead['message']}"
+        return f"{label}: the server gave no reason authlens can read."
+    return f"{lead['id']}: {lead['message']}" if lead else ""
 
 
 def comment(diagnosis: dict) -> str:
     """The flow comment: the headline, where the fix lives, then the other findings."""
     lines = [COMMENT_PREFIX + headline(diagnosis)]
-    cause = _cause(diagnosis)
-    if cause:
-        lines.append(f"Fix: {cause['fix']}")
+    lead = lead_finding(diagnosis)
+    if lead:
+        lines.append(f"Fix: {lead['fix']}")
     for finding in diagnosis.get("findings", []):
-        if finding is not cause and finding["severity"] != "info":
+        if finding is not lead and finding["severity"] != "info":
             lines.append(f"- {finding['id']}: {finding['message']}")
     lines.extend(link_line(link) for link in diagnosis.get("links", []))
     return "\n".join(lines)
