@@ -5,6 +5,7 @@ output, Markdown report and ``Analyzer.describe``."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from mitmproxy import contentviews, options
@@ -212,3 +213,31 @@ def test_markdown_report_escapes_table_cells(tmp_path):
 
 def test_options_without_web_columns_are_left_alone():
     assert "web_columns" not in options.Options()
+
+
+def test_readme_filter_recipes_select_what_they_say(tctx):
+    from mitmproxy import flowfilter
+
+    from test_readme import README
+
+    table = README.split("- **Filters**", 1)[1].split("`~marker` matches", 1)[0]
+    recipes = {label.strip(): expr.strip().strip("`").replace("\\|", "|")
+               for label, expr in re.findall(r"^\s*\| ([^|`]+) \| (`.*`) \|$", table, re.M)}
+    expired = make_flow(f"Bearer {EXPIRED}", 401)
+    no_scope = make_flow(f"Bearer {VALID}", 403, "/admin")
+    no_scope.response.headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope", scope="W"'
+    healthy = make_flow(f"Bearer {VALID}", 200)
+    tctx.run(expired, no_scope, healthy)
+
+    def selected(label):
+        match = flowfilter.parse(recipes[label])
+        return [f for f in (expired, no_scope, healthy) if match(f)]
+
+    assert selected("everything authlens annotated") == [expired, no_scope]
+    assert selected("authentication problems (prove who you are again)") == [expired]
+    assert selected("authorization problems (get the permission)") == [no_scope]
+    assert selected("all expired tokens") == [expired]
+    assert selected("tokens lacking a scope") == [no_scope]
+    assert selected("refused calls only") == [expired, no_scope]
+    assert selected("any marked flow") == [expired, no_scope]
+    assert flowfilter.parse("~marker no_entry")(no_scope)

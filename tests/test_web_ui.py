@@ -60,6 +60,19 @@ def test_mitmweb_shows_verdicts_markers_and_view(web, page, artifacts):
     assert row(page, HEALTHY).locator("td.col-comment").inner_text() == ""
     assert row(page, HEALTHY).locator("td.col-path .marker").inner_text() == ""
 
+    # README's filter recipes, in mitmweb's own (client-side) filter
+    search = page.get_by_placeholder("Search")
+    for recipe, shown in (("~comment token-expired", [EXPIRED[0]]),
+                          ('~comment "authlens] AUTHORIZATION"', [NO_SCOPE[0]]),
+                          ('~comment "authlens] AUTHENTICATION"', [EXPIRED[0], QUOTED[0]]),
+                          ("~comment authlens & (~c 401 | ~c 403)", [EXPIRED[0], NO_SCOPE[0], QUOTED[0]])):
+        search.fill(recipe)
+        expect(page.locator(".flow-table tbody td.col-path")).to_have_count(len(shown))
+        for path in shown:
+            expect(row(page, path)).to_be_visible()
+    search.fill("")
+    expect(row(page, HEALTHY)).to_be_visible()
+
     # a diagnosed flow: "auto" picks the authlens view (request and response)
     row(page, NO_SCOPE[0]).locator("td.col-path").click()
     view = page.locator(".contentview")
