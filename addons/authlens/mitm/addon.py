@@ -1,7 +1,9 @@
 """The addons mitmproxy loads: one small class per concern, in hook order.
 
 ``Diagnose`` analyses each finished flow and stores the plain result in
-``flow.metadata["authlens"]``; ``Annotate``, ``TerminalOutput`` and ``Report`` read it from there.
+``flow.metadata["authlens"]``; ``Annotate``, ``TerminalOutput`` and ``Report`` read it from there,
+as do the interactive parts: ``ContentView`` and ``CommentColumn`` (ui.py), ``Commands``
+(commands.py).
 Every hook is wrapped so that nothing authlens does can raise into mitmproxy, and nothing here
 writes to the request or response.
 """

@@ -15,8 +15,9 @@ from .hooks import diagnosis_of, never_raises
 log = logging.getLogger("authlens")
 
 VIEW_NAME = "authlens"
-OWN_PRIORITY = 2.0
-"""Above every built-in view (json is 1, raw 0.1): "auto" picks authlens for diagnosed flows."""
+OWN_PRIORITY = 3.0
+"""Above every built-in view (graphql 2, json 1, raw 0.1): "auto" picks authlens for diagnosed
+flows."""
 
 
 class ContentView:
