@@ -1,0 +1,159 @@
+"""Live cost: wrk through mitmdump (reverse proxy) to a fast loopback server, with and without
+authlens, runs interleaved (A/B/A/B...). Prints each run, then the median throughput ratio and the
+p99 latency authlens adds.
+
+    .venv/bin/python bench/live.py [--rounds 3] [--seconds 10] [--connections 8]
+
+The requests replay the mix of ``traffic.py`` (credentials, 15 % refusals with real challenges
+and bodies). authlens runs with its defaults; its rich output goes where mitmdump's stdout goes
+(/dev/null here). Needs wrk (Debian package ``wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import traffic
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def responses() -> dict[bytes, bytes]:
+    """First path segment -> the raw response the server sends."""
+    out = {}
+    for name, (status, headers, body) in [("ok", traffic.OK),
+                                          *((f"r{i}", r) for i, r in enumerate(traffic.REFUSALS))]:
+        head = f"HTTP/1.1 {status} X\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
+        out[name.encode()] = (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    return out
+
+
+class Server(asyncio.Protocol):
+    """HTTP/1.1 keep-alive, GET only, pipelining-safe: answers each request by its path."""
+
+    answers = responses()
+
+    def connection_made(self, transport):
+        self.transport, self.buffer = transport, b""
+
+    def data_received(self, data):
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer:
+            head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+            segment = head.split(b" ", 2)[1].split(b"/")[1]
+            self.transport.write(self.answers.get(segment, self.answers[b"ok"]))
+
+
+def serve(port: int) -> None:
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(loop.create_server(Server, "127.0.0.1", port))
+    loop.run_forever()
+
+
+def lua_script(n: int = 500) -> str:
+    """wrk cycles through ``n`` requests of the mix; the path names the canned response."""
+    refusal = {status_body: f"r{i}" for i, status_body in
+               enumerate((s, b) for s, _, b in traffic.REFUSALS)}
+    lines = ["local requests = {}"]
+    for i, r in enumerate(traffic.requests(n)):
+        segment = refusal.get((r.status, r.response_body), "ok")
+        path = f"/{segment}/{r.url.split('/', 3)[3]}"
+        headers = ", ".join(f"[{k!r}] = {v!r}" for k, v in r.headers if k != "Host")
+        lines.append(f"requests[{i}] = wrk.format('GET', {path!r}, {{{headers}}})")
+    lines += [f"local n, i = {n}, 0",
+              "request = function() i = (i + 1) % n; return requests[i] end"]
+    return "\n".join(lines) + "\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def run(with_authlens: bool, upstream: int, script: str, args) -> tuple[float, float]:
+    """One wrk run through a fresh mitmdump: (requests/s, p99 latency ms)."""
+    port = free_port()
+    confdir = tempfile.mkdtemp(prefix="authlens-bench-")
+    cmd = [str(BIN / "mitmdump"), "-q", "--mode", f"reverse:http://127.0.0.1:{upstream}",
+           "--listen-host", "127.0.0.1", "--listen-port", str(port), "--set", f"confdir={confdir}"]
+    if with_authlens:
+        cmd += ["-s", str(ROOT / "addon.py"), *(a for o in args.set for a in ("--set", o))]
+    proxy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port)
+        subprocess.run(["wrk", "-t1", "-c2", "-d2s", "-s", script, f"http://127.0.0.1:{port}/"],
+                       capture_output=True)  # warm-up: imports, caches
+        done = subprocess.run(["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s",
+                               "--latency", "-s", script, f"http://127.0.0.1:{port}/"],
+                              capture_output=True, text=True, check=True)
+    finally:
+        proxy.terminate()
+        proxy.wait()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", done.stdout).groups()
+    return rps, float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
+                        help="an authlens option for the runs with authlens (repeatable)")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+    upstream = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(upstream)])
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(lua_script())
+    results: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    try:
+        wait_listening(upstream)
+        for i in range(args.rounds):
+            for with_authlens in (False, True):
+                rps, p99 = run(with_authlens, upstream, lua.name, args)
+                results[with_authlens].append((rps, p99))
+                print(f"round {i + 1} {'with authlens' if with_authlens else 'without     '}  "
+                      f"{rps:8.0f} req/s  p99 {p99:7.2f} ms  "
+                      f"(load average {os.getloadavg()[0]:.2f})", flush=True)
+    finally:
+        server.terminate()
+        os.unlink(lua.name)
+    base_rps = statistics.median(r for r, _ in results[False])
+    with_rps = statistics.median(r for r, _ in results[True])
+    base_p99 = statistics.median(p for _, p in results[False])
+    with_p99 = statistics.median(p for _, p in results[True])
+    print(f"median throughput: {base_rps:.0f} -> {with_rps:.0f} req/s, ratio "
+          f"{with_rps / base_rps:.3f}; median p99 latency {base_p99:.2f} -> {with_p99:.2f} ms "
+          f"({with_p99 - base_p99:+.2f} ms) on {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()
