@@ -100,7 +100,7 @@ def run(with_authlens: bool, upstream: int, script: str, args) -> tuple[float, f
     cmd = [str(BIN / "mitmdump"), "-q", "--mode", f"reverse:http://127.0.0.1:{upstream}",
            "--listen-host", "127.0.0.1", "--listen-port", str(port), "--set", f"confdir={confdir}"]
     if with_authlens:
-        cmd += ["-s", str(ROOT / "addon.py"), *(a for o in args.set for a in ("--set", o))]
+        cmd += ["-s", args.script, *(a for o in args.set for a in ("--set", o))]
     proxy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_listening(port)
@@ -124,6 +124,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE",
                         help="an authlens option for the runs with authlens (repeatable)")
+    parser.add_argument("--script", default=str(ROOT / "addon.py"),
+                        help="the addon script to compare with bare mitmdump (default: authlens)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
