@@ -13,7 +13,7 @@ def test_findings_table_is_the_catalog():
     block = re.search(r"<!-- findings:start -->\n(.*?)<!-- findings:end -->", README, re.S)
     assert block, "README lacks the findings markers"
     assert block.group(1).strip() == catalog.markdown_table().strip(), (
-        "README's findings table is stale: regenerate with `authlens catalog --markdown`")
+        "README's findings table is stale: run `PYTHONPATH=addons python3 -m authlens catalog --readme README.md`")
 
 
 def test_readme_starts_with_run_and_test_commands():

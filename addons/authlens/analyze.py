@@ -28,13 +28,16 @@ REFUSAL_STATUSES = (401, 403, 407)
 # Findings that mean "the server said auth failed", whatever the status code.
 SERVER_SIDE_REFUSALS = frozenset({
     "challenge-invalid-token", "challenge-insufficient-scope", "challenge-invalid-request",
-    "error-in-body",
+    "challenge-claims-required", "challenge-step-up-required", "challenge-dpop-nonce",
+    "challenge-invalid-dpop-proof", "error-in-body", "route-not-found", "status-hidden-404",
+    "oauth-invalid-grant", "oauth-invalid-client", "oauth-unauthorized-client",
+    "oauth-invalid-scope", "oauth-invalid-request",
 })
 
 _VERDICT_LEADS = {
     catalog.AUTHN: "Authentication problem (prove who you are again)",
     catalog.AUTHZ: "Authorization problem (get the permission; re-authenticating will not help)",
-    VERDICT_UNKNOWN: "Refused, cause unknown",
+    VERDICT_UNKNOWN: "Refused, not clearly an authentication or authorization problem",
 }
 
 
@@ -85,6 +88,12 @@ class Context:
         from .challenge import parse_response_challenges
         return parse_response_challenges(self.response)
 
+    @cached_property
+    def error_body(self):
+        """The vendor error the response body (and error headers) carry, or None."""
+        from .bodies import read_error
+        return read_error(self)
+
 
 def default_checks() -> list[Check]:
     from . import bodies, challenge, credentials, tokens
@@ -120,19 +129,20 @@ class Analyzer:
 
 
 def build_diagnosis(ctx: Context, findings: list[Finding]) -> Diagnosis:
+    """The diagnosis; the descriptive parts (credentials, claims, challenges) are filled in only
+    when there is something to say, which keeps healthy traffic cheap."""
     request = ctx.request
-    reveal = ctx.settings.reveal
-    diagnosis = Diagnosis(
-        url=request.url,
-        method=request.method,
-        status=ctx.status,
-        findings=sorted(findings, key=_severity_order),
-        credentials=[c.describe(reveal) for c in ctx.credentials],
-        tokens=[t.describe(reveal, now=ctx.sent_at) for t in ctx.tokens],
-        challenges=[c.to_dict() for c in ctx.challenges.challenges] if ctx.response else [],
-        links=[link_dict(link) for f in findings for link in f.links],
-    )
+    diagnosis = Diagnosis(url=request.url, method=request.method, status=ctx.status,
+                          findings=sorted(findings, key=_severity_order))
     diagnosis.verdict, diagnosis.cause = decide_verdict(ctx, findings)
+    if not diagnosis.noteworthy:
+        return diagnosis
+    reveal = ctx.settings.reveal
+    diagnosis.credentials = [c.describe(reveal) for c in ctx.credentials]
+    diagnosis.tokens = [t.describe(reveal, now=ctx.sent_at) for t in ctx.tokens]
+    if ctx.response is not None:
+        diagnosis.challenges = [c.to_dict() for c in ctx.challenges.challenges]
+    diagnosis.links = [link_dict(link) for f in findings for link in f.links]
     diagnosis.summary = summarize(diagnosis)
     return diagnosis
 

@@ -20,6 +20,10 @@ from typing import Optional
 
 AUTHN = "authentication"
 AUTHZ = "authorization"
+UNKNOWN = "unknown"
+"""Not an entry verdict: a finding sets it (``Finding.verdict``) when the call was refused but
+neither re-authenticating nor a permission fixes it (``route-not-found``, ``oauth-invalid-request``);
+those entries have verdict None and outrank other evidence through their weight."""
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -214,7 +218,68 @@ _ENTRIES = [
         "The response body carries the API's own error code and message (Graph, Google, GitHub, AWS, "
         "Slack, ...), which says more than the status code.",
         "As the vendor's code says (see the message).",
-        "RFC 9457; vendor documentation", AUTHN, 55, "credential"),
+        "RFC 9457; vendor documentation", AUTHN, 62, "credential"),
+    Entry(
+        "challenge-claims-required", "error", "Conditional Access wants a new token with claims",
+        "The challenge carries `error=\"insufficient_claims\"` and a `claims` request (Microsoft "
+        "Entra Conditional Access authentication context or Continuous Access Evaluation): the "
+        "token is otherwise valid, but a policy (MFA, compliant device, location) requires a "
+        "fresh sign-in that satisfies those claims, or the session was revoked. Sent as a 401 on "
+        "purpose: re-authenticating (with the claims) is the fix.",
+        "Client: acquire a new token interactively, passing the challenge's `claims` (MSAL: "
+        "`WithClaims(...)` / `claims_challenge=`), and declare the `cp1` client capability.",
+        "Microsoft identity platform: claims challenges, CAE; RFC 6750 §3", AUTHN, 82,
+        "credential"),
+    Entry(
+        "challenge-step-up-required", "error", "Stronger or more recent sign-in required",
+        "The challenge carries `error=\"insufficient_user_authentication\"`: the token is valid "
+        "but the sign-in behind it was not strong enough (`acr_values`) or is too old (`max_age`).",
+        "Client: send the user through the authorization server again requesting the `acr_values` "
+        "/ `max_age` from the challenge, then retry with the new token.",
+        "RFC 9470 §3, §4", AUTHN, 81, "credential"),
+    Entry(
+        "challenge-dpop-nonce", "warning", "DPoP nonce required",
+        "The challenge carries `error=\"use_dpop_nonce\"`: the server wants a DPoP proof that "
+        "includes the nonce from its `DPoP-Nonce` response header. Normal protocol step, not a bad "
+        "token.",
+        "Client: build a new DPoP proof with the `nonce` claim set to the `DPoP-Nonce` value and "
+        "retry (most DPoP libraries do this automatically once).",
+        "RFC 9449 §9, §8", AUTHN, 66, "credential"),
+    Entry(
+        "challenge-invalid-dpop-proof", "error", "DPoP proof rejected",
+        "The challenge carries `error=\"invalid_dpop_proof\"`: the DPoP proof JWT is missing, "
+        "badly signed, for another method/URL (`htm`/`htu`), stale (`iat`), replayed (`jti`) or "
+        "does not match the token's key binding (`ath`, `cnf.jkt`).",
+        "Client: create a fresh proof per request with the exact method and URL, the current time, "
+        "a new jti, `ath` of the access token, signed with the key the token is bound to.",
+        "RFC 9449 §4.3, §7.1", AUTHN, 67, "format"),
+    Entry(
+        "challenge-charset-mismatch", "error", "Basic credential in the wrong character encoding",
+        "The server's Basic challenge says `charset=\"UTF-8\"`, but the user-id:password the "
+        "client sent is not valid UTF-8 (typically ISO-8859-1): a non-ASCII character in the "
+        "password was encoded differently from how the server stored it.",
+        "Client: encode `user:password` as UTF-8 before base64 (e.g. requests: pass bytes, or use "
+        "`HTTPBasicAuth` with str in a recent version).",
+        "RFC 7617 §2.1", AUTHN, 90, "format"),
+    Entry(
+        "route-not-found", "error", "No such route (API Gateway's 'Missing Authentication Token')",
+        "AWS API Gateway answers requests for a path, method or stage it does not have with 403 "
+        "`{\"message\":\"Missing Authentication Token\"}` (`MissingAuthenticationTokenException`). "
+        "It is a 404 in disguise, not a credential problem, unless the route really uses IAM "
+        "authorization and no SigV4 signature was sent.",
+        "Client: check the URL (stage name, resource path, trailing slash) and the HTTP method "
+        "against the deployed API; redeploy the stage if the route is new.",
+        "AWS API Gateway documentation: MissingAuthenticationTokenException", None, 99, "note"),
+    Entry(
+        "status-hidden-404", "warning", "404 that may hide a refusal",
+        "The server answered 404 to a request that carried a credential, and this API hides "
+        "resources the caller may not see as 404 instead of 403 (GitHub, GitLab private "
+        "repositories), or its scope headers show the token lacks the needed scope. The resource "
+        "may well exist.",
+        "Permissions: check the token's scopes/permissions and the account's access to the "
+        "resource (GitHub: compare X-OAuth-Scopes with X-Accepted-OAuth-Scopes); otherwise check "
+        "the path.",
+        "RFC 9110 §15.5.5, §15.5.4", AUTHZ, 30, "permission"),
     Entry(
         "status-unauthorized", "error", "401: the server did not accept the credential",
         "The server refused the credential without saying why: it is wrong, expired, revoked, for "
@@ -228,6 +293,44 @@ _ENTRIES = [
         "Permissions: have the account or app granted the role/scope for this resource (ask the "
         "resource's admin).",
         "RFC 9110 §15.5.4", AUTHZ, 1, "permission"),
+    # ---- token endpoint (RFC 6749 §5.2 error responses) ------------------------------------
+    Entry(
+        "oauth-invalid-grant", "error", "Token endpoint: grant invalid, expired or revoked",
+        "The token endpoint answered `invalid_grant`: the authorization code, refresh token or "
+        "assertion is invalid, expired, revoked, already used, or was issued to another client or "
+        "redirect URI. A refresh token that fails this way will not start working again.",
+        "Client: start a new sign-in (interactive) to get a new code/refresh token; for codes, "
+        "redeem each only once with the same redirect_uri used to obtain it.",
+        "RFC 6749 §5.2", AUTHN, 77, "credential"),
+    Entry(
+        "oauth-invalid-client", "error", "Token endpoint: client authentication failed",
+        "The token endpoint answered `invalid_client`: the client id is unknown, or its secret, "
+        "certificate or assertion is wrong or expired, or it authenticated with a method the "
+        "registration does not allow. This is the application's credential, not the user's.",
+        "App registration / client config: use the current client secret *value* (not its id), "
+        "certificate or assertion, and the auth method (Basic vs POST body) the server expects.",
+        "RFC 6749 §5.2, §2.3.1", AUTHN, 78, "credential"),
+    Entry(
+        "oauth-unauthorized-client", "error", "Token endpoint: client not allowed this grant",
+        "The token endpoint answered `unauthorized_client`: the client authenticated but is not "
+        "allowed to use this grant type (client credentials, refresh, device code, ...).",
+        "App registration: enable the grant type / flow for this client (or use the flow it is "
+        "registered for).",
+        "RFC 6749 §5.2", AUTHZ, 76, "permission"),
+    Entry(
+        "oauth-invalid-scope", "error", "Token endpoint: scope invalid or not granted",
+        "The token endpoint answered `invalid_scope`: a requested scope is unknown, malformed, "
+        "for another resource, or more than the client or user was granted.",
+        "Client / app registration: request only scopes the API defines and the app is granted "
+        "(and consented); one resource per token request.",
+        "RFC 6749 §5.2, §3.3", AUTHZ, 76, "permission"),
+    Entry(
+        "oauth-invalid-request", "error", "Token endpoint: malformed token request",
+        "The token endpoint answered `invalid_request`: a required parameter (grant_type, code, "
+        "redirect_uri, client_id, code_verifier...) is missing, repeated or malformed. Not a bad "
+        "credential: the request itself is wrong.",
+        "Client: send the parameters the grant requires, form-encoded, each once.",
+        "RFC 6749 §5.2", None, 74, "note"),
 ]
 
 CATALOG: dict[str, Entry] = {entry.id: entry for entry in _ENTRIES}

@@ -102,17 +102,17 @@ def decode_credentials(credentials: Iterable[Credential]) -> list[Token]:
 def _decode(value: str) -> tuple[str, dict, dict, str]:
     if len(value) > _MAX_TOKEN:
         return ("malformed" if value.startswith("eyJ") else "opaque"), {}, {}, "too long to decode"
+    if not value.startswith("ey"):  # a JOSE header is base64url JSON: it starts with '{'
+        return "opaque", {}, {}, ""
     parts = value.count(".") + 1
-    if parts == _JWE_PARTS and value.startswith("eyJ"):
+    if parts == _JWE_PARTS:
         try:  # pyjwt reads JWS only; a JWE's protected header is plain base64url JSON
             header = json.loads(base64url_decode(value.split(".", 1)[0]))
         except (ValueError, TypeError) as exc:
             return "malformed", {}, {}, f"JWE header: {exc}"
         return "jwe", header if isinstance(header, dict) else {}, {}, ""
     if not _JWS.match(value):
-        if value.startswith("eyJ"):
-            return "malformed", {}, {}, _shape_problem(value, parts)
-        return "opaque", {}, {}, ""
+        return "malformed", {}, {}, _shape_problem(value, parts)
     try:
         decoded = jwt.api_jwt.decode_complete(value, options={"verify_signature": False})
     except jwt.DecodeError as exc:

@@ -1,17 +1,31 @@
-"""``authlens catalog``: list every finding id (``--markdown`` for README's table)."""
+"""``authlens catalog``: list every finding id (``--markdown`` for README's table,
+``--readme PATH`` to rewrite that table in place)."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from .. import catalog
+
+_README_BLOCK = re.compile(r"(<!-- findings:start -->\n).*?(<!-- findings:end -->)", re.S)
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("catalog", help="list every finding authlens can report")
     parser.add_argument("--markdown", action="store_true", help="print README's findings table")
+    parser.add_argument("--readme", metavar="PATH", help="rewrite the findings table in PATH")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.readme:
+        path = Path(args.readme)
+        table = catalog.markdown_table()
+        text = _README_BLOCK.sub(lambda m: f"{m.group(1)}{table}\n{m.group(2)}",
+                                 path.read_text("utf-8"))
+        path.write_text(text, "utf-8")
+        return 0
     if args.markdown:
         print(catalog.markdown_table())
         return 0
