@@ -1,26 +1,67 @@
-"""The JSON report: ``{"flows": [{url, status, verdict, cause, findings: [{id, ...}]}, ...]}``."""
+"""The JSON report: ``{"flows": [{url, status, verdict, cause, findings: [{id, ...}]}, ...]}``.
+
+``Tally`` keeps the counts the report and the summary table need, one diagnosis at a time, so a
+scan of a huge capture can stream its flows out and still end with the totals.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Iterable
+from dataclasses import dataclass, field
+from typing import IO, Iterable, Iterator
 
 from .. import __version__
+
+TOOL = f"authlens {__version__}"
+
+
+@dataclass
+class Tally:
+    seen: int = 0
+    with_findings: int = 0
+    counts: Counter = field(default_factory=Counter)
+    """Flows per finding id."""
+    verdicts: Counter = field(default_factory=Counter)
+
+    def add(self, diagnosis: dict) -> None:
+        self.with_findings += 1
+        self.counts.update(f["id"] for f in diagnosis.get("findings", []))
+        if diagnosis.get("verdict"):
+            self.verdicts[diagnosis["verdict"]] += 1
+
+    def counting(self, diagnoses: Iterable[dict]) -> Iterator[dict]:
+        """Pass ``diagnoses`` through, adding each one."""
+        for diagnosis in diagnoses:
+            self.add(diagnosis)
+            yield diagnosis
+
+    @classmethod
+    def of(cls, seen: int, diagnoses: Iterable[dict]) -> "Tally":
+        tally = cls(seen)
+        for diagnosis in diagnoses:
+            tally.add(diagnosis)
+        return tally
+
+    def totals(self) -> dict:
+        return {"seen": self.seen, "with_findings": self.with_findings, "counts": dict(self.counts)}
 
 
 def build(seen: int, diagnoses: Iterable[dict]) -> dict:
     flows = list(diagnoses)
-    return {
-        "tool": f"authlens {__version__}",
-        "seen": seen,
-        "with_findings": len(flows),
-        "counts": dict(Counter(f["id"] for d in flows for f in d.get("findings", []))),
-        "flows": flows,
-    }
+    return {"tool": TOOL, **Tally.of(seen, flows).totals(), "flows": flows}
 
 
 def write_json(path: str, seen: int, diagnoses: Iterable[dict]) -> None:
     with open(path, "w", encoding="utf-8") as out:
         json.dump(build(seen, diagnoses), out, indent=2, ensure_ascii=False)
         out.write("\n")
+
+
+def stream_json(out: IO[str], tally: Tally, diagnoses: Iterable[dict]) -> None:
+    """The same report, written flow by flow; the totals come last (``tally`` must be filled by
+    the time ``diagnoses`` is exhausted, e.g. ``tally.counting(...)``)."""
+    out.write(f'{{"tool": {json.dumps(TOOL)},\n "flows": [')
+    for index, diagnosis in enumerate(diagnoses):
+        out.write(("," if index else "") + "\n  " + json.dumps(diagnosis, ensure_ascii=False))
+    out.write("\n ],\n " + json.dumps(tally.totals(), ensure_ascii=False)[1:] + "\n")

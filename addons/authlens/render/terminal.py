@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Iterable
 
 from rich.console import Console
@@ -11,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import catalog
+from .report import Tally
 from .text import headline
 
 _STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}
@@ -68,17 +68,18 @@ def _token_text(token: dict) -> Text:
 
 def summary(seen: int, diagnoses: Iterable[dict]) -> Table:
     """The end-of-session table: flows seen, flows with findings, counts per finding."""
-    diagnoses = list(diagnoses)
-    counts = Counter(f["id"] for d in diagnoses for f in d.get("findings", []))
-    verdicts = Counter(d["verdict"] for d in diagnoses if d.get("verdict"))
-    refusals = ", ".join(f"{n} {v}" for v, n in verdicts.most_common()) or "no refusals"
-    table = Table(title=f"authlens: {seen} flows seen, {len(diagnoses)} with findings",
+    return summary_table(Tally.of(seen, diagnoses))
+
+
+def summary_table(tally: Tally) -> Table:
+    refusals = ", ".join(f"{n} {v}" for v, n in tally.verdicts.most_common()) or "no refusals"
+    table = Table(title=f"authlens: {tally.seen} flows seen, {tally.with_findings} with findings",
                   caption=refusals, title_justify="left", caption_justify="left")
     table.add_column("finding", style="cyan")
     table.add_column("flows", justify="right")
     table.add_column("severity")
     table.add_column("title")
-    for finding_id, n in counts.most_common():
+    for finding_id, n in tally.counts.most_common():
         entry = catalog.get(finding_id)
         table.add_row(finding_id, str(n), Text(entry.severity, style=_STYLES[entry.severity]),
                       entry.title)
