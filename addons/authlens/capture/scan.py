@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from dataclasses import dataclass
-from typing import Iterator, Optional
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional
 
 from ..analyze import Analyzer, Settings, default_trackers
 from . import exchanges, flowfile, har, kind, tnet
@@ -39,6 +40,8 @@ class Chunk:
     path: str
     seen: int
     diagnoses: list
+    rendered: list = field(default_factory=list)
+    """``render(diagnosis)`` of each diagnosis, when a renderer was given."""
 
 
 def plan(path: str, chunk: Optional[int] = CHUNK) -> list[Task]:
@@ -59,8 +62,12 @@ def plan(path: str, chunk: Optional[int] = CHUNK) -> list[Task]:
     return tasks
 
 
-def run(task: Task, settings: Settings = Settings()) -> Chunk:
-    """Analyse one task with a fresh analyzer (the worker side: plain data in and out)."""
+Render = Optional[Callable[[dict], str]]
+
+
+def run(task: Task, settings: Settings = Settings(), render: Render = None) -> Chunk:
+    """Analyse one task with a fresh analyzer (the worker side: plain data in and out).
+    ``render`` (picklable) turns each diagnosis into text here, on the worker's core."""
     analyzer = Analyzer(settings, trackers=default_trackers())
     seen, found = 0, []
     if task.warm is not None:
@@ -73,24 +80,27 @@ def run(task: Task, settings: Settings = Settings()) -> Chunk:
         diagnosis = analyzer.analyze(exchange)
         if diagnosis.noteworthy:
             found.append({"flow": exchange.id, "capture": task.path, **diagnosis.to_dict()})
-    return Chunk(task.path, seen, found)
-
-
-def _run_star(args) -> Chunk:
-    return run(*args)
+    return Chunk(task.path, seen, found, [render(d) for d in found] if render else [])
 
 
 def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def scan(tasks: list[Task], settings: Settings = Settings(),
-         jobs: Optional[int] = None) -> Iterator[Chunk]:
-    """The chunks' results, in file and record order; in parallel when it pays."""
+def scan(tasks: list[Task], settings: Settings = Settings(), jobs: Optional[int] = None,
+         render: Render = None) -> Iterator[Chunk]:
+    """The chunks' results, in file and record order; in parallel when it pays. At most two
+    chunks per worker are in flight, so a slow consumer never piles results up in memory."""
     jobs = min(jobs or default_jobs(), len(tasks))
     if jobs <= 1:
         for task in tasks:
-            yield run(task, settings)
+            yield run(task, settings, render)
         return
     with multiprocessing.get_context().Pool(jobs) as pool:
-        yield from pool.imap(_run_star, [(task, settings) for task in tasks])
+        pending: deque = deque()
+        for task in tasks:
+            pending.append(pool.apply_async(run, (task, settings, render)))
+            if len(pending) >= 2 * jobs:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()

@@ -6,6 +6,7 @@ counts as ``error``), 2 when a capture cannot be read.
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Iterator
 
@@ -67,43 +68,50 @@ def run(args) -> int:
     tally = report.Tally()
     failing = False
 
-    def diagnoses(progress: Progress) -> Iterator[dict]:
+    render = None
+    if args.format == "rich":  # blocks are rendered by the workers, on every core
+        render = functools.partial(terminal.render_block, width=out.width,
+                                   color_system=out.color_system)
+
+    def chunks(progress: Progress) -> Iterator[scan.Chunk]:
         nonlocal failing
         bar = progress.add_task("scanning", total=total)
-        for chunk in scan.scan(tasks, settings, jobs):
+        for chunk in scan.scan(tasks, settings, jobs, render):
             tally.seen += chunk.seen
             progress.advance(bar, chunk.seen)
-            for diagnosis in chunk.diagnoses:
-                failing = failing or fails(diagnosis, args.fail_on)
-                yield diagnosis
+            failing = failing or any(fails(d, args.fail_on) for d in chunk.diagnoses)
+            yield chunk
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=bar_console, transient=True,
                         disable=args.no_progress or total < PROGRESS_FROM)
     try:
         with progress:
-            emit(args.format, out, tally, tally.counting(diagnoses(progress)))
+            emit(args.format, out, tally, chunks(progress))
     except capture.CaptureError as exc:
         print(f"authlens scan: {exc}", file=sys.stderr)
         return 2
     return 1 if failing else 0
 
 
-def emit(fmt: str, out, tally: report.Tally, diagnoses: Iterator[dict]) -> None:
+def emit(fmt: str, out, tally: report.Tally, chunks: Iterator[scan.Chunk]) -> None:
     """Write the flows as they come, then the totals."""
+    if fmt == "rich":
+        for chunk in chunks:
+            for diagnosis, text in zip(chunk.diagnoses, chunk.rendered):
+                tally.add(diagnosis)
+                out.file.write(text)
+        out.print(terminal.summary_table(tally))
+        return
+    diagnoses = tally.counting(d for chunk in chunks for d in chunk.diagnoses)
     if fmt == "json":
         report.stream_json(out.file, tally, diagnoses)
         return
-    if fmt == "markdown":
-        rows = (markdown.flow_row(i, d) for i, d in enumerate(diagnoses, 1))
-        first = next(rows, None)
-        if first:
-            out.file.write(f"{markdown.FLOWS_HEADER}\n{first}\n")
-            for row in rows:
-                out.file.write(row + "\n")
-            out.file.write("\n")
-        out.file.write(markdown.summary(tally) + "\n")
-        return
-    for diagnosis in diagnoses:
-        out.print(terminal.block(diagnosis))
-    out.print(terminal.summary_table(tally))
+    rows = (markdown.flow_row(i, d) for i, d in enumerate(diagnoses, 1))
+    first = next(rows, None)
+    if first:
+        out.file.write(f"{markdown.FLOWS_HEADER}\n{first}\n")
+        for row in rows:
+            out.file.write(row + "\n")
+        out.file.write("\n")
+    out.file.write(markdown.summary(tally) + "\n")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from functools import lru_cache
+from io import StringIO
+from typing import Iterable, Optional
 
 from rich.console import Console
 from rich.panel import Panel
@@ -89,3 +91,18 @@ def summary_table(tally: Tally) -> Table:
 def make_console(file=None) -> Console:
     return Console(file=file, highlight=False, soft_wrap=False)
 
+
+
+@lru_cache(maxsize=4)
+def _capturing_console(width: int, color_system: Optional[str]) -> Console:
+    return Console(file=StringIO(), width=width, color_system=color_system,
+                   force_terminal=color_system is not None, highlight=False, soft_wrap=False)
+
+
+def render_block(diagnosis: dict, width: int = 100, color_system: Optional[str] = None) -> str:
+    """``block`` as the text a console of this width and colour system would print (so worker
+    processes can render and the main one only writes)."""
+    console = _capturing_console(width, color_system)
+    with console.capture() as captured:
+        console.print(block(diagnosis))
+    return captured.get()
