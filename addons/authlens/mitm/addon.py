@@ -20,6 +20,7 @@ from ..analyze import Analyzer, Settings, default_trackers
 from ..render import report, terminal, text
 from ..session import SessionLog
 from .adapter import exchange_from_flow
+from .commands_diff import DiffCommand
 
 log = logging.getLogger("authlens")
 
@@ -186,7 +187,8 @@ class Report:
 
 def make_addons() -> list:
     diagnose = Diagnose()
-    return [diagnose, Annotate(), TerminalOutput(diagnose.session), Report(diagnose.session)]
+    return [diagnose, Annotate(), TerminalOutput(diagnose.session), Report(diagnose.session),
+            DiffCommand()]
 
 
 addons = make_addons()
