@@ -92,22 +92,23 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         big = Path(tmp) / f"bench-{args.flows}.flow"
         build_capture(big, args.flows)
-        print(f"capture: {args.flows} flows, {big.stat().st_size / 1e6:.1f} MB")
-        mitm_s, mitm_rss, _ = timed(["mitmdump", "-nr", str(big), "-s", "addon.py"])
-        one_s, one_rss, _ = timed(scan_cmd(big, "--jobs", "1"))
-        scan_s, scan_rss, _ = timed(scan_cmd(big))
-        rows = [("mitmdump -nr -s addon.py", mitm_s, mitm_rss),
-                ("authlens scan --jobs 1", one_s, one_rss),
-                ("authlens scan (all cores)", scan_s, scan_rss)]
-        for name, seconds, rss in rows:
-            print(f"{name:<28} {seconds:7.2f} s  {seconds / args.flows * 1e3:6.3f} ms/flow  "
-                  f"peak RSS {rss / 2**20:6.0f} MiB  ratio {mitm_s / seconds:4.1f}x")
+        print(f"capture: {args.flows} flows, {big.stat().st_size / 1e6:.1f} MB", flush=True)
+        for fmt in ("rich", "json"):  # like for like: the same output, to /dev/null
+            mitm_s, mitm_rss, _ = timed(["mitmdump", "-nr", str(big), "-s", "addon.py",
+                                         "--set", f"authlens_output={fmt}"])
+            rows = [(f"mitmdump -nr -s addon.py ({fmt})", mitm_s, mitm_rss),
+                    (f"authlens scan -j1 --format {fmt}", *timed(scan_cmd(big, "--jobs", "1",
+                                                                          "--format", fmt))[:2]),
+                    (f"authlens scan --format {fmt}", *timed(scan_cmd(big, "--format", fmt))[:2])]
+            for name, seconds, rss in rows:
+                print(f"{name:<34} {seconds:7.2f} s  {seconds / args.flows * 1e3:6.3f} ms/flow  "
+                      f"peak RSS {rss / 2**20:5.0f} MiB  ratio {mitm_s / seconds:4.1f}x", flush=True)
         huge = Path(tmp) / f"bench-{args.memory_flows}.flow"
         build_capture(huge, args.memory_flows)
         for fmt in ("rich", "json"):
             seconds, rss, _ = timed(scan_cmd(huge, "--format", fmt))
             print(f"scan {args.memory_flows} flows ({huge.stat().st_size / 1e6:.0f} MB), "
-                  f"--format {fmt}: {seconds:.2f} s, peak RSS {rss / 2**20:.0f} MiB (all processes)")
+                  f"--format {fmt}: {seconds:.2f} s, peak RSS {rss / 2**20:.0f} MiB (all processes)", flush=True)
     return 0
 
 
