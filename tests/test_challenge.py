@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from authlens.analyze import Analyzer
 from authlens.challenge import (
-    check_challenge_errors, parse_challenge_header, parse_challenges, parse_response_challenges,
+    parse_challenge_header, parse_challenges, parse_response_challenges,
 )
 from authlens.model import Exchange, RequestView, ResponseView
 
@@ -219,12 +219,20 @@ def test_malformed_reported_with_position():
 
 
 def test_fallbacks():
-    found, d = ids(401, [("WWW-Authenticate", 'Basic realm="x"')])
+    basic = (("Authorization", "Basic dXNlcjpwYXNz"),)
+    found, d = ids(401, [("WWW-Authenticate", 'Basic realm="x"')], req_headers=basic)
     assert "status-unauthorized" in found and "Basic" in found["status-unauthorized"].message
     found, d = ids(403)
     assert (d.verdict, d.cause) == ("authorization", "status-forbidden")
-    found, _ = ids(407, [("Proxy-Authenticate", "Basic")])
+    found, _ = ids(407, [("Proxy-Authenticate", "Basic")],
+                   req_headers=(("Proxy-Authorization", "Basic dXNlcjpwYXNz"),))
     assert "status-unauthorized" in found
+
+
+def test_fallback_is_dropped_when_something_specific_explains_the_refusal():
+    found, d = ids(401, [("WWW-Authenticate", 'Bearer error="invalid_token"')])
+    assert d.cause == "challenge-invalid-token"
+    assert "status-unauthorized" not in found
 
 
 def test_charset_mismatch_true_and_false_positive():

@@ -70,7 +70,7 @@ EXPECTED = {
     "github-requires-authentication-401": (AUTHN, "credential-missing"),
     "github-saml-sso-required-403": (AUTHZ, "error-in-body"),
     "github-resource-not-accessible-by-integration-403": (AUTHZ, "error-in-body"),
-    "github-private-repo-404-masking": (AUTHZ, "status-hidden-404"),
+    "github-private-repo-404-masking": (AUTHZ, "token-scope-missing"),  # names the scope: repo
     "google-invalid-credentials-401": (AUTHN, "error-in-body"),
     "google-missing-credential-401": (AUTHN, "credential-missing"),
     "google-insufficient-scope-errorinfo-403": (AUTHZ, "error-in-body"),
@@ -79,7 +79,8 @@ EXPECTED = {
     "google-service-disabled-403": (AUTHZ, "error-in-body"),
     "google-api-key-invalid-400": (AUTHN, "error-in-body"),
     "slack-token-in-querystring-200": (AUTHN, "error-in-body"),
-    "slack-placeholder-token-200": (AUTHN, "error-in-body"),
+    # The record's situation: "Literal placeholder 'TOKEN' left in the request" (credentials.py).
+    "slack-placeholder-token-200": (AUTHN, "credential-placeholder"),
     "slack-missing-scope-200": (AUTHZ, "error-in-body"),
     "stripe-invalid-api-key-401": (AUTHN, "error-in-body"),
     "stripe-no-api-key-401": (AUTHN, "credential-missing"),

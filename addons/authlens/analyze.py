@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable, Iterable, Optional, Sequence
 
-from . import catalog
+from . import bodies, catalog, challenge, credentials, tokens
+from .rules import RuleSet
+from .rules import checks as rule_checks
 from .model import (
     VERDICT_UNKNOWN,
     Diagnosis,
@@ -25,13 +27,15 @@ Check = Callable[["Context"], Iterable[Finding]]
 
 REFUSAL_STATUSES = (401, 403, 407)
 
-# Findings that mean "the server said auth failed", whatever the status code.
+# Findings that mean "the server said auth failed", whatever the status code (the session-cookie
+# findings are only raised on a 401/403 or a redirect to the login page).
 SERVER_SIDE_REFUSALS = frozenset({
     "challenge-invalid-token", "challenge-insufficient-scope", "challenge-invalid-request",
     "challenge-claims-required", "challenge-step-up-required", "challenge-dpop-nonce",
     "challenge-invalid-dpop-proof", "error-in-body", "route-not-found", "status-hidden-404",
     "oauth-invalid-grant", "oauth-invalid-client", "oauth-unauthorized-client",
-    "oauth-invalid-scope", "oauth-invalid-request",
+    "oauth-invalid-scope", "oauth-invalid-request", "vendor-error",
+    "cookie-session-missing", "cookie-session-expired", "cookie-not-sent",
 })
 
 _VERDICT_LEADS = {
@@ -49,6 +53,10 @@ class Settings:
     """Clock-skew allowance in seconds for exp/nbf/iat."""
     reveal: bool = False
     """Show secrets in full (off by default)."""
+    session_cookies: tuple[str, ...] = ()
+    """Names of the cookies that carry the session (a missing one explains a refusal)."""
+    rules: Optional[RuleSet] = None
+    """What each API expects (``authlens.rules``); None: judge every API by the standards only."""
 
 
 class Context:
@@ -74,36 +82,55 @@ class Context:
         return self.request.timestamp if self.request.timestamp is not None else time.time()
 
     @cached_property
+    def rule(self):
+        """The rule for this request (``authlens.rules``), or None."""
+        rules, request = self.settings.rules, self.request
+        return rules.match(request.host, request.path, request.method) if rules else None
+
+    @property
+    def leeway(self) -> float:
+        """Clock-skew allowance: the API rule's ``max_skew`` when it has one."""
+        rule = self.rule
+        if rule is not None and rule.token is not None and rule.token.max_skew is not None:
+            return float(rule.token.max_skew)
+        return self.settings.leeway
+
+    @cached_property
+    def vendor_error(self):
+        """The API's own error report, read as the rule says; None without one."""
+        return rule_checks.vendor_error(self)
+
+    @cached_property
     def credentials(self):
-        from .credentials import extract_credentials
-        return extract_credentials(self.request)
+        return credentials.extract_credentials(self.request)
 
     @cached_property
     def tokens(self):
-        from .tokens import decode_credentials
-        return decode_credentials(self.credentials)
+        return tokens.decode_credentials(self.credentials)
 
     @cached_property
     def challenges(self):
-        from .challenge import parse_response_challenges
-        return parse_response_challenges(self.response)
+        return challenge.parse_response_challenges(self.response)
 
     @cached_property
     def error_body(self):
         """The vendor error the response body (and error headers) carry, or None."""
-        from .bodies import read_error
-        return read_error(self)
+        return bodies.read_error(self)
 
 
 def default_checks() -> list[Check]:
-    from . import bodies, challenge, credentials, tokens
-    return [*credentials.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS]
+    return [*credentials.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS,
+            *rule_checks.CHECKS]
 
 
 def default_trackers() -> list:
     """Fresh stateful trackers; each ``check(ctx)`` sees every exchange, in order, and may
     remember it to explain a later one. They must bound their memory and tolerate replays."""
-    return []
+    from .cookiejar import CookieJarTracker
+    from .cors import CorsTracker
+    from .oauth.lifecycle import TokenLifecycle
+    from .redirects import RedirectTracker
+    return [RedirectTracker(), CorsTracker(), CookieJarTracker(), TokenLifecycle()]
 
 
 class Analyzer:
@@ -125,6 +152,8 @@ class Analyzer:
                 if key not in seen:
                     seen.add(key)
                     findings.append(finding)
+        if any(f.effective_verdict and not f.entry.fallback for f in findings):
+            findings = [f for f in findings if not f.entry.fallback]
         return build_diagnosis(ctx, findings)
 
 
@@ -132,7 +161,8 @@ def build_diagnosis(ctx: Context, findings: list[Finding]) -> Diagnosis:
     """The diagnosis; the descriptive parts (credentials, claims, challenges) are filled in only
     when there is something to say, which keeps healthy traffic cheap."""
     request = ctx.request
-    diagnosis = Diagnosis(url=request.url, method=request.method, status=ctx.status,
+    diagnosis = Diagnosis(url=credentials.redact_url(request.url, ctx.settings.reveal),
+                          method=request.method, status=ctx.status,
                           findings=sorted(findings, key=_severity_order))
     diagnosis.verdict, diagnosis.cause = decide_verdict(ctx, findings)
     if not diagnosis.noteworthy:
@@ -142,7 +172,8 @@ def build_diagnosis(ctx: Context, findings: list[Finding]) -> Diagnosis:
     diagnosis.tokens = [t.describe(reveal, now=ctx.sent_at) for t in ctx.tokens]
     if ctx.response is not None:
         diagnosis.challenges = [c.to_dict() for c in ctx.challenges.challenges]
-    diagnosis.links = [link_dict(link) for f in findings for link in f.links]
+    diagnosis.links = [link_dict(link) for link in dict.fromkeys(
+        link for f in findings for link in f.links)]  # several findings may cite one flow
     diagnosis.summary = summarize(diagnosis)
     return diagnosis
 

@@ -15,7 +15,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
-from urllib.parse import parse_qs, parse_qsl
+from urllib.parse import parse_qsl
 
 from . import catalog
 from .catalog import AUTHN, AUTHZ, UNKNOWN

@@ -10,7 +10,8 @@ from here (``authlens catalog --markdown``) and a test keeps the two in step.
 refusal by itself (a hint, a server defect, a security warning). ``weight`` ranks findings when
 choosing the cause: request-side evidence outranks what the server said, which outranks the bare
 status code. ``group`` picks the flow marker: ``format`` (the request is malformed), ``credential``
-(the credential is refused), ``permission`` (the credential lacks rights), ``note`` (no marker).
+(the credential is refused), ``permission`` (the credential lacks rights), ``server`` (the server's
+configuration refuses a request that cannot carry a credential), ``note`` (no marker).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ neither re-authenticating nor a permission fixes it (``route-not-found``, ``oaut
 those entries have verdict None and outrank other evidence through their weight."""
 
 SEVERITIES = ("error", "warning", "info")
+GROUPS = ("format", "credential", "permission", "server", "note")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Entry:
     verdict: Optional[str] = None
     weight: int = 0
     group: str = "note"
+    fallback: bool = False
+    """Reported only when no other finding explains the refusal (the bare status code)."""
 
 
 _ENTRIES = [
@@ -82,8 +86,9 @@ _ENTRIES = [
         "RFC 9110 §11.4, §5.5; RFC 6750 §2.1", AUTHN, 93, "format"),
     Entry(
         "scheme-missing", "error", "No authentication scheme",
-        "The Authorization header holds a bare token or key with no scheme in front of it. The "
-        "server cannot tell how to read it.",
+        "The Authorization header holds a bare token or key with no scheme in front of it: the "
+        "server cannot tell how to read it. (Not reported when the server accepted the call or is "
+        "known to take bare credentials, e.g. AWS API Gateway authorizers.)",
         "Client: send `Authorization: Bearer <token>` (or the scheme the API documents).",
         "RFC 9110 §11.4, §11.6.2; RFC 6750 §2.1", AUTHN, 92, "format"),
     Entry(
@@ -95,9 +100,10 @@ _ENTRIES = [
     Entry(
         "scheme-unexpected", "error", "Scheme the server does not accept",
         "The request used a scheme the server did not challenge for (sent Bearer, server asks Basic), "
-        "or not the one the API's rule expects.",
+        "or not the one the API's rule expects. Servers sometimes accept schemes they do not "
+        "advertise, so an explicit error from the server outranks this.",
         "Client: use the scheme in the server's WWW-Authenticate challenge or the API's documentation.",
-        "RFC 9110 §11.6.1, §11.6.2", AUTHN, 80, "format"),
+        "RFC 9110 §11.6.1, §11.6.2", AUTHN, 50, "format"),
     Entry(
         "credential-malformed", "error", "Credential does not fit its scheme's syntax",
         "A Bearer credential must be token68 (letters, digits, `-._~+/`, trailing `=`). A character "
@@ -139,8 +145,9 @@ _ENTRIES = [
     # ---- the token -------------------------------------------------------------------------
     Entry(
         "token-expired", "error", "Token expired",
-        "The token's `exp` was already past when the request was sent (allowing for the configured "
-        "clock-skew leeway).",
+        "The token's `exp` (for an opaque token: the `expires_in` of the token response that issued "
+        "it) was already past when the request was sent (allowing for the configured clock-skew "
+        "leeway).",
         "Client: refresh or re-acquire the token before it expires (check that the refresh actually "
         "replaces the token the client sends).",
         "RFC 7519 §4.1.4; RFC 6750 §3.1 invalid_token", AUTHN, 85, "credential"),
@@ -174,6 +181,49 @@ _ENTRIES = [
         "The token is an encrypted JWT (five parts); its claims are readable only by the audience.",
         "Nothing to fix client-side.",
         "RFC 7516 §7.1", None, 0, "note"),
+    # ---- the token's life (authlens.oauth.lifecycle: what the proxy saw earlier) ------------
+    Entry(
+        "token-origin", "info", "Where the token came from",
+        "authlens saw the token endpoint issue this token (or refresh token) earlier in the "
+        "session: which grant, client and endpoint, when, its lifetime, and what happened to it "
+        "since (refreshed, revoked, expired).",
+        "Nothing to fix by itself; follow the link to the flow that issued the token.",
+        "RFC 6749 §5.1", None, 0, "note"),
+    Entry(
+        "token-stale", "error", "Stale token: a newer one was already issued",
+        "The request carried a token although the token endpoint had already issued a newer one "
+        "to the same client for the same audience: the refresh worked, but the client kept "
+        "sending the old token (a cached header, a copy of the token in another object or "
+        "thread).",
+        "Client: after a refresh, replace the token everywhere it is used (read it from one "
+        "place per request, not from a copy taken at start-up).",
+        "RFC 6749 §6, §1.5", AUTHN, 87, "credential"),
+    Entry(
+        "token-lifetime-pattern", "warning", "Tokens rejected at the same age",
+        "Several different tokens were rejected by this host when they reached about the same "
+        "age since issue: the server enforces a lifetime (token or session) the client does not "
+        "plan for, the 'fails after X minutes, consistently' symptom.",
+        "Client: refresh (or re-acquire) tokens before they reach that age, e.g. at 80% of the "
+        "observed lifetime or of expires_in.",
+        "RFC 6749 §5.1 expires_in, §6", AUTHN, 63, "credential"),
+    Entry(
+        "oauth-no-refresh-token", "warning", "Expiring token issued without a refresh token",
+        "The token endpoint issued an access token that expires, but no refresh token: when it "
+        "expires the user has to sign in again. Usually the `offline_access` scope (OpenID "
+        "Connect, Entra, Auth0, Okta) or Google's `access_type=offline` was not requested, or "
+        "the client is not allowed the refresh_token grant.",
+        "Client: request `offline_access` (or the provider's equivalent) in the authorization "
+        "request; app registration: allow refresh tokens for this client.",
+        "RFC 6749 §1.5, §5.1; OpenID Connect Core §11", None, 12, "note"),
+    Entry(
+        "oauth-client-mismatch", "error", "Refresh sent by another client or to another endpoint",
+        "The refresh token was sent with another client_id, or to another token endpoint URL, "
+        "than the grant that issued it. A refresh token is bound to the client it was issued to "
+        "(and to its issuer, tenant and endpoint version); the server answers invalid_grant or "
+        "invalid_client.",
+        "Client config: refresh with the same client_id, client authentication and token "
+        "endpoint URL (tenant, v1 vs v2) as the sign-in that issued the refresh token.",
+        "RFC 6749 §6, §10.4", AUTHN, 79, "credential"),
     # ---- response side ---------------------------------------------------------------------
     Entry(
         "challenge-missing", "warning", "401 without WWW-Authenticate",
@@ -280,19 +330,69 @@ _ENTRIES = [
         "resource (GitHub: compare X-OAuth-Scopes with X-Accepted-OAuth-Scopes); otherwise check "
         "the path.",
         "RFC 9110 §15.5.5, §15.5.4", AUTHZ, 30, "permission"),
+    # ---- across flows: credentials lost on the way (redirects, CORS, cookies) ----------------
+    Entry(
+        "credential-dropped-on-redirect", "error", "Credential dropped on a cross-origin redirect",
+        "The client sent a credential, got a redirect to another host, scheme or port, and followed "
+        "it without the credential. HTTP clients strip Authorization on cross-origin redirects on "
+        "purpose (requests, curl, browsers), so the server at the new location never saw it.",
+        "Client: call the final URL directly (update the base URL to where the redirect leads), or "
+        "re-attach the credential for that host deliberately (e.g. curl --location-trusted, a "
+        "requests auth handler per host) only if you trust it.",
+        "RFC 9110 §15.4, §11.6.2; Fetch Standard §4.4 HTTP-redirect fetch; curl CVE-2022-27776",
+        AUTHN, 78, "credential"),
+    Entry(
+        "cors-preflight-auth", "error", "CORS preflight refused for lack of credentials",
+        "The request is a browser's CORS preflight (OPTIONS with Access-Control-Request-Method). "
+        "Browsers never send cookies or Authorization on a preflight, so a server that demands "
+        "authentication for it refuses every one; the browser then reports a CORS error and never "
+        "sends the real request.",
+        "Server: let OPTIONS preflights through before authentication and answer them with "
+        "Access-Control-Allow-Origin/-Methods/-Headers (and -Credentials when needed).",
+        "Fetch Standard §3.2.2, §4.8 CORS-preflight fetch; RFC 9110 §9.3.7", AUTHN, 98, "server"),
+    Entry(
+        "cors-hides-status", "warning", "CORS hides the real status from the page",
+        "The cross-origin response lacks a matching Access-Control-Allow-Origin (or, for a call with "
+        "cookies, Access-Control-Allow-Credentials), so the browser withholds it: the page's script "
+        "sees only a network/CORS error (`TypeError: Failed to fetch`), never the 401/403.",
+        "Server: send the CORS headers on error responses too, so the page can read the status. "
+        "Debugging: look at this flow's real status and its other findings, not the script's error.",
+        "Fetch Standard §3.2.3, §4.9 CORS check", None, 12, "note"),
+    Entry(
+        "cookie-session-missing", "error", "Session cookie not sent",
+        "The request relies on a session cookie (named by a rule, or set earlier on this host) but "
+        "arrived without it, and the server refused it or redirected to its login page.",
+        "Client: keep and send the cookie (a cookie jar / `requests.Session`, fetch with "
+        "`credentials: 'include'`, the same browser context), or sign in again.",
+        "RFC 6265 §5.4; RFC 9110 §15.5.2", AUTHN, 77, "credential"),
+    Entry(
+        "cookie-session-expired", "error", "Session cookie expired",
+        "The session cookie's Expires/Max-Age had passed (or the server cleared it) when the request "
+        "was sent: a browser no longer sends it, and a server no longer accepts it.",
+        "Client: sign in again (or refresh the session before it ends); server: lengthen the "
+        "session or renew the cookie on activity if sessions end too soon.",
+        "RFC 6265 §4.1.2.1, §4.1.2.2, §5.3", AUTHN, 85, "credential"),
+    Entry(
+        "cookie-not-sent", "error", "Session cookie withheld by its own attributes",
+        "The session cookie exists but its Set-Cookie attributes stop the browser from sending it "
+        "with this request: SameSite on a cross-site request, Secure over http, or a Domain/Path "
+        "that does not cover this URL.",
+        "Server: set the attributes this use needs (SameSite=None; Secure for cross-site calls, a "
+        "Domain/Path covering the API, https); or client: call the API from the same site.",
+        "RFC 6265 §5.4; draft-ietf-httpbis-rfc6265bis §5.6.7 (SameSite)", AUTHN, 79, "credential"),
     Entry(
         "status-unauthorized", "error", "401: the server did not accept the credential",
         "The server refused the credential without saying why: it is wrong, expired, revoked, for "
         "another API or tenant, or missing.",
         "Client: get a fresh credential for this API and check the request's header as sent.",
-        "RFC 9110 §15.5.2", AUTHN, 1, "credential"),
+        "RFC 9110 §15.5.2", AUTHN, 1, "credential", fallback=True),
     Entry(
         "status-forbidden", "error", "403: authenticated, but not allowed",
         "The server knows who is calling and refuses the operation: a role, scope, license, policy or "
         "resource permission is missing. Logging in again will not help.",
         "Permissions: have the account or app granted the role/scope for this resource (ask the "
         "resource's admin).",
-        "RFC 9110 §15.5.4", AUTHZ, 1, "permission"),
+        "RFC 9110 §15.5.4", AUTHZ, 1, "permission", fallback=True),
     # ---- token endpoint (RFC 6749 §5.2 error responses) ------------------------------------
     Entry(
         "oauth-invalid-grant", "error", "Token endpoint: grant invalid, expired or revoked",
@@ -331,6 +431,50 @@ _ENTRIES = [
         "credential: the request itself is wrong.",
         "Client: send the parameters the grant requires, form-encoded, each once.",
         "RFC 6749 §5.2", None, 74, "note"),
+    # ---- rules: what the API expects (rules/, presets) -------------------------------------
+    Entry(
+        "apikey-wrong-place", "error", "Credential sent in the wrong place",
+        "The API's rule says where its key or token goes (a header, a query parameter, a cookie, "
+        "`Authorization`); this request carried one somewhere else, so as far as the API knows "
+        "none was sent.",
+        "Client: send the credential where the API's rule (and documentation) says: the header, "
+        "parameter or cookie named in the message.",
+        "RFC 6750 §2; API documentation", AUTHN, 91, "format"),
+    Entry(
+        "token-audience-mismatch", "error", "Token issued for another API",
+        "The token's `aud` is not an audience this API accepts: it was requested for another "
+        "resource (a Graph token sent to SharePoint, an ID token or the app's own API sent to a "
+        "resource server).",
+        "Client: request the token for this API (the `scope`/`resource` of the token request must "
+        "name this API), then send that token.",
+        "RFC 7519 §4.1.3; RFC 8707; RFC 9068 §4", AUTHN, 87, "credential"),
+    Entry(
+        "token-issuer-mismatch", "error", "Token from another issuer or environment",
+        "The token's `iss` (or tenant) is not one this API trusts: typically a staging token on a "
+        "production host, or a token from another tenant.",
+        "Client: get the token from the issuer/tenant of the environment you are calling (check "
+        "the authority URL and tenant id in the client's configuration).",
+        "RFC 7519 §4.1.1; RFC 9068 §4", AUTHN, 86, "credential"),
+    Entry(
+        "token-scope-missing", "error", "Token lacks a scope or role this call needs",
+        "The token is accepted but does not carry the scope(s) or role(s) the call requires (from "
+        "the API's rule, the challenge's `scope=`, or `X-Accepted-OAuth-Scopes`). "
+        "Re-authenticating with the same consent will not help.",
+        "Permissions: grant/consent the missing scope or role (app registration, admin consent, "
+        "app reinstall), then get a new token that carries it.",
+        "RFC 6750 §3.1; RFC 8693 §4.2; RFC 9068 §2.2.3", AUTHZ, 78, "permission"),
+    Entry(
+        "token-signature-invalid", "error", "Token signature does not verify",
+        "The token's signature does not verify against the issuer's keys (JWKS): it was altered, "
+        "signed by another issuer or environment, or with a key the issuer no longer publishes.",
+        "Client: get a fresh token from the issuer this API trusts; never edit tokens.",
+        "RFC 7515 §5.2; RFC 7517; RFC 8725 §3.1", AUTHN, 89, "credential"),
+    Entry(
+        "vendor-error", "error", "The API's own error code, explained",
+        "The API reported a documented error code (body field or header); the API's rule says what "
+        "it means and whether it is an authentication or an authorization problem.",
+        "As the message says for this code.",
+        "API documentation (rules/, presets)", AUTHN, 79, "credential"),
 ]
 
 CATALOG: dict[str, Entry] = {entry.id: entry for entry in _ENTRIES}

@@ -3,21 +3,153 @@
 Hand-written on purpose: HTTP libraries (werkzeug, mitmproxy) parse Authorization leniently and
 normalise away exactly the defects authlens must report (quotes, stray spaces, invisible
 characters, a missing or doubled scheme).
+
+Grammar linted against (RFC 9110 §11.4, §11.2)::
+
+    credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
+    token68     = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+
+Each credential is parsed once, lazily (``Credential.issues``), and every check only filters
+those issues, so a clean ``Bearer <jwt>`` costs one anchored regex match. Work that could grow
+with the input (naming characters, counting them, parsing a query or a cookie) is capped; only
+linear C-level operations (``str.strip``, anchored regexes) see the whole of a huge value.
+
+Positions in messages are 1-based and counted in the part named ("of the token" = after the
+scheme and any quotes; "of the Authorization value" = the header value as sent).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+import base64
+import binascii
+import ipaddress
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from typing import Iterator, Optional, Sequence
+from urllib.parse import unquote, urlsplit
 
-from .model import RequestView
-from .redact import redact
+from .model import Finding, RequestView
+from .redact import fingerprint, redact
 
 AUTH_HEADERS = ("authorization", "proxy-authorization")
 KNOWN_SCHEMES = ("bearer", "basic", "digest", "negotiate", "ntlm", "token", "hoba", "mutual",
                  "aws4-hmac-sha256", "dpop", "sharedkey", "sswss", "ssws", "apikey")
-_QUOTES = "\"'\u201c\u201d\u2018\u2019`"
+STRICT_TOKEN68_SCHEMES = frozenset({"bearer", "basic", "negotiate", "ntlm", "dpop"})
+"""Schemes whose credential must be a token68 (no auth-params)."""
 
+_QUOTES = "\"'\u201c\u201d\u2018\u2019`\u201e\u201a\u00ab\u00bb"
+_JUNK = (" \t\r\n\x0b\x0c\u00a0\u1680\u180e\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+         "\u2008\u2009\u200a\u200b\u200c\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff")
+"""Whitespace and invisible characters: stripped from a credential's value, always reported."""
+_JUNK_SET = frozenset(_JUNK)
+
+MAX_SCAN = 64 * 1024
+"""Characters examined for counting/naming; longer values are still stripped and matched."""
+MAX_REPORTS = 3
+"""Findings of one id per credential at most (the first ones)."""
+MAX_TEMPLATE_SCAN = 8 * 1024
+MAX_QUERY = 16 * 1024
+MAX_COOKIES = 64
+MAX_FORM_BODY = 64 * 1024
+
+# --- regexes (precompiled) -----------------------------------------------------------------------
+_TCHAR = r"!#$%&'*+\-.^_`|~0-9A-Za-z"
+_CLEAN_AUTH = re.compile(r"([A-Za-z][A-Za-z0-9_-]{0,31}) ([A-Za-z0-9\-._~+/]+=*)")
+"""The fast path: ``Scheme SP token68`` and nothing else."""
+_TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_TOKEN68_CHARS = re.compile(r"[A-Za-z0-9\-._~+/=]*")
+_SCHEME_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+_WORD = re.compile(r"[^ \t\r\n\x0b\x0c\u00a0\u1680\u180e\u2000-\u200d\u2028\u2029\u202f\u205f"
+                   r"\u2060\u3000\ufeff]*")
+_JUNK_RUN = re.compile(r"[ \t\r\n\x0b\x0c\u00a0\u1680\u180e\u2000-\u200d\u2028\u2029\u202f\u205f"
+                       r"\u2060\u3000\ufeff]*")
+_BAD_CHAR = re.compile(r"[^\x21-\x7e ]")
+"""Anything but printable ASCII and SP: tab, CR/LF, controls, non-ASCII, invisible, raw bytes."""
+_NOT_SPACE_OR_BAD = re.compile(r"[\x21-\x7e]")
+_PARAMS_START = re.compile(rf"[{_TCHAR}]+[ \t]*=[ \t]*[^= \t]")
+_JOINED = re.compile(rf",[ \t]*([{_TCHAR}]+)[ \t]+[^= \t,]")
+_GLUED = re.compile(r"(bearer|basic|dpop|negotiate|ntlm)(?:([:=])|(?=eyJ))", re.I)
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+_BASE64_STD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+_PH_WORDS = frozenset("""
+null undefined none nil nan [object object] [object] object {} [] "" '' token access_token
+accesstoken access-token bearer apikey api_key api-key key secret password passwd changeme
+change_me change-me changeit todo tbd fixme placeholder example sample dummy string redacted
+[redacted] <redacted> hidden masked ... … xxx mytoken my_token my-token yourtoken your_token
+your-token your-api-key your_api_key yourapikey insert_token_here token_here api_key_here
+replace_me replaceme secret_here jwt <jwt> false true
+""".split()) | {"[object object]", "[object promise]", "object object"}
+_PH_STRICT = frozenset({"null", "undefined", "none", "nil", "nan", "[object object]",
+                        "[object promise]", "{}", "[]", '""', "''"})
+"""Placeholders that are never a real user-id or password (used on decoded Basic parts)."""
+_PH_TEMPLATE = re.compile(
+    r"\{\{[^{}]{0,80}\}\}"               # {{token}} {{ token }} Handlebars/Postman/Jinja/Go
+    r"|\$\{[^{}]{0,80}\}"                # ${TOKEN} shell / JS template literal / Terraform
+    r"|@\{[^{}]{0,200}\}"                # @{variables('token')} Power Automate / Logic Apps
+    r"|\$\([A-Za-z_][\w.]{0,80}\)"       # $(TOKEN) Azure DevOps, make
+    r"|#\{[^{}]{0,80}\}"                 # #{TOKEN} Octopus, Ruby
+    r"|<%=?[^%]{0,80}%>"                 # <%= token %> ERB / EJS
+    r"|\bprocess\.env\.\w+|\bos\.environ\b|\$env:\w+"
+)
+_PH_WHOLE = re.compile(
+    r"\$[A-Za-z_]\w{0,80}"               # $TOKEN
+    r"|%[A-Za-z_]\w{0,80}%"              # %TOKEN% (Windows cmd)
+    r"|<[^<>]{1,80}>"                    # <token> <your-token>
+    r"|\{[A-Za-z_][\w .-]{0,80}\}"       # {token} (OpenAPI-style)
+    r"|\[[A-Za-z_][\w .-]{0,80}\]"       # [TOKEN]
+    r"|__[A-Za-z]\w{0,80}__"             # __TOKEN__ (replace-tokens tasks)
+    r"|[xX*•.#_-]{3,}"                   # xxxx ***** ....
+    r"|[xX]{2,}(?:[-_][xX]{2,})+"        # xxxx-xxxx-xxxx
+    r"|[A-Za-z]{2,8}(?:[-_][A-Za-z]{2,8})?[-_](?:x{6,}|X{6,}|\*{6,})"  # sk-xxxxxx, ghp_******
+    , re.I)
+_PH_PHRASE = re.compile(r"[A-Za-z]+(?:[-_ .][A-Za-z]+){0,6}")
+_PH_PHRASE_MARK = frozenset({"your", "my", "insert", "enter", "paste", "put", "replace", "here",
+                             "placeholder", "goes", "fill"})
+_PH_PHRASE_NOUN = frozenset({"token", "key", "secret", "password", "pass", "apikey", "jwt",
+                             "credential", "credentials", "here", "auth", "id", "pat", "bearer"})
+
+_CRED_QUERY = frozenset({
+    "access_token", "accesstoken", "api_key", "apikey", "api-key", "key", "token", "auth",
+    "auth_token", "authtoken", "id_token", "refresh_token", "jwt", "sig", "signature",
+    "x-amz-signature", "x-goog-signature", "client_secret", "password", "passwd", "pwd",
+    "secret", "private_token", "subscription-key", "subscription_key", "hapikey", "session_token",
+    "x-amz-security-token", "sessionid", "session_id",
+})
+"""Query/form parameter names that carry a credential (``code`` is OAuth's one-time code: no)."""
+_CRED_FORM_EXTRA = frozenset({"client_assertion", "assertion", "code", "code_verifier",
+                              "subject_token", "device_code"})
+_CRED_COOKIE = re.compile(r"sess|sid|token|auth|jwt|access|refresh|remember|login|\.aspxauth",
+                          re.I)
+_JSON_CRED_KEY = re.compile(rb'"(?:api[_-]?key|apikey|access_?token|token|client_secret|'
+                            rb'password|refresh_token|secret)"\s*:', re.I)
+
+_CLEAR_MISSPELLINGS = {
+    "authorisation": "British spelling",
+    "proxy-authorisation": "British spelling",
+    "authentification": "not an HTTP header",
+    "bearer": "a scheme, not a header name",
+    "authorizaton": "typo", "autorization": "typo", "authorzation": "typo",
+    "authroization": "typo", "authorizarion": "typo", "athorization": "typo",
+    "authorizatoin": "typo", "authoriztion": "typo", "authorizaion": "typo",
+}
+_AMBIGUOUS_NAMES = {
+    "authentication": "a different word from Authorization",
+    "auth": "not the standard header",
+    "token": "not the standard header",
+    "x-authorization": "a non-standard variant",
+}
+"""Headers some APIs do read: reported only when refused and no Authorization was sent."""
+
+_CHAR_NAMES = {
+    "\t": "CHARACTER TABULATION (tab)", "\n": "LINE FEED (LF)", "\r": "CARRIAGE RETURN (CR)",
+    "\x0b": "LINE TABULATION", "\x0c": "FORM FEED (FF)", "\x00": "NULL", "\x7f": "DELETE",
+}
+
+
+# --- the Credential --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Credential:
@@ -25,11 +157,14 @@ class Credential:
     whitespace removed so a mis-quoted token can still be decoded; ``raw`` is exactly as sent."""
 
     location: str
-    """header | query | userinfo | cookie"""
+    """header | query | userinfo | cookie | body"""
     name: str
     raw: str
     scheme: Optional[str]
     value: str
+    kind: str = field(default="", compare=False)
+    """auth (Authorization, Proxy-Authorization) | apikey | misspelled | query | userinfo |
+    cookie | cookies (a whole Cookie header without a credential-like cookie) | body"""
 
     def describe(self, reveal: bool = False) -> dict:
         out = {"location": self.location, "name": self.name, "value": redact(self.value, reveal)}
@@ -37,25 +172,1044 @@ class Credential:
             out["scheme"] = self.scheme
         return out
 
+    @property
+    def label(self) -> str:
+        """How messages name it: ``Authorization``, ``query parameter access_token``..."""
+        if self.location == "header":
+            return self.name
+        if self.location == "query":
+            return f"query parameter {self.name}"
+        if self.location == "body":
+            return f"form field {self.name}"
+        if self.location == "cookie":
+            return f"cookie {self.name}"
+        return "the URL's user-info"
+
+    @cached_property
+    def issues(self) -> tuple[Finding, ...]:
+        """Every defect in how this credential was written (computed once)."""
+        if self.kind in ("auth", "misspelled"):
+            return tuple(_lint_auth(self))
+        if self.kind in ("apikey", "query", "body"):
+            return tuple(_lint_simple(self))
+        if self.kind in ("cookie", "userinfo"):
+            return tuple(_placeholder(self, self.value))
+        return ()
+
+    @cached_property
+    def issue_map(self) -> dict[str, list[Finding]]:
+        """``issues`` by finding id."""
+        out: dict[str, list[Finding]] = {}
+        for finding in self.issues:
+            out.setdefault(finding.id, []).append(finding)
+        return out
+
+
+# --- parsing an Authorization value ----------------------------------------------------------------
+
+@dataclass
+class _Parsed:
+    raw: str
+    lead: str = ""
+    """Junk before the value."""
+    trail: str = ""
+    core_start: int = 0
+    quotes: list = field(default_factory=list)
+    """(where, description) of quotes removed."""
+    scheme: Optional[str] = None
+    scheme_raw: str = ""
+    separator: str = ""
+    glued: str = ""
+    """':' / '=' / '' when the scheme is glued to the token; None-like '' otherwise."""
+    duplicates: list = field(default_factory=list)
+    joined: Optional[str] = None
+    """The scheme/word of a second credential joined with a comma."""
+    params: bool = False
+    token: str = ""
+    """The credential after the scheme, quotes removed, invisible characters still in."""
+    value: str = ""
+    empty: bool = False
+    colon: bool = False
+    fast: bool = False
+    """Matched ``Scheme SP token68`` exactly: no quotes, whitespace or bad characters."""
+    """The value started with ':' (the header name was written as ``Authorization:``)."""
+
+
+def _strip_junk(s: str) -> tuple[str, str, str]:
+    """(leading junk, core, trailing junk); linear."""
+    left = s.lstrip(_JUNK)
+    core = left.rstrip(_JUNK)
+    return s[:len(s) - len(left)], core, left[len(core):]
+
+
+def _unquote(s: str, parsed: _Parsed, where: str) -> str:
+    """Strip quotes (and JSON-escaped quotes) around ``s``, recording what was removed."""
+    if len(s) >= 2 and s.startswith('\\"'):
+        s = s[2:]
+        if s.endswith('\\"'):
+            s = s[:-2]
+            parsed.quotes.append((where, 'JSON-escaped double quotes (\\") around'))
+        else:
+            parsed.quotes.append((where, 'a JSON-escaped double quote (\\") before'))
+        return s
+    first = s[:1]
+    last = s[-1:]
+    opened = first in _QUOTES and first != ""
+    closed = last in _QUOTES and last != "" and (len(s) >= 2 or not opened)
+    if opened and closed:
+        parsed.quotes.append((where, f"{_quote_name(first)} and {_quote_name(last)} around"
+                              if first != last else f"{_quote_name(first, True)} around"))
+        return s[1:-1]
+    if opened:
+        parsed.quotes.append((where, f"a stray {_quote_name(first)} before"))
+        return s[1:]
+    if closed:
+        parsed.quotes.append((where, f"a stray {_quote_name(last)} after"))
+        return s[:-1]
+    return s
+
+
+def _quote_name(ch: str, plural: bool = False) -> str:
+    s = "s" if plural else ""
+    return {'"': f'double quote{s} (")', "'": f"single quote{s} (')",
+            "`": f"backtick{s} (`)"}.get(ch, f"{_char_name(ch).lower()}{s} ({ch})")
+
+
+@lru_cache(maxsize=256)
+def _parse_auth(raw: str) -> _Parsed:
+    """Parse an Authorization value once (cached: extraction and linting both need it; the
+    result must be treated as read-only)."""
+    p = _Parsed(raw)
+    m = _CLEAN_AUTH.fullmatch(raw)
+    if m is not None and (m.group(1).lower() in KNOWN_SCHEMES or not m.group(1).startswith("eyJ")):
+        # Fast path: one scheme, one space, a token68. Nothing to strip.
+        p.scheme = p.scheme_raw = m.group(1)
+        p.separator = " "
+        p.token = p.value = m.group(2)
+        p.fast = True
+        if p.token.lower() == p.scheme.lower():
+            p.duplicates.append(p.token)
+            p.token = p.value = ""
+            p.empty = True
+        return p
+
+    p.lead, core, p.trail = _strip_junk(raw)
+    p.core_start = len(p.lead)
+    if not core:
+        p.empty = True
+        return p
+    if core[:1] in _QUOTES or core.startswith('\\"'):
+        # Quotes around the whole value: "Bearer ey..." (a closing quote alone is handled on
+        # the token: Digest values legitimately end with one).
+        before = len(p.quotes)
+        inner = _unquote(core, p, "value")
+        if len(p.quotes) > before:
+            lead2, core, trail2 = _strip_junk(inner)
+            p.lead += lead2
+            p.trail = trail2 + p.trail
+            if not core:
+                p.empty = True
+                return p
+
+    if core.startswith(":"):
+        # "Authorization:: Bearer x": the header name was written with its colon.
+        p.colon = True
+        lead2, core, _ = _strip_junk(core[1:])
+        if not core:
+            p.empty = True
+            return p
+    word = _WORD.match(core).group()
+    rest_start = len(word)
+    glued = None
+    if _SCHEME_NAME.fullmatch(word) and not word.startswith("eyJ") and (
+            word.lower() in KNOWN_SCHEMES or rest_start < len(core)):
+        p.scheme = p.scheme_raw = word
+    else:
+        glued = _GLUED.match(core)
+        if glued is not None:
+            p.scheme = p.scheme_raw = glued.group(1)
+            p.glued = glued.group(2) or ""
+            rest_start = glued.end()
+    if p.scheme is None:
+        p.token = core
+        p.value = _clean_token(core)
+        return p
+
+    p.separator = _JUNK_RUN.match(core, rest_start).group()
+    rest = core[rest_start + len(p.separator):]
+    # The same (or another) scheme written again: "Bearer Bearer ey...".
+    for _ in range(4):
+        word2 = _WORD.match(rest).group()
+        if not word2 or word2.lower() not in KNOWN_SCHEMES:
+            break
+        after = rest[len(word2):]
+        if word2.lower() != p.scheme.lower() and not after:
+            break  # "Bearer token": a placeholder, not a second scheme
+        p.duplicates.append(word2)
+        rest = after.lstrip(_JUNK)
+    if not rest:
+        p.empty = True
+        return p
+
+    strict = p.scheme.lower() in STRICT_TOKEN68_SCHEMES
+    p.params = not strict and _PARAMS_START.match(rest) is not None
+    joined = _JOINED.search(rest, 0, MAX_SCAN) if "," in rest[:MAX_SCAN] else None
+    if joined is not None and (not p.params or joined.group(1).lower() in KNOWN_SCHEMES):
+        p.joined = joined.group(1)
+        rest = rest[:joined.start()].rstrip(" \t")
+    if p.params:
+        p.token = rest
+        p.value = _INVISIBLE_RUN.sub("", rest)
+        return p
+    token = _unquote(rest, p, "token")
+    lead2, token, trail2 = _strip_junk(token)
+    if lead2 or trail2:
+        p.quotes.append(("inside", (lead2, trail2)))
+    p.token = token
+    p.value = _clean_token(token)
+    if not p.value:
+        p.empty = True
+    return p
+
+
+_INVISIBLE_RUN = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]+")
+_JUNK_RUN_PLUS = re.compile("[" + re.escape(_JUNK) + "\u00ad]+")
+
+
+def _clean_token(token: str) -> str:
+    """The token with every whitespace and invisible character removed."""
+    return _JUNK_RUN_PLUS.sub("", token) if _BAD_CHAR.search(token) or " " in token else token
+
 
 def split_scheme(raw: str) -> tuple[Optional[str], str]:
-    """``'Bearer abc'`` -> ``('Bearer', 'abc')``; a bare token -> ``(None, token)``."""
-    text = raw.strip().strip(_QUOTES).strip()
-    head, _, rest = text.partition(" ")
-    if rest or head.lower() in KNOWN_SCHEMES:
-        if head.lower() in KNOWN_SCHEMES or (head.isalpha() and len(head) <= 20):
-            return head, rest.strip().strip(_QUOTES).strip()
-    return None, text
+    """``'Bearer abc'`` -> ``('Bearer', 'abc')``; a bare token -> ``(None, token)``.
+
+    The value has stray quotes, whitespace and invisible characters removed."""
+    p = _parse_auth(raw)
+    return p.scheme, p.value
+
+
+# --- linting ---------------------------------------------------------------------------------------
+
+def _char_name(ch: str) -> str:
+    cp = ord(ch)
+    if 0xDC80 <= cp <= 0xDCFF:
+        return f"byte 0x{cp - 0xDC00:02X} (not valid UTF-8)"
+    if ch in _CHAR_NAMES:
+        return _CHAR_NAMES[ch]
+    try:
+        return unicodedata.name(ch)
+    except ValueError:
+        return "control character" if cp < 0x20 or 0x7F <= cp < 0xA0 else "unnamed character"
+
+
+def _describe_char(ch: str) -> str:
+    cp = ord(ch)
+    if 0xDC80 <= cp <= 0xDCFF:
+        return f"raw byte 0x{cp - 0xDC00:02X} (not valid UTF-8)"
+    if ch == " ":
+        return "space"
+    return f"U+{cp:04X} {_char_name(ch)}"
+
+
+def _char_evidence(ch: str, position: int, where: str, count: Optional[int] = None) -> tuple:
+    cp = ord(ch)
+    ev = [("position", position), ("where", where)]
+    if 0xDC80 <= cp <= 0xDCFF:
+        ev.insert(0, ("byte", f"0x{cp - 0xDC00:02X}"))
+    else:
+        ev.insert(0, ("char", f"U+{cp:04X}"))
+        ev.insert(1, ("char_name", _char_name(ch)))
+    if count is not None and count > 1:
+        ev.append(("count", count))
+    return tuple(ev)
+
+
+def _describe_run(run: str) -> str:
+    if set(run) == {" "}:
+        return f"{len(run)} space" + ("s" if len(run) > 1 else "")
+    names = []
+    for ch in dict.fromkeys(run[:MAX_SCAN]):
+        d = _describe_char(ch)
+        if d not in names:
+            names.append(d)
+        if len(names) == 3:
+            break
+    return " + ".join(names)
+
+
+def _bad_chars(cred: Credential, text: str, where: str, allow_space: bool) -> Iterator[Finding]:
+    """Whitespace, controls, invisible and non-ASCII characters inside ``text``."""
+    pattern = _BAD_CHAR if allow_space else _SPACE_OR_BAD
+    m = pattern.search(text)
+    if m is None:
+        return
+    window = text[:MAX_SCAN]
+    count = len(pattern.findall(window))
+    more = "+" if len(text) > MAX_SCAN else ""
+    reported = 0
+    for m in pattern.finditer(window):
+        ch = m.group()
+        pos = m.start() + 1
+        extra = f" ({count}{more} such characters in all)" if count > 1 and reported == 0 else ""
+        hint = _char_hint(ch, pos, len(text))
+        yield Finding("credential-whitespace",
+                      f"{_describe_char(ch)} at position {pos} of {where}{extra}{hint}.",
+                      _char_evidence(ch, pos, where, count if reported == 0 else None))
+        reported += 1
+        if reported >= MAX_REPORTS or count <= 1:
+            break
+
+
+_SPACE_OR_BAD = re.compile(r"[^\x21-\x7e]")
+
+
+def _char_hint(ch: str, pos: int, length: int) -> str:
+    if ch in "\r\n":
+        return ": the value was split across lines (a template or a file read without trimming)"
+    if ch in "\u200b\u200c\u200d\u2060\ufeff":
+        return ": invisible, usually pasted along with the token"
+    if ch == "\u00a0":
+        return ": a non-breaking space, usually from copying out of a web page or document"
+    if ch == " ":
+        return ": a space inside the credential splits it in two"
+    if ch == "\u2026":
+        return ": the token was copied from a truncated display"
+    return ""
+
+
+def _lint_edges(cred: Credential, lead: str, trail: str, label: str) -> Iterator[Finding]:
+    if lead:
+        yield Finding("credential-whitespace",
+                      f"{_describe_run(lead)} before the {label} value.",
+                      (("where", "leading"), ("chars", [f"U+{ord(c):04X}" for c in lead[:8]])))
+    if trail:
+        yield Finding("credential-whitespace",
+                      f"{_describe_run(trail)} after the {label} value"
+                      + (" (a line break read along with the secret)" if "\n" in trail[:64]
+                         else "") + ".",
+                      (("where", "trailing"), ("chars", [f"U+{ord(c):04X}" for c in trail[:8]])))
+
+
+def _lint_quotes(cred: Credential, quotes: list, label: str) -> Iterator[Finding]:
+    for where, what in quotes:
+        if where == "inside":
+            lead, trail = what
+            runs = " and ".join(f"{_describe_run(r)} {side}" for r, side in
+                                ((lead, "after the opening quote"), (trail, "before the end"))
+                                if r)
+            yield Finding("credential-whitespace", f"{runs} of the {label} credential.",
+                          (("where", "token-edges"),))
+            continue
+        target = "the whole value" if where == "value" else "the credential"
+        yield Finding("credential-quoted",
+                      f"{label}: {what} {target}; quotes are not part of the credential.",
+                      (("where", where), ("quotes", what)))
+
+
+def _lint_auth(cred: Credential) -> Iterator[Finding]:
+    label = cred.name
+    p = _parse_auth(cred.raw)
+    strict_kind = cred.kind == "auth"
+    if p.fast and not p.empty:
+        # Scheme SP token68: only a placeholder word or a Basic defect can still be wrong.
+        placeholder = list(_placeholder(cred, p.value, token68=True))
+        if placeholder:
+            yield from placeholder
+        elif p.scheme.lower() == "basic":
+            yield from _lint_basic(cred, p.value)
+        return
+    if p.colon:
+        yield Finding("header-misspelled",
+                      f"The {label} value starts with ':': the header name was written with its "
+                      f"colon (`{label}:`), so the server sees a value that begins with ':'.",
+                      (("header", f"{label}:"), ("expected", label)))
+    if not p.empty:
+        yield from _lint_edges(cred, p.lead, p.trail, label)
+    yield from _lint_quotes(cred, p.quotes, label)
+    if p.empty and not p.duplicates:
+        if p.scheme is None:
+            msg = f"The {label} header is empty."
+        else:
+            msg = f"{label} is `{p.scheme_raw}` with nothing after it."
+        yield Finding("credential-empty", msg, (("scheme", p.scheme),))
+        return
+    if p.duplicates:
+        yield Finding("scheme-duplicated",
+                      f"{label} starts with `{p.scheme_raw} {' '.join(p.duplicates)}`: "
+                      "the scheme was added to a value that already had one.",
+                      (("scheme", p.scheme), ("repeated", list(p.duplicates))))
+        if p.empty:
+            yield Finding("credential-empty",
+                          f"{label} has only the scheme `{p.scheme_raw}` (twice) and no credential.",
+                          (("scheme", p.scheme),))
+            return
+    if p.joined is not None and strict_kind:
+        yield Finding("header-duplicated",
+                      f"One {label} value holds two credentials joined by a comma (the second "
+                      f"starts with `{p.joined}`): two headers were merged into one.",
+                      (("second", p.joined),))
+    if p.glued or (p.scheme and not p.separator):
+        sep = f"'{p.glued}'" if p.glued else "nothing"
+        yield Finding("credential-malformed",
+                      f"{label}: `{p.scheme_raw}` is followed by {sep} instead of a space.",
+                      (("scheme", p.scheme), ("separator", p.glued)))
+    elif p.separator and p.separator != " ":
+        yield Finding("credential-whitespace",
+                      f"{_describe_run(p.separator)} between the scheme `{p.scheme_raw}` and the "
+                      "credential; send exactly one space (many servers split on a single one).",
+                      (("where", "separator"), ("chars", [f"U+{ord(c):04X}"
+                                                          for c in p.separator[:8]])))
+
+    placeholder = list(_placeholder(cred, p.value))
+    yield from placeholder
+    if p.params:
+        yield from _bad_chars(cred, p.token, f"the {label} credential", allow_space=True)
+        return
+    yield from _bad_chars(cred, p.token, "the token" if p.scheme else f"the {label} value",
+                          allow_space=False)
+    if placeholder:
+        return
+    scheme = (p.scheme or "").lower()
+    if p.scheme is None:
+        if strict_kind:
+            yield _scheme_missing(cred, p.value)
+        return
+    if scheme == "basic":
+        yield from _lint_basic(cred, p.value)
+    elif scheme in STRICT_TOKEN68_SCHEMES:
+        yield from _lint_token68(cred, p.value, p.scheme_raw)
+
+
+def _scheme_missing(cred: Credential, value: str) -> Finding:
+    if _JWT.match(value):
+        what, want = "a bare JWT", "Bearer"
+    else:
+        decoded = _b64_decode(value) if len(value) < 4096 else None
+        if decoded is not None and b":" in decoded and _printable(decoded):
+            what, want = "what looks like a base64 user:password with no `Basic `", "Basic"
+        else:
+            what, want = "a bare token or key", "Bearer"
+    return Finding("scheme-missing",
+                   f"{cred.name} holds {what}, {redact(value)}, with no scheme in front; "
+                   f"expected `{cred.name}: {want} <credential>` (or the scheme the API documents).",
+                   (("looks_like", want.lower()), ("length", len(value))))
+
+
+def _lint_token68(cred: Credential, value: str, scheme: str) -> Iterator[Finding]:
+    if _TOKEN68.fullmatch(value) is not None:
+        return
+    chars_ok = _TOKEN68_CHARS.match(value).end()
+    # Characters the whitespace check already names (non-ASCII, controls) are skipped.
+    pos = chars_ok
+    while pos < len(value) and pos < MAX_SCAN and not _NOT_SPACE_OR_BAD.match(value, pos):
+        pos += 1
+        pos = _TOKEN68_CHARS.match(value, pos).end()
+    if pos < len(value) and pos < MAX_SCAN:
+        ch = value[pos]
+        hint = _token_hint(value, ch)
+        yield Finding("credential-malformed",
+                      f"'{ch}' at position {pos + 1} of the {scheme} token is not allowed in a "
+                      f"token68 (letters, digits, -._~+/ and trailing =){hint}.",
+                      (("char", ch), ("position", pos + 1), ("scheme", scheme)))
+        return
+    eq = value.find("=")
+    if eq != -1 and _TOKEN68_CHARS.fullmatch(value):
+        key = value[:eq]
+        hint = (f"; it looks like `{key}=...`, a key=value pair" if re.fullmatch(r"[A-Za-z_]\w{0,31}", key)
+                else "")
+        yield Finding("credential-malformed",
+                      f"'=' at position {eq + 1} of the {scheme} token: '=' is only allowed as "
+                      f"trailing padding{hint}.",
+                      (("char", "="), ("position", eq + 1), ("scheme", scheme)))
+
+
+def _token_hint(value: str, ch: str) -> str:
+    head = value[:64].lstrip()
+    if head.startswith("{") or head.startswith("["):
+        return "; the value is JSON (the whole token response?): send only its access_token"
+    if "access_token=" in value[:4096]:
+        return "; the value is a form/query string: send only the access_token value"
+    if ch == "%":
+        return "; the token was URL-encoded (e.g. %3D is '='): decode it before sending"
+    if ch == ":":
+        return "; a `user:password` or `key:secret` pair does not belong in a token"
+    if ch == ",":
+        return "; a list of values was sent"
+    return ""
+
+
+def _b64_decode(value: str) -> Optional[bytes]:
+    if not _BASE64_STD.fullmatch(value):
+        return None
+    try:
+        return base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _printable(data: bytes) -> bool:
+    try:
+        return data.decode("utf-8").isprintable()
+    except UnicodeDecodeError:
+        return False
+
+
+def _lint_basic(cred: Credential, value: str) -> Iterator[Finding]:
+    label = f"{cred.name} Basic credential"
+    if ":" in value:
+        colon = value.index(":")
+        yield Finding("basic-malformed",
+                      f"The {label} is `user:password` in clear (':' at position {colon + 1}), "
+                      "not base64-encoded.",
+                      (("problem", "not-encoded"), ("colon_position", colon + 1)))
+        return
+    if not _BASE64_STD.fullmatch(value):
+        m = re.search(r"[^A-Za-z0-9+/=]", value[:MAX_SCAN])
+        if m is not None and _NOT_SPACE_OR_BAD.match(m.group()):
+            ch = m.group()
+            hint = (": base64url alphabet; Basic needs standard base64 (+ and /)" if ch in "-_"
+                    else "")
+            yield Finding("basic-malformed",
+                          f"The {label} is not base64: '{ch}' at position {m.start() + 1}{hint}.",
+                          (("problem", "not-base64"), ("char", ch), ("position", m.start() + 1)))
+        elif m is None:
+            eq = value.find("=")
+            yield Finding("basic-malformed",
+                          f"The {label} is not base64: '=' at position {eq + 1} is not "
+                          "trailing padding.",
+                          (("problem", "not-base64"), ("char", "="), ("position", eq + 1)))
+        return
+    if len(value) % 4 == 1:
+        yield Finding("basic-malformed",
+                      f"The {label} is not valid base64: its length {len(value)} cannot be "
+                      "decoded (truncated?).",
+                      (("problem", "bad-length"), ("length", len(value))))
+        return
+    decoded = _b64_decode(value)
+    if decoded is None:  # pragma: no cover - guarded by the regex and length checks above
+        return
+    utf8 = True
+    try:
+        decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        utf8 = False
+    ev_utf8 = (("utf8", utf8),) if not utf8 else ()
+    if len(value) % 4:
+        yield Finding("basic-malformed",
+                      f"The {label} lacks base64 padding (length {len(value)} is not a multiple "
+                      "of 4); strict decoders reject it.",
+                      (("problem", "unpadded"), ("length", len(value))) + ev_utf8)
+    if b":" not in decoded:
+        note = "" if utf8 else ", and the bytes are not UTF-8 (RFC 7617 §2.1)"
+        yield Finding("basic-malformed",
+                      f"The {label} decodes to {len(decoded)} bytes without ':'{note}: a token "
+                      "or a lone user-id was sent as Basic.",
+                      (("problem", "no-colon"), ("decoded_length", len(decoded))) + ev_utf8)
+        return
+    user, _, password = decoded.partition(b":")
+    if not user and not password:
+        yield Finding("credential-empty",
+                      f"The {label} decodes to ':' alone: both user-id and password are empty.",
+                      (("scheme", "Basic"),))
+        return
+    for part, what in ((user, "user-id"), (password, "password")):
+        text = part.decode("utf-8", "replace").strip()
+        if text.lower() in _PH_STRICT or _PH_TEMPLATE.search(text):
+            yield Finding("credential-placeholder",
+                          f"The {label}'s {what} is `{text[:40]}`: the variable holding it was "
+                          "not set.",
+                          (("part", what), ("placeholder", text[:40])))
+
+
+def _lint_simple(cred: Credential) -> Iterator[Finding]:
+    """API-key headers, query and form parameters: a bare value, no scheme."""
+    raw = cred.raw
+    if cred.location == "header":
+        lead, core, trail = _strip_junk(raw)
+        yield from _lint_edges(cred, lead, trail, cred.label)
+    else:
+        core = raw
+    if not core.strip(_JUNK):
+        if cred.location == "header":
+            yield Finding("credential-empty", f"The {cred.label} header is empty.",
+                          (("name", cred.name),))
+        else:
+            yield Finding("credential-empty", f"The {cred.label} is empty.", (("name", cred.name),))
+        return
+    p = _Parsed(raw)
+    token = _unquote(core, p, "token")
+    yield from _lint_quotes(cred, p.quotes, cred.label)
+    placeholder = list(_placeholder(cred, cred.value))
+    yield from placeholder
+    yield from _bad_chars(cred, token, f"the {cred.label} value",
+                          allow_space=cred.name.lower() in _AMBIGUOUS_NAMES)
+
+
+def _placeholder(cred: Credential, value: str,
+                 token68: bool = False) -> Iterator[Finding]:
+    """``token68``: the value is known to be token68, so no template syntax can be in it."""
+    if not value:
+        return
+    found = None
+    if token68 and ("process.env." in value or "os.environ" in value):
+        m = _PH_TEMPLATE.search(value, 0, MAX_TEMPLATE_SCAN)
+        found = m.group() if m is not None else None
+    if found is None and len(value) <= 120:
+        v = value.strip().lower()
+        if v in _PH_WORDS or _PH_WHOLE.fullmatch(v) or _is_phrase_placeholder(v):
+            found = value.strip()
+    if found is None and not token68:
+        head = value[:MAX_TEMPLATE_SCAN]
+        if "{" in head or "$" in head or "<%" in head or "process.env." in head \
+                or "os.environ" in head:
+            m = _PH_TEMPLATE.search(head)
+            if m is not None:
+                found = m.group()
+    if found is None:
+        return
+    yield Finding("credential-placeholder",
+                  f"{cred.label} carries `{found[:60]}` instead of a credential: an unfilled "
+                  "template or an unset variable.",
+                  (("placeholder", found[:60]),))
+
+
+def _is_phrase_placeholder(v: str) -> bool:
+    if not _PH_PHRASE.fullmatch(v):
+        return False
+    words = set(re.split(r"[-_ .]", v))
+    return bool(words & _PH_PHRASE_MARK) and bool(words & _PH_PHRASE_NOUN)
+
+
+# --- extraction ------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=2048)
+def header_kind(name: str) -> Optional[str]:
+    """What a request header is, credential-wise: auth | apikey | misspelled | cookie | None."""
+    n = name.lower()
+    if n in AUTH_HEADERS:
+        return "auth"
+    if n == "cookie":
+        return "cookie"
+    if n in _AMBIGUOUS_NAMES:
+        return "apikey"
+    if _misspelling(name) is not None:
+        return "misspelled"
+    if "csrf" in n or "xsrf" in n or "idempotency" in n:
+        return None
+    if ("api-key" in n or "api_key" in n or "apikey" in n or n.endswith("token")
+            or n.endswith("secret") or n.endswith("subscription-key") or n.endswith("access-key")
+            or n.endswith("app-key") or n.endswith("auth-key") or n in ("x-auth", "x-key")):
+        return "apikey"
+    return None
+
+
+@lru_cache(maxsize=2048)
+def _misspelling(name: str) -> Optional[str]:
+    """Why header ``name`` looks like a misspelled Authorization, or None."""
+    n = name.lower()
+    if n in AUTH_HEADERS:
+        return None
+    if n in _CLEAR_MISSPELLINGS:
+        return _CLEAR_MISSPELLINGS[n]
+    stripped = n.strip(" \t:")
+    if stripped != n and stripped in AUTH_HEADERS:
+        return "extra ':' or space in the header name"
+    for target in AUTH_HEADERS:
+        if abs(len(n) - len(target)) <= 2 and n[:2] == target[:2] and _distance(n, target) <= 2:
+            return "typo"
+    return None
+
+
+def _distance(a: str, b: str) -> int:
+    """Optimal string alignment distance (small strings only)."""
+    prev2 = None
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if prev2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
 
 
 def extract_credentials(request: RequestView) -> list[Credential]:
-    """Every credential in the request, in the order they appear."""
-    found = []
+    """Every credential in the request, in the order they appear: headers, URL, cookies, form."""
+    found: list[Credential] = []
     for key, value in request.headers:
-        if key.lower() in AUTH_HEADERS:
+        kind = header_kind(key)
+        if kind is None:
+            continue
+        if kind == "auth" or kind == "misspelled":
             scheme, cred = split_scheme(value)
-            found.append(Credential("header", key, value, scheme, cred))
+            found.append(Credential("header", key, value, scheme, cred, kind))
+        elif kind == "apikey":
+            found.append(Credential("header", key, value, None, _clean_simple(value), kind))
+        else:
+            found.extend(_cookie_credentials(key, value))
+    url = request.url
+    if "?" in url:
+        query = request.query
+        if query:
+            found.extend(_param_credentials(query, "query", _CRED_QUERY))
+    if "@" in url:
+        found.extend(_userinfo_credentials(url))
+    if request.body and request.method.upper() not in ("GET", "HEAD"):
+        ctype = (request.header("content-type") or "").lower()
+        if "application/x-www-form-urlencoded" in ctype and len(request.body) <= MAX_FORM_BODY:
+            body = request.body.decode("utf-8", "surrogateescape")
+            found.extend(_param_credentials(body, "body", _CRED_QUERY | _CRED_FORM_EXTRA))
     return found
 
 
-CHECKS = ()
+def _clean_simple(value: str) -> str:
+    value = value.strip(_JUNK)
+    if value.startswith('\\"'):
+        value = value[2:]
+        if value.endswith('\\"'):
+            value = value[:-2]
+    value = value.strip(_QUOTES).strip(_JUNK)
+    return _clean_token(value)
+
+
+def _param_credentials(query: str, location: str, names: frozenset) -> Iterator[Credential]:
+    kind = "query" if location == "query" else "body"
+    for i, pair in enumerate(query[:MAX_QUERY].split("&")):
+        if i >= 256:
+            break
+        key, eq, value = pair.partition("=")
+        if not eq:
+            continue
+        key = unquote(key.replace("+", " ") if location == "body" else key)
+        if key.lower() not in names:
+            continue
+        decoded = unquote(value.replace("+", " ") if location == "body" else value)
+        yield Credential(location, key, decoded, None, _clean_simple(decoded), kind)
+
+
+def _userinfo_credentials(url: str) -> Iterator[Credential]:
+    try:
+        parts = urlsplit(url)
+        user, password = parts.username, parts.password
+    except ValueError:
+        return
+    if not user and password is None:
+        return
+    user = unquote(user or "")
+    if password is None:
+        yield Credential("userinfo", "userinfo", user, None, user, "userinfo")
+    else:
+        pair = f"{user}:{unquote(password)}"
+        yield Credential("userinfo", "userinfo", pair, None, pair, "userinfo")
+
+
+def _cookie_credentials(key: str, value: str) -> list[Credential]:
+    creds = []
+    for i, pair in enumerate(value[:MAX_QUERY].split(";")):
+        if i >= MAX_COOKIES:
+            break
+        name, eq, cvalue = pair.strip().partition("=")
+        if eq and _CRED_COOKIE.search(name):
+            cvalue = cvalue.strip()
+            creds.append(Credential("cookie", name, pair.strip(), None,
+                                    cvalue.strip('"'), "cookie"))
+    if not creds and value.strip():
+        creds.append(Credential("cookie", key, value, None, value, "cookies"))
+    return creds
+
+
+# --- checks ----------------------------------------------------------------------------------------
+
+def _issues_check(finding_id: str, doc: str):
+    def check(ctx) -> list[Finding]:
+        out: list[Finding] = []
+        for cred in ctx.credentials:
+            found = cred.issue_map.get(finding_id)
+            if found:
+                out.extend(found[:MAX_REPORTS])
+        return out
+    check.__name__ = check.__qualname__ = "check_" + finding_id.replace("-", "_")
+    check.__doc__ = doc
+    return check
+
+
+check_credential_empty = _issues_check("credential-empty", "Empty header or scheme alone.")
+check_credential_placeholder = _issues_check("credential-placeholder", "Unfilled templates.")
+check_credential_quoted = _issues_check("credential-quoted", "Quotes around value or token.")
+check_credential_whitespace = _issues_check("credential-whitespace",
+                                            "Stray, doubled or invisible whitespace, non-ASCII.")
+check_scheme_duplicated = _issues_check("scheme-duplicated", "`Bearer Bearer ...`.")
+check_credential_malformed = _issues_check("credential-malformed", "Not token68 for its scheme.")
+check_basic_malformed = _issues_check("basic-malformed", "Basic not base64(user:password).")
+
+
+def _present(ctx) -> bool:
+    """A credential the server could read was sent (misspelled headers do not count)."""
+    return any(c.kind != "misspelled" for c in ctx.credentials)
+
+
+def check_credential_missing(ctx) -> Iterator[Finding]:
+    """No credential at all on a refused request."""
+    if not ctx.refused:
+        return
+    request = ctx.request
+    creds = ctx.credentials
+    if ctx.status == 407:
+        if not any(c.name.lower() == "proxy-authorization" for c in creds):
+            yield Finding("credential-missing",
+                          "The proxy answered 407 but the request has no Proxy-Authorization "
+                          "header.", (("expected", "Proxy-Authorization"),))
+        return
+    if request.method.upper() == "OPTIONS" and request.header("access-control-request-method"):
+        return  # a CORS preflight never carries credentials: a server problem, not a client one
+    if any(c.kind == "misspelled" for c in creds):
+        return  # header-misspelled explains it better
+    readable = [c for c in creds if c.name.lower() != "proxy-authorization"]
+    if readable:
+        return
+    if (request.body and request.body[:1] in (b"{", b"[")
+            and _JSON_CRED_KEY.search(request.body, 0, MAX_FORM_BODY)):
+        return  # a credential in a JSON body (some APIs take {"api_key": ...})
+    if creds:
+        yield Finding("credential-missing",
+                      "Only Proxy-Authorization was sent; the proxy consumes it and the server "
+                      "sees no credential.", (("sent", "Proxy-Authorization"),))
+        return
+    yield Finding("credential-missing",
+                  f"The {ctx.status} answered a request with no credential: no Authorization, "
+                  "API-key header, credential query parameter or cookie.",
+                  (("status", ctx.status),))
+
+
+def unexpected_scheme(cred: Credential, accepted: Sequence[str], source: str) -> Optional[Finding]:
+    """A ``scheme-unexpected`` finding when ``cred``'s scheme is not in ``accepted``.
+
+    Reusable by rules that know the API's expected scheme(s): ``source`` says who expects it
+    ("the server's WWW-Authenticate challenge", "the Microsoft Graph rule", ...)."""
+    if cred.scheme is None or not accepted:
+        return None
+    wanted = {a.lower() for a in accepted if a}
+    if not wanted or cred.scheme.lower() in wanted:
+        return None
+    offered = ", ".join(dict.fromkeys(a for a in accepted if a))
+    only = "only " if len(wanted) == 1 else ""
+    return Finding("scheme-unexpected",
+                   f"{cred.name} uses `{cred.scheme}`, but {source} accepts {only}{offered}.",
+                   (("sent", cred.scheme), ("accepted", sorted(wanted)), ("source", source)))
+
+
+def _challenge_schemes(ctx) -> dict[str, list[str]]:
+    """Schemes the response's challenges offer, by header (www-authenticate/proxy-authenticate)."""
+    if ctx.response is None:
+        return {}
+    by_header: dict[str, list[str]] = {}
+    for ch in getattr(ctx.challenges, "challenges", None) or ():
+        header = str(getattr(ch, "header", "www-authenticate") or "www-authenticate").lower()
+        by_header.setdefault(header, []).append(ch.scheme)
+    return by_header
+
+
+BARE_CREDENTIAL_HOSTS = re.compile(
+    r"(?:^|\.)(?:execute-api\.[a-z0-9-]+\.amazonaws\.com|api\.linear\.app|api\.pexels\.com"
+    r"|api\.assemblyai\.com)$")
+"""APIs that document ``Authorization: <credential>`` with no scheme (rules may extend this)."""
+_APIGW_RESPONSE_HEADERS = ("x-amzn-errortype", "x-amz-apigw-id")
+
+
+def takes_bare_credentials(ctx) -> bool:
+    """True when the server is known to read a scheme-less Authorization value."""
+    if BARE_CREDENTIAL_HOSTS.search(ctx.request.host):
+        return True
+    response = ctx.response
+    return response is not None and any(response.header(h) is not None
+                                        for h in _APIGW_RESPONSE_HEADERS)
+
+
+def check_scheme_missing(ctx) -> list[Finding]:
+    """Bare token in Authorization, unless the server evidently takes bare credentials.
+
+    A server that accepted the call (status < 400) reads bare credentials, and some APIs document
+    them (AWS API Gateway authorizers, Linear, Pexels: ``takes_bare_credentials``); there a bare
+    value is not the problem. When the server's challenge names a scheme, the message says so."""
+    out: list[Finding] = []
+    for cred in ctx.credentials:
+        found = cred.issue_map.get("scheme-missing")
+        if not found:
+            continue
+        if ctx.response is None:
+            out.extend(found)
+            continue
+        if ctx.status is not None and ctx.status < 400 and not ctx.refused:
+            continue
+        if takes_bare_credentials(ctx):
+            continue
+        header = "proxy-authenticate" if cred.name.lower() == "proxy-authorization" \
+            else "www-authenticate"
+        offered = _challenge_schemes(ctx).get(header)
+        if not offered:
+            out.extend(found)
+            continue
+        names = ", ".join(dict.fromkeys(offered))
+        for f in found:
+            out.append(Finding(f.id, f"{f.message} The server's challenge asks for {names}.",
+                               f.evidence + (("challenge_schemes", list(dict.fromkeys(offered))),)))
+    return out
+
+
+def check_scheme_unexpected(ctx) -> Iterator[Finding]:
+    """Sent a scheme the server's challenges do not offer."""
+    if ctx.response is None:
+        return
+    auth = [c for c in ctx.credentials if c.kind == "auth" and c.scheme is not None]
+    if not auth:
+        return
+    by_header = _challenge_schemes(ctx)
+    if not by_header:
+        return
+    for cred in auth:
+        if cred.name.lower() == "proxy-authorization":
+            accepted, source = by_header.get("proxy-authenticate"), "the proxy's Proxy-Authenticate"
+        else:
+            accepted, source = by_header.get("www-authenticate"), "the server's WWW-Authenticate"
+        finding = unexpected_scheme(cred, accepted or (), source)
+        if finding is not None:
+            yield finding
+
+
+def check_credential_in_url(ctx) -> Iterator[Finding]:
+    """Tokens, keys and passwords in the query string or the user-info."""
+    for cred in ctx.credentials:
+        if cred.location == "query":
+            presigned = cred.name.lower() in ("sig", "signature", "x-amz-signature",
+                                              "x-goog-signature")
+            note = (" (a presigned/SAS URL: the whole URL is then a secret)" if presigned else "")
+            yield Finding("credential-in-url",
+                          f"Query parameter `{cred.name}` carries a credential "
+                          f"({redact(cred.value)}){note}.",
+                          (("location", "query"), ("param", cred.name)))
+        elif cred.location == "userinfo":
+            what = "a user-id and password" if ":" in cred.raw else "a user-id or token"
+            yield Finding("credential-in-url", f"The URL's user-info carries {what}.",
+                          (("location", "userinfo"),))
+
+
+def check_header_misspelled(ctx) -> Iterator[Finding]:
+    """Credentials in a header the server will not read."""
+    creds = ctx.credentials
+    has_auth = any(c.kind == "auth" for c in creds)
+    for cred in creds:
+        if cred.location != "header":
+            continue
+        key, kind = cred.name, cred.kind
+        if kind == "auth":
+            yield from cred.issue_map.get("header-misspelled", ())  # "Authorization:: ..."
+        elif kind == "misspelled":
+            why = _misspelling(key)
+            target = "Proxy-Authorization" if "proxy" in key.lower() else "Authorization"
+            if has_auth and target == "Authorization":
+                continue
+            yield Finding("header-misspelled",
+                          f"Credential sent in header `{key.strip()}` ({why}); the server reads "
+                          f"only `{target}`.", (("header", key), ("expected", target)))
+        elif (kind == "apikey" and key.lower() in _AMBIGUOUS_NAMES and ctx.refused
+              and not has_auth):
+            yield Finding("header-misspelled",
+                          f"The credential is in `{key}` ({_AMBIGUOUS_NAMES[key.lower()]}) and the "
+                          "call was refused; unless this API documents that header, send it in "
+                          "`Authorization`.", (("header", key), ("expected", "Authorization")))
+
+
+def check_header_duplicated(ctx) -> Iterator[Finding]:
+    """More than one Authorization (or Proxy-Authorization) header; comma-joined pairs."""
+    counts: dict[str, list[Credential]] = {}
+    for cred in ctx.credentials:
+        if cred.kind == "auth":
+            counts.setdefault(cred.name.lower(), []).append(cred)
+    for creds in counts.values():
+        if len(creds) > 1:
+            schemes = [c.scheme or "(no scheme)" for c in creds]
+            same = len({c.value for c in creds}) == 1
+            yield Finding("header-duplicated",
+                          f"{creds[0].name} sent {len(creds)} times (schemes: "
+                          f"{', '.join(schemes)}; {'identical' if same else 'different'} "
+                          "credentials).",
+                          (("count", len(creds)), ("schemes", schemes), ("identical", same)))
+        for cred in creds:
+            for finding in cred.issues:
+                if finding.id == "header-duplicated":
+                    yield finding
+
+
+def url_redact(secret: str) -> str:
+    """A secret as it may stand inside a URL: ``REDACTED-1a2b3c4d`` (the fingerprint)."""
+    return f"REDACTED-{fingerprint(secret)}"
+
+
+def redact_url(url: str, reveal: bool = False) -> str:
+    """``url`` with credential query parameters and user-info password redacted (for display:
+    Diagnosis.url and logs must not carry the secret either)."""
+    if reveal or ("?" not in url and "@" not in url):
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, colon, password = userinfo.partition(":")
+        netloc = f"{user}:{url_redact(unquote(password))}@{hostport}" if colon else \
+            f"{url_redact(unquote(user))}@{hostport}"
+    query = parts.query
+    if query:
+        pairs = []
+        for pair in query.split("&"):
+            key, eq, value = pair.partition("=")
+            if eq and unquote(key).lower() in _CRED_QUERY and value:
+                value = url_redact(unquote(value))
+            pairs.append(f"{key}{eq}{value}")
+        query = "&".join(pairs)
+    return parts._replace(netloc=netloc, query=query).geturl()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_credential_over_http(ctx) -> Iterator[Finding]:
+    """Credentials over plain http to a non-loopback host."""
+    request = ctx.request
+    if request.scheme != "http":
+        return
+    creds = [c for c in ctx.credentials if c.kind != "cookies" and c.value]
+    if not creds or _is_loopback(request.host):
+        return
+    names = list(dict.fromkeys(c.label for c in creds))
+    yield Finding("credential-over-http",
+                  f"{', '.join(names)} sent over plain http:// to {request.host}.",
+                  (("host", request.host), ("credentials", names)))
+
+
+CHECKS = (
+    check_credential_missing,
+    check_credential_empty,
+    check_credential_placeholder,
+    check_credential_quoted,
+    check_credential_whitespace,
+    check_scheme_missing,
+    check_scheme_duplicated,
+    check_scheme_unexpected,
+    check_credential_malformed,
+    check_basic_malformed,
+    check_credential_in_url,
+    check_header_misspelled,
+    check_header_duplicated,
+    check_credential_over_http,
+)

@@ -13,6 +13,14 @@ def utc(epoch: float) -> str:
         return f"{epoch!r} (out of range)"
 
 
+def clock(epoch: float) -> str:
+    """``09:02:11Z``: the time of day, for events of one session."""
+    try:
+        return datetime.fromtimestamp(epoch, timezone.utc).strftime("%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"{epoch!r} (out of range)"
+
+
 def duration(seconds: float) -> str:
     """``45 s``, ``14 min``, ``3 h 5 min``, ``2 days``."""
     seconds = abs(seconds)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 
 
-def fingerprint(secret: str) -> str:
-    """A short stable id for a secret (first 8 hex digits of its SHA-256)."""
-    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+def fingerprint(secret: str, length: int = 8) -> str:
+    """A short stable id for a secret (first ``length`` hex digits of its SHA-256): 8 to show,
+    longer where many secrets must not collide (the token lifecycle's keys)."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()[:length]
 
 
 def redact(secret: str, reveal: bool = False) -> str:

@@ -125,6 +125,12 @@ def _decode(value: str) -> tuple[str, dict, dict, str]:
     return "jwt", decoded["header"], claims, ""
 
 
+def jwt_claims(value: str) -> dict:
+    """The claims of a readable JWT, {} for anything else (opaque, encrypted, malformed)."""
+    kind, _, claims, _ = _decode(value)
+    return claims if kind == "jwt" else {}
+
+
 def _shape_problem(value: str, parts: int) -> str:
     if parts not in (3, _JWE_PARTS):
         return f"a JWT has 3 dot-separated parts (5 when encrypted); this one has {parts}"
@@ -156,7 +162,7 @@ def check_token_shape(ctx) -> Iterable[Finding]:
 
 
 def check_token_times(ctx) -> Iterable[Finding]:
-    sent, leeway = ctx.sent_at, ctx.settings.leeway
+    sent, leeway = ctx.sent_at, ctx.leeway
     for token in ctx.tokens:
         if token.kind != "jwt":
             continue

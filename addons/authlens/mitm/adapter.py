@@ -8,11 +8,13 @@ and are shared by the live adapter (``exchange_from_flow``) and the capture read
 from __future__ import annotations
 
 from typing import Iterable, Optional
+from urllib.parse import urlsplit
 
 from mitmproxy import http
 from mitmproxy.net import encoding
 
 from ..model import Exchange, HeaderFields, RequestView, ResponseView, header_value, header_values
+from ..oauth.grants import is_token_path
 
 # Response bodies are read only where an error can be in them, and only this much.
 BODY_LIMIT = 256 * 1024
@@ -42,19 +44,22 @@ def _decoded(raw: Optional[bytes], fields: HeaderFields, decode: bool) -> bytes:
 
 def request_view(method: str, url: str, fields: HeaderFields, raw_body: Optional[bytes],
                  timestamp: Optional[float], http_version: str, decode: bool = True) -> RequestView:
-    """The request view; its body only for form POSTs (token endpoint calls carry credentials
-    and the client id there). ``decode=False`` for bodies already decoded (HAR)."""
-    form_post = method == "POST" and "form" in (header_value(fields, "content-type") or "")
-    body = _decoded(raw_body, fields, decode) if form_post else b""
+    """The request view; its body only for token endpoint calls (grant, client id and credentials
+    in a form, in JSON at some well-known endpoints). ``decode=False``: body already decoded (HAR)."""
+    content_type = header_value(fields, "content-type") or ""
+    matters = method == "POST" and ("form" in content_type or (
+        "json" in content_type and is_token_path(urlsplit(url).path)))
+    body = _decoded(raw_body, fields, decode) if matters else b""
     return RequestView(method=method, url=url, headers=fields, body=body, timestamp=timestamp,
                        http_version=http_version)
 
 
 def response_view(status: int, reason: str, fields: HeaderFields, raw_body: Optional[bytes],
                   timestamp: Optional[float], decode: bool = True) -> ResponseView:
-    """The response view; its body only where an error can be in it: any status >= 300, and
-    small JSON 200s (Slack's ``ok:false``)."""
-    matters = status >= 300 or ("json" in (header_value(fields, "content-type") or "")
+    """The response view; its body only where an error or a token can be in it: any status >= 300,
+    and small JSON or form 200s (Slack's ``ok:false``, token endpoint answers)."""
+    content_type = header_value(fields, "content-type") or ""
+    matters = status >= 300 or (("json" in content_type or "form" in content_type)
                                 and len(raw_body or b"") <= BODY_LIMIT)
     body = _decoded(raw_body, fields, decode) if matters else b""
     return ResponseView(status=status, headers=fields, body=body, reason=reason,

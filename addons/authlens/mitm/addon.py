@@ -8,19 +8,28 @@ writes to the request or response.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
+import os
 import sys
+import time
+from collections.abc import Sequence
 from typing import Optional
 
 from mitmproxy import ctx, exceptions, http
 
 from ..analyze import Analyzer, Settings, default_trackers
+from ..oauth import timeline
+from ..oauth.lifecycle import TokenLifecycle
 from ..render import report, terminal, text
+from ..rules import RuleSet, RuleStore
+from ..rules.store import DEFAULT_RULES
 from ..session import SessionLog
 from .adapter import exchange_from_flow
 from .commands_diff import DiffCommand
+from .timeline_command import Timeline
 
 log = logging.getLogger("authlens")
 
@@ -61,14 +70,22 @@ class Diagnose:
                           "Clock-skew allowance in seconds when judging token exp/nbf/iat.")
         loader.add_option("authlens_reveal", bool, False,
                           "Show tokens, keys and passwords in full (redacted by default).")
+        loader.add_option("authlens_session_cookie", Sequence[str], [],
+                          "Name of a cookie that carries the session (repeatable): a refused "
+                          "request without it is explained as cookie-session-missing.")
 
     def configure(self, updated):
-        if {"authlens_leeway", "authlens_reveal"} & set(updated):
+        if {"authlens_leeway", "authlens_reveal", "authlens_session_cookie"} & set(updated):
             if ctx.options.authlens_leeway < 0:
                 raise exceptions.OptionsError("authlens_leeway must be >= 0 seconds")
             settings = Settings(leeway=float(ctx.options.authlens_leeway),
-                                reveal=ctx.options.authlens_reveal)
+                                reveal=ctx.options.authlens_reveal,
+                                session_cookies=tuple(ctx.options.authlens_session_cookie),
+                                rules=self.analyzer.settings.rules)
             self.analyzer = Analyzer(settings, trackers=self.trackers)
+
+    def use_rules(self, rules: RuleSet) -> None:
+        self.analyzer.settings = dataclasses.replace(self.analyzer.settings, rules=rules)
 
     @never_raises
     def response(self, flow: http.HTTPFlow):
@@ -87,6 +104,50 @@ class Diagnose:
         else:
             flow.metadata.pop(METADATA_KEY, None)
         self.session.record(flow.id, result)
+
+
+class Rules:
+    """Feeds Diagnose the rules in force: the user's files and folders plus the presets. Changed
+    files are picked up (checked at most once a second, as flows finish); a file with an error is
+    reported with file:line and its last good version stays in force."""
+
+    CHECK_EVERY = 1.0
+
+    def __init__(self, diagnose: Diagnose):
+        self.diagnose = diagnose
+        self.store = RuleStore()
+        self.checked = 0.0
+
+    def load(self, loader):
+        loader.add_option("authlens_rules", Sequence[str], [DEFAULT_RULES],
+                          "Rule files and folders of *.toml rules (what each API expects); "
+                          "default: the rules/ folder of the authlens checkout.")
+        loader.add_option("authlens_presets", bool, True,
+                          "Use the shipped rules for well-known APIs (a user rule of the same "
+                          "name replaces a preset).")
+
+    def configure(self, updated):
+        if {"authlens_rules", "authlens_presets"} & set(updated):
+            paths = [p for p in ctx.options.authlens_rules
+                     if p != DEFAULT_RULES or os.path.isdir(p)]
+            self.store = RuleStore(paths, ctx.options.authlens_presets)
+            self.refresh()
+
+    def refresh(self) -> None:
+        self.checked = time.monotonic()
+        if self.store.reload():
+            for error in self.store.errors:
+                log.error("authlens: rule file error: %s (keeping the last good rules of this file)",
+                          error)
+            self.diagnose.use_rules(self.store.ruleset)
+            log.info("authlens: %d rules in force", len(self.store.ruleset))
+
+    @never_raises
+    def response(self, flow: http.HTTPFlow):
+        if time.monotonic() - self.checked >= self.CHECK_EVERY:
+            self.refresh()
+
+    error = response
 
 
 class Annotate:
@@ -117,8 +178,9 @@ class Annotate:
 class TerminalOutput:
     """Tells the person at the terminal: rich blocks in mitmdump, log lines in the UIs."""
 
-    def __init__(self, session: SessionLog):
+    def __init__(self, session: SessionLog, lifecycle: Optional[TokenLifecycle] = None):
         self.session = session
+        self.lifecycle = lifecycle
         self.style = "off"
         self.console = None
 
@@ -155,13 +217,15 @@ class TerminalOutput:
             print(json.dumps(diagnosis, ensure_ascii=False), flush=True)
         else:
             level = logging.WARNING if diagnosis.get("verdict") else logging.INFO
-            log.log(level, "%s %s %s", diagnosis.get("status") or "---", flow.request.url,
+            log.log(level, "%s %s %s", diagnosis.get("status") or "---", diagnosis["url"],
                     text.headline(diagnosis))
 
     @never_raises
     def done(self):
+        timelines = timeline.recent(self.lifecycle) if self.lifecycle is not None else []
         if self.style == "rich":
-            self.console.print(terminal.summary(self.session.seen, self.session.diagnoses()))
+            self.console.print(terminal.summary(self.session.seen, self.session.diagnoses(),
+                                                timelines))
         elif self.style == "log" and self.session.seen:
             found = sum(1 for _ in self.session.diagnoses())
             log.info("authlens: %d flows seen, %d with findings", self.session.seen, found)
@@ -187,8 +251,9 @@ class Report:
 
 def make_addons() -> list:
     diagnose = Diagnose()
-    return [diagnose, Annotate(), TerminalOutput(diagnose.session), Report(diagnose.session),
-            DiffCommand()]
+    lifecycle = next(t for t in diagnose.trackers if isinstance(t, TokenLifecycle))
+    return [Rules(diagnose), diagnose, Annotate(), TerminalOutput(diagnose.session, lifecycle),
+            Report(diagnose.session), Timeline(lifecycle), DiffCommand()]
 
 
 addons = make_addons()

@@ -8,7 +8,7 @@ The differences are written to the event log, one aspect a line, working flow fi
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from mitmproxy import command, exceptions, flow, http
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from functools import lru_cache
 from io import StringIO
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from .. import catalog
 from .report import Tally
+from ..oauth.timeline import text as timeline_text
 from .text import headline
+
+TIMELINE_EVENTS = 12
+"""Events per client in the exit summary (the command shows them all)."""
 
 _STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}
 _ICONS = {"error": "✖", "warning": "⚠", "info": "ℹ"}
@@ -68,9 +72,16 @@ def _token_text(token: dict) -> Text:
     return text
 
 
-def summary(seen: int, diagnoses: Iterable[dict]) -> Table:
-    """The end-of-session table: flows seen, flows with findings, counts per finding."""
-    return summary_table(Tally.of(seen, diagnoses))
+def summary(seen: int, diagnoses: Iterable[dict],
+            timelines: Sequence[dict] = ()) -> RenderableType:
+    """The end-of-session table (flows seen, flows with findings, counts per finding), then the
+    token timeline of each client seen at a token endpoint (``authlens.oauth.timeline``)."""
+    table = summary_table(Tally.of(seen, diagnoses))
+    if not timelines:
+        return table
+    lines = [Text("token timelines", style="bold")]
+    lines += [Text(timeline_text(t, limit=TIMELINE_EVENTS)) for t in timelines]
+    return Group(table, *lines)
 
 
 def summary_table(tally: Tally) -> Table:

@@ -11,6 +11,7 @@ MARKERS = {
     "format": ":warning:",        # the request itself is malformed
     "credential": ":key:",        # the credential was refused: prove who you are again
     "permission": ":no_entry:",   # the credential lacks the right: get the permission
+    "server": ":wrench:",         # the server's configuration refuses what cannot carry a credential
     "unknown": ":grey_question:",
 }
 OWN_MARKERS = frozenset(MARKERS.values())
@@ -59,7 +60,13 @@ def comment(diagnosis: dict) -> str:
     for finding in diagnosis.get("findings", []):
         if finding is not cause and finding["severity"] != "info":
             lines.append(f"- {finding['id']}: {finding['message']}")
+    lines.extend(link_line(link) for link in diagnosis.get("links", []))
     return "\n".join(lines)
+
+
+def link_line(link: dict) -> str:
+    """``See flow <id> (redirected-by): 302 GET ... -> ...``"""
+    return f"See flow {link['flow']} ({link['relation']}): {link['description']}"
 
 
 def merge_comment(existing: str, ours: str) -> str:
@@ -91,4 +98,5 @@ def explain(diagnosis: dict) -> str:
     for finding in diagnosis.get("findings", []):
         out.append(f"  [{finding['severity']}] {finding['id']}: {finding['message']}")
         out.append(f"      fix: {finding['fix']} ({finding['cite']})")
+    out.extend(f"  {link_line(link)}" for link in diagnosis.get("links", []))
     return "\n".join(out)

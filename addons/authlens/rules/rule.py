@@ -1,0 +1,109 @@
+"""A rule, once validated: plain frozen objects the matcher and the checks read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Iterable, Optional
+
+USER, PRESET = "user", "preset"
+
+
+def matches_any(value: str, globs: Iterable[str]) -> bool:
+    return any(fnmatchcase(value, glob) for glob in globs)
+
+
+@dataclass(frozen=True)
+class CredentialSpec:
+    """Where one expected credential goes: ``place`` is scheme | header | query | cookie."""
+
+    place: str
+    name: str = ""
+    """Header, parameter or cookie name (``Authorization`` for the scheme place)."""
+    schemes: tuple[str, ...] = ()
+    label: str = ""
+
+    def describe(self) -> str:
+        if self.place == "scheme":
+            return "Authorization: " + " or ".join(self.schemes)
+        return f"{self.place} {self.name}" if self.place != "header" else f"header {self.name}"
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    audiences: tuple[str, ...] = ()
+    issuers: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    max_skew: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    issuers: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    tenants: tuple[str, ...] = ()
+
+    def owns_token(self, issuer: str, tenant: str) -> bool:
+        return bool(issuer and matches_any(issuer, self.issuers)) or bool(tenant and tenant in self.tenants)
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    meaning: str
+    verdict: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    statuses: tuple[int, ...] = ()
+    ok_field: str = ""
+    code_fields: tuple[str, ...] = ()
+    message_field: str = ""
+    code_headers: tuple[str, ...] = ()
+    codes: dict = field(default_factory=dict)
+    """code (str) -> ErrorCode"""
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    hosts: tuple[str, ...]
+    paths: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    enabled: bool = True
+    docs: str = ""
+    any_credential: bool = False
+    credentials: tuple[CredentialSpec, ...] = ()
+    token: Optional[TokenSpec] = None
+    environments: tuple[Environment, ...] = ()
+    errors: Optional[ErrorSpec] = None
+    origin: str = USER
+    source: str = ""
+    line: int = 0
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+    def applies_to(self, path: str, method: str) -> bool:
+        return ((not self.paths or any(path.startswith(p) for p in self.paths))
+                and (not self.methods or method in self.methods))
+
+    def path_length(self, path: str) -> int:
+        """Length of the longest of this rule's prefixes that ``path`` starts with."""
+        return max((len(p) for p in self.paths if path.startswith(p)), default=0)
+
+    def audiences_for(self, host: str) -> tuple[str, ...]:
+        return tuple(a.replace("{host}", host) for a in self.token.audiences) if self.token else ()
+
+
+@dataclass(frozen=True)
+class JwksSource:
+    issuer: str
+    file: str = ""
+    url: str = ""
+    source: str = ""
+    line: int = 0
