@@ -15,13 +15,18 @@ characters long.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Callable
 from urllib.parse import quote, quote_plus, unquote_plus
 
+from mitmproxy import http
+from mitmproxy import io as mitm_io
+
 from ..credentials import KNOWN_SCHEMES
 from ..redact import fingerprint
+from . import har
 
 PREFIX = "REDACTED-"
 MIN_ECHO = 6
@@ -157,7 +162,6 @@ def _message(message, redactor: Redactor, form: bool) -> None:
 def redact_flow(flow, redactor: Redactor) -> None:
     """One mitmproxy HTTP flow, in place; authlens's stored diagnosis is dropped (it is
     recomputed from the redacted copy)."""
-    from mitmproxy import http
     if not isinstance(flow, http.HTTPFlow):
         return
     request = flow.request
@@ -173,7 +177,6 @@ def redact_flow(flow, redactor: Redactor) -> None:
 
 
 def redact_flow_file(source: str, target: str, redactor: Redactor) -> int:
-    from mitmproxy import io as mitm_io
     count = 0
     with open(source, "rb") as src, open(target, "wb") as dst:
         writer = mitm_io.FlowWriter(dst)
@@ -188,7 +191,6 @@ def _har_content(content: dict, redactor: Redactor, form: bool) -> None:
     if not content or content.get("text") is None:
         return
     if content.get("encoding") == "base64":
-        import base64
         text = _text(base64.b64decode(content["text"]))
         content["text"] = base64.b64encode(redactor.body(text, form).encode(
             "utf-8", "surrogateescape")).decode()
@@ -219,7 +221,6 @@ def redact_har(har: dict, redactor: Redactor) -> str:
 
 
 def redact_har_file(source: str, target: str, redactor: Redactor) -> int:
-    from . import har
     document = har.load(source)
     with open(target, "w", encoding="utf-8") as out:
         out.write(redact_har(document, redactor) + "\n")

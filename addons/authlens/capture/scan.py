@@ -4,7 +4,9 @@ A ``.flow`` file is cut into chunks of records (found by their length prefixes, 
 each worker reads its chunk straight from the file and returns plain diagnosis dicts of the flows
 worth showing. Stateful trackers (token lifecycle, redirects) need history, so each chunk is
 preceded by a warm-up of ``WARMUP`` records that the worker analyses and throws away: a tracker
-sees the same recent past as in a one-process run. ``jobs=1`` reads every file in one go.
+sees the same recent past as in a one-process run. That is exact for every tracker whose memory
+reaches back fewer than ``WARMUP`` flows; ``jobs=1`` reads every file in one go and is always
+exact.
 """
 
 from __future__ import annotations
