@@ -5,8 +5,8 @@ each worker reads its chunk straight from the file and returns plain diagnosis d
 worth showing. Stateful trackers (token lifecycle, redirects) need history, so each chunk is
 preceded by a warm-up of ``WARMUP`` records that the worker analyses and throws away: a tracker
 sees the same recent past as in a one-process run. That is exact for every tracker whose memory
-reaches back fewer than ``WARMUP`` flows; ``jobs=1`` reads every file in one go and is always
-exact.
+reaches back fewer than ``WARMUP`` flows; ``jobs=1`` carries one analyzer through each file's
+chunks and is always exact. Either way only one chunk's diagnoses are held at a time.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Optional
 from ..analyze import Analyzer, Settings, default_trackers
 from . import exchanges, flowfile, har, kind, tnet
 
-CHUNK = 4096
+CHUNK = 2048
 WARMUP = 256
 
 
@@ -64,16 +64,22 @@ def plan(path: str, chunk: Optional[int] = CHUNK) -> list[Task]:
     return tasks
 
 
+def _warmup(task: Task):
+    return flowfile.exchanges(task.path, task.warm, task.start) if task.warm is not None else ()
+
+
 Render = Optional[Callable[[dict], str]]
 
 
-def run(task: Task, settings: Settings = Settings(), render: Render = None) -> Chunk:
-    """Analyse one task with a fresh analyzer (the worker side: plain data in and out).
-    ``render`` (picklable) turns each diagnosis into text here, on the worker's core."""
-    analyzer = Analyzer(settings, trackers=default_trackers())
+def run(task: Task, settings: Settings = Settings(), render: Render = None,
+        analyzer: Optional[Analyzer] = None) -> Chunk:
+    """Analyse one task (the worker side: plain data in and out), with a fresh analyzer warmed
+    up on the records before it, or with ``analyzer`` that has seen them. ``render``
+    (picklable) turns each diagnosis into text here, on the worker's core."""
     seen, found = 0, []
-    if task.warm is not None:
-        for exchange in flowfile.exchanges(task.path, task.warm, task.start):
+    if analyzer is None:
+        analyzer = Analyzer(settings, trackers=default_trackers())
+        for exchange in _warmup(task):
             analyzer.analyze(exchange)
     source = (exchanges(task.path) if task.end is None
               else flowfile.exchanges(task.path, task.start, task.end))
@@ -95,8 +101,11 @@ def scan(tasks: list[Task], settings: Settings = Settings(), jobs: Optional[int]
     chunks per worker are in flight, so a slow consumer never piles results up in memory."""
     jobs = min(jobs or default_jobs(), len(tasks))
     if jobs <= 1:
+        analyzer, path = None, None
         for task in tasks:
-            yield run(task, settings, render)
+            if task.path != path:  # one analyzer through all the chunks of a file
+                analyzer, path = Analyzer(settings, trackers=default_trackers()), task.path
+            yield run(task, settings, render, analyzer)
         return
     with multiprocessing.get_context().Pool(jobs) as pool:
         pending: deque = deque()

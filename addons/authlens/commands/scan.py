@@ -57,7 +57,7 @@ def run(args) -> int:
     try:
         paths = capture.expand(args.paths)
         jobs = args.jobs or scan.default_jobs()
-        tasks = [t for p in paths for t in scan.plan(p, scan.CHUNK if jobs > 1 else None)]
+        tasks = [t for p in paths for t in scan.plan(p)]
     except (capture.CaptureError, OSError, ValueError) as exc:
         print(f"authlens scan: {exc}", file=sys.stderr)
         return 2
