@@ -34,13 +34,16 @@ STAGING_ISSUER = "https://login.staging.example.test/tenant-a/v2.0"
 API = "http://api.example.test"
 LOGIN = "http://login.example.test"
 STAGING_LOGIN = "http://login.staging.example.test"
+# Tokens outside the expiry stories live ten years, so the captures keep telling their story when
+# replayed later (client replay against this server validates them again, at replay time).
+LONG = 10 * 365 * 86400
 CLIENT_ID, CLIENT_SECRET = "orders-cli", "test-client-secret-4f1c9a"
 REFRESH_TOKEN = "test-refresh-token-8d2e5b7c1a"
 API_KEY = "test-api-key-5e0b8c2f7d9a41"
 SESSION_COOKIE = "test-session-6a1f3e9b2c"
 
 
-def mint(issuer: str = PROD_ISSUER, audience: str = "api://orders", lifetime: int = 3600,
+def mint(issuer: str = PROD_ISSUER, audience: str = "api://orders", lifetime: int = LONG,
          age: int = 60, **claims) -> str:
     now = int(time.time())
     payload = {"iss": issuer, "aud": audience, "sub": "user-1", "tid": "tenant-a",
@@ -87,7 +90,7 @@ class World(BaseHTTPRequestHandler):
         if grant not in ("client_credentials", "refresh_token", "password"):
             return self.send_json(400, {"error": "unsupported_grant_type"})
         self.send_json(200, {"access_token": mint(issuer), "token_type": "Bearer",
-                             "expires_in": 3600, "refresh_token": REFRESH_TOKEN,
+                             "expires_in": LONG, "refresh_token": REFRESH_TOKEN,
                              "scope": "orders:read orders:write"},
                        [("Set-Cookie", f"session={SESSION_COOKIE}; HttpOnly; Path=/")])
 

@@ -86,3 +86,12 @@ def test_basic_credentials_are_not_tokens():
 def test_huge_token_is_bounded():
     token = decoded("eyJ" + "A" * 200_000)
     assert token.kind == "malformed"
+
+
+def test_token_shape_findings_on_a_refusal():
+    header = mint().split(".")[0]
+    d = diagnose(exchange(f"Bearer {header}.FAKE_PAYLOAD.sig", status=401))
+    assert d.cause == "token-malformed" and "payload" in d.cause_finding.message
+    jwe = "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d"
+    d = diagnose(exchange(f"Bearer {jwe}", status=401))
+    assert "token-encrypted" in ids(d) and d.cause != "token-encrypted"

@@ -86,3 +86,11 @@ def test_links_of_findings_reach_the_diagnosis():
     d = analyze_with([linked], 401).to_dict()
     assert d["links"] == [{"relation": "issued-by", "flow": "flow-7", "description": "POST /token"}]
     assert d["findings"][0]["links"] == d["links"]
+
+
+def test_comment_without_verdict_names_each_finding_once():
+    d = analyze_with([Finding("credential-in-url", "access_token in query"),
+                      Finding("credential-over-http", "plain http")], 200).to_dict()
+    comment = text.comment(d)
+    assert comment.count("credential-in-url") == 1 and comment.count("credential-over-http") == 1
+    assert "Fix: " in comment

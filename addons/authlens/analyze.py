@@ -143,10 +143,22 @@ class Analyzer:
         self.trackers = list(trackers)
 
     def analyze(self, exchange: Exchange) -> Diagnosis:
+        return self._run(exchange, [*self.checks, *(t.check for t in self.trackers)], full=False)
+
+    def describe(self, exchange: Exchange) -> Diagnosis:
+        """The diagnosis of this exchange on its own, with its credentials, decoded tokens and
+        challenges filled in even when nothing is wrong (a view of a healthy call shows its token).
+
+        Stateless: the trackers neither see nor judge it, so looking at a flow again never changes
+        what they remember about the traffic.
+        """
+        return self._run(exchange, self.checks, full=True)
+
+    def _run(self, exchange: Exchange, checks: Sequence[Check], full: bool) -> Diagnosis:
         ctx = Context(exchange, self.settings)
         findings: list[Finding] = []
         seen: set[tuple[str, str]] = set()
-        for check in [*self.checks, *(t.check for t in self.trackers)]:
+        for check in checks:
             for finding in check(ctx):
                 key = (finding.id, finding.message)
                 if key not in seen:
@@ -154,18 +166,18 @@ class Analyzer:
                     findings.append(finding)
         if any(f.effective_verdict and not f.entry.fallback for f in findings):
             findings = [f for f in findings if not f.entry.fallback]
-        return build_diagnosis(ctx, findings)
+        return build_diagnosis(ctx, findings, full)
 
 
-def build_diagnosis(ctx: Context, findings: list[Finding]) -> Diagnosis:
+def build_diagnosis(ctx: Context, findings: list[Finding], full: bool = False) -> Diagnosis:
     """The diagnosis; the descriptive parts (credentials, claims, challenges) are filled in only
-    when there is something to say, which keeps healthy traffic cheap."""
+    when there is something to say, which keeps healthy traffic cheap, or when ``full``."""
     request = ctx.request
     diagnosis = Diagnosis(url=credentials.redact_url(request.url, ctx.settings.reveal),
                           method=request.method, status=ctx.status,
                           findings=sorted(findings, key=_severity_order))
     diagnosis.verdict, diagnosis.cause = decide_verdict(ctx, findings)
-    if not diagnosis.noteworthy:
+    if not (full or diagnosis.noteworthy):
         return diagnosis
     reveal = ctx.settings.reveal
     diagnosis.credentials = [c.describe(reveal) for c in ctx.credentials]

@@ -1,7 +1,9 @@
 """The addons mitmproxy loads: one small class per concern, in hook order.
 
 ``Diagnose`` analyses each finished flow and stores the plain result in
-``flow.metadata["authlens"]``; ``Annotate``, ``TerminalOutput`` and ``Report`` read it from there.
+``flow.metadata["authlens"]``; ``Annotate``, ``TerminalOutput`` and ``Report`` read it from there,
+as do the interactive parts: ``ContentView`` and ``CommentColumn`` (ui.py), ``Commands``
+(commands.py).
 Every hook is wrapped so that nothing authlens does can raise into mitmproxy, and nothing here
 writes to the request or response.
 """
@@ -9,7 +11,6 @@ writes to the request or response.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import logging
 import os
@@ -28,33 +29,15 @@ from ..rules import RuleSet, RuleStore
 from ..rules.store import DEFAULT_RULES
 from ..session import SessionLog
 from .adapter import exchange_from_flow
+from .commands import Commands
 from .commands_diff import DiffCommand
+from .hooks import METADATA_KEY, diagnosis_of, never_raises
 from .timeline_command import Timeline
+from .ui import CommentColumn, ContentView
 
 log = logging.getLogger("authlens")
 
-METADATA_KEY = "authlens"
 OUTPUT_STYLES = ("auto", "rich", "log", "json", "off")
-
-
-def never_raises(hook):
-    """Log an internal error in one line instead of letting it reach mitmproxy."""
-    @functools.wraps(hook)
-    def guarded(self, *args):
-        try:
-            return hook(self, *args)
-        except Exception as exc:  # noqa: BLE001 - the proxy must keep running whatever happens
-            where = getattr(getattr(args[0], "request", None), "url", "") if args else ""
-            log.error("authlens: internal error in %s%s: %s: %s", hook.__name__,
-                      f" on {where}" if where else "", type(exc).__name__, exc)
-            log.debug("authlens traceback", exc_info=True)
-    return guarded
-
-
-def diagnosis_of(flow: http.HTTPFlow) -> Optional[dict]:
-    """The stored diagnosis of a flow (from this session or read back from a .flow file)."""
-    value = flow.metadata.get(METADATA_KEY)
-    return value if isinstance(value, dict) else None
 
 
 class Diagnose:
@@ -95,6 +78,12 @@ class Diagnose:
     def error(self, flow: http.HTTPFlow):
         if flow.response is None:
             self._diagnose(flow)
+
+    def describe(self, flow: http.HTTPFlow) -> dict:
+        """Everything authlens can say about ``flow``: its stored diagnosis, or (for a flow it
+        found nothing wrong with, or has not seen) one made now, with the credentials and
+        decoded tokens filled in."""
+        return diagnosis_of(flow) or self.analyzer.describe(exchange_from_flow(flow)).to_dict()
 
     def _diagnose(self, flow: http.HTTPFlow) -> None:
         diagnosis = self.analyzer.analyze(exchange_from_flow(flow))
@@ -193,9 +182,13 @@ class TerminalOutput:
     def configure(self, updated):
         if "authlens_output" in updated:
             style = ctx.options.authlens_output
+            console_ui = "console_layout" in ctx.options
             if style == "auto":
-                interactive_ui = "web_port" in ctx.options or "console_layout" in ctx.options
-                style = "log" if interactive_ui else "rich"
+                style = "log" if console_ui or "web_port" in ctx.options else "rich"
+            elif console_ui and style in ("rich", "json"):
+                log.warning("authlens: authlens_output=%s would write over the console UI; "
+                            "showing log lines instead", style)
+                style = "log"
             self.style = style
             self.console = terminal.make_console(sys.stdout) if style == "rich" else None
 
@@ -232,20 +225,21 @@ class TerminalOutput:
 
 
 class Report:
-    """Writes the JSON report of the session at exit."""
+    """Writes the report of the session at exit (JSON, or Markdown for ``*.md``)."""
 
     def __init__(self, session: SessionLog):
         self.session = session
 
     def load(self, loader):
         loader.add_option("authlens_report", Optional[str], None,
-                          "Write a JSON report of all diagnoses to this path at exit.")
+                          "Write a report of all diagnoses to this path at exit: Markdown if "
+                          "it ends in .md, JSON otherwise.")
 
     @never_raises
     def done(self):
         path = ctx.options.authlens_report
         if path:
-            report.write_json(path, self.session.seen, self.session.diagnoses())
+            report.write(path, self.session.seen, self.session.diagnoses())
             log.info("authlens: report written to %s", path)
 
 
@@ -253,7 +247,8 @@ def make_addons() -> list:
     diagnose = Diagnose()
     lifecycle = next(t for t in diagnose.trackers if isinstance(t, TokenLifecycle))
     return [Rules(diagnose), diagnose, Annotate(), TerminalOutput(diagnose.session, lifecycle),
-            Report(diagnose.session), Timeline(lifecycle), DiffCommand()]
+            Report(diagnose.session), Timeline(lifecycle), ContentView(diagnose), CommentColumn(),
+            Commands(diagnose), DiffCommand()]
 
 
 addons = make_addons()

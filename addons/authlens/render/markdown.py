@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from .. import catalog
-from .report import Tally
+from .report import Tally, cell
 from .text import headline
 
 FLOWS_HEADER = "| # | status | request | verdict | finding |\n|---|---|---|---|---|"
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def flow_row(index: int, diagnosis: dict) -> str:
     request = f"{diagnosis['method']} {diagnosis['url']}"
-    return (f"| {index} | {diagnosis.get('status') or '---'} | `{_cell(request)}` "
-            f"| {diagnosis.get('verdict') or ''} | {_cell(headline(diagnosis))} |")
+    return (f"| {index} | {diagnosis.get('status') or '---'} | `{cell(request)}` "
+            f"| {diagnosis.get('verdict') or ''} | {cell(headline(diagnosis))} |")
 
 
 def summary(tally: Tally) -> str:
@@ -26,5 +22,5 @@ def summary(tally: Tally) -> str:
         lines += ["| finding | flows | severity | title |", "|---|---|---|---|"]
         for finding_id, n in tally.counts.most_common():
             entry = catalog.get(finding_id)
-            lines.append(f"| `{finding_id}` | {n} | {entry.severity} | {_cell(entry.title)} |")
+            lines.append(f"| `{finding_id}` | {n} | {entry.severity} | {cell(entry.title)} |")
     return "\n".join(lines)

@@ -1,4 +1,7 @@
-"""The JSON report: ``{"flows": [{url, status, verdict, cause, findings: [{id, ...}]}, ...]}``.
+"""The report of a session or of the flows in view, as JSON or Markdown.
+
+The JSON layout ``{"flows": [{url, status, verdict, cause, findings: [{id, ...}]}, ...]}`` is a
+stable interface; the Markdown report is the same content for people.
 
 ``Tally`` keeps the counts the report and the summary table need, one diagnosis at a time, so a
 scan of a huge capture can stream its flows out and still end with the totals.
@@ -12,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import IO, Iterable, Iterator
 
 from .. import __version__
+from .text import headline
+
+MARKDOWN_SUFFIXES = (".md", ".markdown")
 
 TOOL = f"authlens {__version__}"
 
@@ -52,10 +58,37 @@ def build(seen: int, diagnoses: Iterable[dict]) -> dict:
     return {"tool": TOOL, **Tally.of(seen, flows).totals(), "flows": flows}
 
 
-def write_json(path: str, seen: int, diagnoses: Iterable[dict]) -> None:
+def markdown(seen: int, diagnoses: Iterable[dict]) -> str:
+    """A summary table (one row per flow with findings), then each flow's findings and fixes."""
+    data = build(seen, diagnoses)
+    out = ["# authlens report", "",
+           f"{data['seen']} flows, {data['with_findings']} with findings ({data['tool']}).", ""]
+    if data["flows"]:
+        out += ["| # | status | request | verdict | cause |", "|---|---|---|---|---|"]
+        out += [f"| {n} | {d.get('status') or '---'} | {cell(d['method'] + ' ' + d['url'])} "
+                f"| {d.get('verdict') or '-'} | {cell(d.get('cause') or '-')} |"
+                for n, d in enumerate(data["flows"], 1)]
+    for n, diagnosis in enumerate(data["flows"], 1):
+        out += ["", f"## {n}. {diagnosis.get('status') or '---'} {diagnosis['method']} "
+                    f"`{diagnosis['url']}`", "", f"**{headline(diagnosis)}**", ""]
+        for finding in diagnosis.get("findings", []):
+            out.append(f"- `{finding['id']}` ({finding['severity']}): {finding['message']}  ")
+            out.append(f"  Fix: {finding['fix']} ({finding['cite']})")
+    return "\n".join(out) + "\n"
+
+
+def cell(value: str) -> str:
+    return value.replace("|", "\\|").replace("\n", " ")
+
+
+def write(path: str, seen: int, diagnoses: Iterable[dict]) -> None:
+    """Write the report to ``path``: Markdown for ``*.md`` / ``*.markdown``, JSON otherwise."""
+    if path.lower().endswith(MARKDOWN_SUFFIXES):
+        content = markdown(seen, diagnoses)
+    else:
+        content = json.dumps(build(seen, diagnoses), indent=2, ensure_ascii=False) + "\n"
     with open(path, "w", encoding="utf-8") as out:
-        json.dump(build(seen, diagnoses), out, indent=2, ensure_ascii=False)
-        out.write("\n")
+        out.write(content)
 
 
 def stream_json(out: IO[str], tally: Tally, diagnoses: Iterable[dict]) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from .. import catalog
+from ..humanize import relative
 
 COMMENT_PREFIX = "[authlens] "
 
@@ -34,31 +37,34 @@ def marker(diagnosis: dict) -> str:
     return MARKERS.get(catalog.get(cause).group, MARKERS["unknown"])
 
 
-def _cause(diagnosis: dict):
-    return next((f for f in diagnosis.get("findings", []) if f["id"] == diagnosis.get("cause")), None)
+def lead_finding(diagnosis: dict):
+    """The finding the headline speaks of: the cause, or without a verdict the worst finding."""
+    findings = diagnosis.get("findings", [])
+    if diagnosis.get("verdict"):
+        return next((f for f in findings if f["id"] == diagnosis.get("cause")), None)
+    return next((f for f in findings if f["severity"] != "info"), None)
 
 
 def headline(diagnosis: dict) -> str:
     """One line: verdict, cause id, what went wrong."""
     verdict = diagnosis.get("verdict")
-    cause = _cause(diagnosis)
+    lead = lead_finding(diagnosis)
     if verdict:
-        lead = _LEADS.get(verdict, verdict.upper())
-        if cause:
-            return f"{lead} ({cause['id']}): {cause['message']}"
-        return f"{lead}: the server gave no reason authlens can read."
-    worst = next((f for f in diagnosis.get("findings", []) if f["severity"] != "info"), None)
-    return f"{worst['id']}: {worst['message']}" if worst else ""
+        label = _LEADS.get(verdict, verdict.upper())
+        if lead:
+            return f"{label} ({lead['id']}): {lead['message']}"
+        return f"{label}: the server gave no reason authlens can read."
+    return f"{lead['id']}: {lead['message']}" if lead else ""
 
 
 def comment(diagnosis: dict) -> str:
     """The flow comment: the headline, where the fix lives, then the other findings."""
     lines = [COMMENT_PREFIX + headline(diagnosis)]
-    cause = _cause(diagnosis)
-    if cause:
-        lines.append(f"Fix: {cause['fix']}")
+    lead = lead_finding(diagnosis)
+    if lead:
+        lines.append(f"Fix: {lead['fix']}")
     for finding in diagnosis.get("findings", []):
-        if finding is not cause and finding["severity"] != "info":
+        if finding is not lead and finding["severity"] != "info":
             lines.append(f"- {finding['id']}: {finding['message']}")
     lines.extend(link_line(link) for link in diagnosis.get("links", []))
     return "\n".join(lines)
@@ -77,21 +83,17 @@ def merge_comment(existing: str, ours: str) -> str:
     return f"{kept}\n{ours}" if kept else ours
 
 
-def explain(diagnosis: dict) -> str:
-    """A full plain-text explanation (log lines, content view, ``authlens.explain``)."""
+def explain(diagnosis: dict, now: Optional[float] = None) -> str:
+    """A full plain-text explanation (content view, ``authlens.explain``); ``now`` adds each
+    token's countdown and age."""
     out = [f"{diagnosis.get('status') or '---'} {diagnosis['method']} {diagnosis['url']}",
-           headline(diagnosis)]
+           headline(diagnosis) or "authlens: nothing wrong with this call."]
     for cred in diagnosis.get("credentials", []):
         scheme = f"{cred['scheme']} " if cred.get("scheme") else ""
         out.append(f"  credential  {cred['location']} {cred['name']}: {scheme}{cred['value']}")
-    for token in diagnosis.get("tokens", []):
-        out.append(f"  token       {token['kind']} #{token['fingerprint']}"
-                   + (f" ({token['problem']})" if token.get("problem") else ""))
-        for name, value in token.get("claims", {}).items():
-            shown = token.get("times", {}).get(name, value)
-            out.append(f"    {name:<6} {shown}")
-        if token.get("lifetime"):
-            out.append(f"    lifetime {token['lifetime']}")
+    if not diagnosis.get("credentials"):
+        out.append("  credential  none sent")
+    out.extend(token_lines(diagnosis, now))
     for challenge in diagnosis.get("challenges", []):
         params = ", ".join(f"{k}={v!r}" for k, v in challenge.get("params", {}).items())
         out.append(f"  challenge   {challenge.get('scheme')} {params}".rstrip())
@@ -100,3 +102,38 @@ def explain(diagnosis: dict) -> str:
         out.append(f"      fix: {finding['fix']} ({finding['cite']})")
     out.extend(f"  {link_line(link)}" for link in diagnosis.get("links", []))
     return "\n".join(out)
+
+
+def token_lines(diagnosis: dict, now: Optional[float] = None) -> list[str]:
+    """Each token: kind and fingerprint, JOSE header, claims with human times, lifetime, and
+    (given ``now``) how long it has left or how long ago it expired."""
+    out = []
+    for token in diagnosis.get("tokens", []):
+        out.append(f"  token       {token['kind']} #{token['fingerprint']} in {token['source']}"
+                   + (f" ({token['problem']})" if token.get("problem") else ""))
+        if token.get("header"):
+            out.append("    header " + " ".join(f"{k}={v}" for k, v in token["header"].items()))
+        times = token.get("times", {})
+        for name, value in token.get("claims", {}).items():
+            out.append(f"    {name:<6} {times.get(name, value)}")
+        if token.get("lifetime"):
+            out.append(f"    lifetime {token['lifetime']}")
+        clock = token_clock(token.get("claims", {}), now) if now is not None else ""
+        if clock:
+            out.append(f"    now    {clock}")
+    return out
+
+
+def token_clock(claims: dict, now: float) -> str:
+    """``expired 2 h ago, issued 3 h ago`` / ``expires in 42 min, issued 18 min ago``."""
+    def moment(name):
+        value = claims.get(name)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    parts = []
+    exp, iat = moment("exp"), moment("iat")
+    if exp is not None:
+        parts.append(f"expires {relative(exp, now)}" if exp > now else f"expired {relative(exp, now)}")
+    if iat is not None:
+        parts.append(f"issued {relative(iat, now)}")
+    return ", ".join(parts)

@@ -1,0 +1,81 @@
+"""authlens commands, for mitmweb's command bar and the console UI (``:`` key).
+
+    authlens.explain @focus      the full diagnosis of the flows
+    authlens.decode @focus       the tokens they carry, decoded
+    authlens.report out.md       the report of the flows in view (Markdown for *.md, else JSON)
+    authlens.clear @all          drop authlens' comments, markers and stored diagnoses
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import mitmproxy.types
+from mitmproxy import command, ctx, exceptions, flow, hooks, http
+
+from ..render import report, text
+from .hooks import METADATA_KEY, diagnosis_of
+
+log = logging.getLogger("authlens")
+
+
+class Commands:
+    """The authlens.* commands; they read flows and never change their traffic."""
+
+    def __init__(self, diagnose):
+        self.diagnose = diagnose
+
+    @command.command("authlens.explain")
+    def explain(self, flows: Sequence[flow.Flow]) -> str:
+        """The full diagnosis of each flow: credential, token claims, challenge, findings, fixes."""
+        now = time.time()
+        return self._each(flows, lambda d: text.explain(d, now))
+
+    @command.command("authlens.decode")
+    def decode(self, flows: Sequence[flow.Flow]) -> str:
+        """The tokens each flow's request carries: JOSE header, claims, times, countdown."""
+        now = time.time()
+        return self._each(flows, lambda d: "\n".join(
+            [f"{d['method']} {d['url']}", *(text.token_lines(d, now) or ["  no token sent"])]))
+
+    @command.command("authlens.report")
+    def report(self, path: mitmproxy.types.Path) -> None:
+        """Write the report of the flows in view: Markdown if ``path`` ends in .md, else JSON."""
+        try:
+            shown = ctx.master.commands.call("view.flows.resolve", "@shown")
+        except exceptions.CommandError as exc:  # mitmdump has no view
+            raise exceptions.CommandError(
+                "authlens.report needs the flows in view (mitmweb, console UI); "
+                "in mitmdump use --set authlens_report=PATH") from exc
+        diagnoses = [d for d in map(diagnosis_of, shown) if d]
+        try:
+            report.write(str(path), len(shown), diagnoses)
+        except OSError as exc:
+            raise exceptions.CommandError(f"authlens.report: {exc}") from exc
+        log.info("authlens: report of %d flows (%d with findings) written to %s",
+                 len(shown), len(diagnoses), path)
+
+    @command.command("authlens.clear")
+    def clear(self, flows: Sequence[flow.Flow]) -> None:
+        """Drop what authlens wrote on the flows: its part of the comment, its marker (not one the
+        user set) and the stored diagnosis."""
+        changed = [f for f in flows if self._clear(f)]
+        if changed:
+            ctx.master.addons.trigger(hooks.UpdateHook(changed))
+        log.info("authlens: annotations cleared on %d flows", len(changed))
+
+    @staticmethod
+    def _clear(f: flow.Flow) -> bool:
+        comment = text.merge_comment(f.comment, "")
+        marked = "" if f.marked in text.OWN_MARKERS else f.marked
+        had_diagnosis = f.metadata.pop(METADATA_KEY, None) is not None
+        if (comment, marked) == (f.comment, f.marked) and not had_diagnosis:
+            return False
+        f.comment, f.marked = comment, marked
+        return True
+
+    def _each(self, flows: Sequence[flow.Flow], render) -> str:
+        parts = [render(self.diagnose.describe(f)) for f in flows if isinstance(f, http.HTTPFlow)]
+        return "\n\n".join(parts) or "authlens: no HTTP flow given (try @focus or @all)."
