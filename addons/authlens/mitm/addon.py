@@ -30,6 +30,7 @@ from ..rules.store import DEFAULT_RULES
 from ..session import SessionLog
 from .adapter import exchange_from_flow
 from .commands import Commands
+from .commands_diff import DiffCommand
 from .hooks import METADATA_KEY, diagnosis_of, never_raises
 from .timeline_command import Timeline
 from .ui import CommentColumn, ContentView
@@ -247,7 +248,7 @@ def make_addons() -> list:
     lifecycle = next(t for t in diagnose.trackers if isinstance(t, TokenLifecycle))
     return [Rules(diagnose), diagnose, Annotate(), TerminalOutput(diagnose.session, lifecycle),
             Report(diagnose.session), Timeline(lifecycle), ContentView(diagnose), CommentColumn(),
-            Commands(diagnose)]
+            Commands(diagnose), DiffCommand()]
 
 
 addons = make_addons()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Iterable, Sequence
+from functools import lru_cache
+from io import StringIO
+from typing import Iterable, Optional, Sequence
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
@@ -11,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import catalog
+from .report import Tally
 from ..oauth.timeline import text as timeline_text
 from .text import headline
 
@@ -74,20 +76,7 @@ def summary(seen: int, diagnoses: Iterable[dict],
             timelines: Sequence[dict] = ()) -> RenderableType:
     """The end-of-session table (flows seen, flows with findings, counts per finding), then the
     token timeline of each client seen at a token endpoint (``authlens.oauth.timeline``)."""
-    diagnoses = list(diagnoses)
-    counts = Counter(f["id"] for d in diagnoses for f in d.get("findings", []))
-    verdicts = Counter(d["verdict"] for d in diagnoses if d.get("verdict"))
-    refusals = ", ".join(f"{n} {v}" for v, n in verdicts.most_common()) or "no refusals"
-    table = Table(title=f"authlens: {seen} flows seen, {len(diagnoses)} with findings",
-                  caption=refusals, title_justify="left", caption_justify="left")
-    table.add_column("finding", style="cyan")
-    table.add_column("flows", justify="right")
-    table.add_column("severity")
-    table.add_column("title")
-    for finding_id, n in counts.most_common():
-        entry = catalog.get(finding_id)
-        table.add_row(finding_id, str(n), Text(entry.severity, style=_STYLES[entry.severity]),
-                      entry.title)
+    table = summary_table(Tally.of(seen, diagnoses))
     if not timelines:
         return table
     lines = [Text("token timelines", style="bold")]
@@ -95,6 +84,36 @@ def summary(seen: int, diagnoses: Iterable[dict],
     return Group(table, *lines)
 
 
+def summary_table(tally: Tally) -> Table:
+    refusals = ", ".join(f"{n} {v}" for v, n in tally.verdicts.most_common()) or "no refusals"
+    table = Table(title=f"authlens: {tally.seen} flows seen, {tally.with_findings} with findings",
+                  caption=refusals, title_justify="left", caption_justify="left")
+    table.add_column("finding", style="cyan")
+    table.add_column("flows", justify="right")
+    table.add_column("severity")
+    table.add_column("title")
+    for finding_id, n in tally.counts.most_common():
+        entry = catalog.get(finding_id)
+        table.add_row(finding_id, str(n), Text(entry.severity, style=_STYLES[entry.severity]),
+                      entry.title)
+    return table
+
+
 def make_console(file=None) -> Console:
     return Console(file=file, highlight=False, soft_wrap=False)
 
+
+
+@lru_cache(maxsize=4)
+def _capturing_console(width: int, color_system: Optional[str]) -> Console:
+    return Console(file=StringIO(), width=width, color_system=color_system,
+                   force_terminal=color_system is not None, highlight=False, soft_wrap=False)
+
+
+def render_block(diagnosis: dict, width: int = 100, color_system: Optional[str] = None) -> str:
+    """``block`` as the text a console of this width and colour system would print (so worker
+    processes can render and the main one only writes)."""
+    console = _capturing_console(width, color_system)
+    with console.capture() as captured:
+        console.print(block(diagnosis))
+    return captured.get()

@@ -1,0 +1,49 @@
+"""Captured sessions: ``.flow`` and HAR files read into the core's neutral ``Exchange``s.
+
+``flowfile`` and ``har`` read one file each; ``scan`` runs the analyzer over many files, on every
+core; ``redaction`` writes shareable copies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from ..model import Exchange
+from . import flowfile, har
+
+SUFFIXES = (".flow", ".har", ".mitm", ".dump")
+
+
+class CaptureError(Exception):
+    """A path that is not a readable capture."""
+
+
+def kind(path: str) -> str:
+    """``har`` or ``flow``, by the first byte (as mitmproxy's reader does), not the name."""
+    with open(path, "rb") as fo:
+        head = fo.read(4)
+    return "har" if head.lstrip(b"\xef\xbb\xbf").startswith(b"{") else "flow"
+
+
+def expand(paths: Iterable[str]) -> list[str]:
+    """Files as given, folders as the captures under them (sorted)."""
+    out = []
+    for path in paths:
+        p = Path(path)
+        if p.is_dir():
+            out.extend(str(f) for f in sorted(p.rglob("*")) if f.suffix in SUFFIXES and f.is_file())
+        elif p.is_file():
+            out.append(str(p))
+        else:
+            raise CaptureError(f"{path}: no such file or folder")
+    return out
+
+
+def exchanges(path: str) -> Iterator[Exchange]:
+    """Every HTTP exchange in one capture file, in order."""
+    try:
+        reader = har.exchanges if kind(path) == "har" else flowfile.exchanges
+        yield from reader(path)
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise CaptureError(f"{path}: not a readable .flow or HAR file ({exc})") from exc

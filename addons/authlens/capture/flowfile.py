@@ -1,0 +1,89 @@
+"""``.flow`` files (mitmproxy's own format) -> ``Exchange``s, without building mitmproxy flows.
+
+Each record is read with ``tnet.parse`` restricted to the fields authlens looks at. Records in an
+older flow format are read whole and upgraded by mitmproxy's own ``migrate_flow``. The views are
+built by the same functions the live adapter uses, so both give equal ``Exchange``s.
+"""
+
+from __future__ import annotations
+
+import mmap
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+from mitmproxy.io import compat
+from mitmproxy.net.http import url as mitm_url
+from mitmproxy.version import FLOW_FORMAT_VERSION
+
+from ..mitm.adapter import client_key, request_view, response_view, str_fields
+from ..model import Exchange
+from . import tnet
+
+_REQUEST = dict.fromkeys(("method", "scheme", "host", "port", "path", "http_version", "headers",
+                          "content", "timestamp_start"))
+_RESPONSE = dict.fromkeys(("status_code", "reason", "headers", "content", "timestamp_start"))
+SELECT = {"version": None, "type": None, "id": None, "client_conn": {"peername": None},
+          "request": _REQUEST, "response": _RESPONSE}
+
+
+@contextmanager
+def mapped(path: str):
+    """The file's bytes, memory-mapped (nothing is read until touched; empty files work)."""
+    with open(path, "rb") as fo:
+        try:
+            buf = mmap.mmap(fo.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file cannot be mapped
+            yield b""
+            return
+        try:
+            yield buf
+        finally:
+            buf.close()
+
+
+def read_state(record: bytes) -> dict:
+    """The parts of one flow record authlens reads, in the current flow format."""
+    state, _ = tnet.parse(record, 0, SELECT)
+    if state.get("version") != FLOW_FORMAT_VERSION:  # older file (or bytes keys): upgrade
+        state = compat.migrate_flow(tnet.parse(record)[0])
+    return state
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+def request_url(method: str, scheme: str, host: str, port: int, path: str) -> str:
+    """``Request.url``: authority form for CONNECT, else scheme://host[:port]/path."""
+    if method == "CONNECT":
+        return f"{host}:{port}"
+    return mitm_url.unparse(scheme, host, port, path)
+
+
+def exchange_from_state(state: dict) -> Optional[Exchange]:
+    """The exchange of an HTTP flow's state; None for other flows (TCP, UDP, DNS)."""
+    if state.get("type") != "http":
+        return None
+    req = state["request"]
+    method = _text(req["method"]).upper()
+    url = request_url(method, _text(req["scheme"]), _text(req["host"]), req["port"],
+                      _text(req["path"]))
+    request = request_view(method, url, str_fields(req["headers"]), req["content"],
+                           req["timestamp_start"], _text(req["http_version"]))
+    response = None
+    resp = state.get("response")
+    if resp:
+        response = response_view(resp["status_code"], resp["reason"].decode("ISO-8859-1"),
+                                 str_fields(resp["headers"]), resp["content"],
+                                 resp["timestamp_start"])
+    peer = (state.get("client_conn") or {}).get("peername")
+    return Exchange(request, response, id=state["id"], client=client_key(peer))
+
+
+def exchanges(path: str, start: int = 0, end: Optional[int] = None) -> Iterator[Exchange]:
+    """The HTTP exchanges of ``path`` (or of the records in byte range ``start:end``)."""
+    with mapped(path) as buf:
+        for first, stop in tnet.spans(buf, start, end):
+            exchange = exchange_from_state(read_state(buf[first:stop]))
+            if exchange is not None:
+                yield exchange

@@ -1,0 +1,117 @@
+"""Run the core over captures, on every core, streaming the results in order.
+
+A ``.flow`` file is cut into chunks of records (found by their length prefixes, nothing parsed);
+each worker reads its chunk straight from the file and returns plain diagnosis dicts of the flows
+worth showing. Stateful trackers (token lifecycle, redirects) need history, so each chunk is
+preceded by a warm-up of ``WARMUP`` records that the worker analyses and throws away: a tracker
+sees the same recent past as in a one-process run. That is exact for every tracker whose memory
+reaches back fewer than ``WARMUP`` flows; ``jobs=1`` carries one analyzer through each file's
+chunks and is always exact. Either way only one chunk's diagnoses are held at a time.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional
+
+from ..analyze import Analyzer, Settings, default_trackers
+from . import exchanges, flowfile, har, kind, tnet
+
+CHUNK = 2048
+WARMUP = 256
+
+
+@dataclass(frozen=True)
+class Task:
+    """Records ``[start, end)`` of one file (byte offsets), after warming up from ``warm``."""
+
+    path: str
+    records: int
+    start: int = 0
+    end: Optional[int] = None
+    warm: Optional[int] = None
+
+
+@dataclass
+class Chunk:
+    """What one task found: how many flows, and the diagnoses worth showing (in order)."""
+
+    path: str
+    seen: int
+    diagnoses: list
+    rendered: list = field(default_factory=list)
+    """``render(diagnosis)`` of each diagnosis, when a renderer was given."""
+
+
+def plan(path: str, chunk: Optional[int] = CHUNK) -> list[Task]:
+    """One task per file, or per ``chunk`` records of a big ``.flow`` file (None: never cut)."""
+    if kind(path) == "har":
+        return [Task(path, len(har.entries(har.load(path))))]
+    with flowfile.mapped(path) as buf:
+        starts = [start for start, _ in tnet.spans(buf)]
+        size = len(buf)
+    if chunk is None or len(starts) <= chunk:
+        return [Task(path, len(starts))]
+    tasks = []
+    for first in range(0, len(starts), chunk):
+        last = first + chunk
+        tasks.append(Task(path, len(starts[first:last]), starts[first],
+                          starts[last] if last < len(starts) else size,
+                          starts[max(0, first - WARMUP)] if first else None))
+    return tasks
+
+
+def _warmup(task: Task):
+    return flowfile.exchanges(task.path, task.warm, task.start) if task.warm is not None else ()
+
+
+Render = Optional[Callable[[dict], str]]
+
+
+def run(task: Task, settings: Settings = Settings(), render: Render = None,
+        analyzer: Optional[Analyzer] = None) -> Chunk:
+    """Analyse one task (the worker side: plain data in and out), with a fresh analyzer warmed
+    up on the records before it, or with ``analyzer`` that has seen them. ``render``
+    (picklable) turns each diagnosis into text here, on the worker's core."""
+    seen, found = 0, []
+    if analyzer is None:
+        analyzer = Analyzer(settings, trackers=default_trackers())
+        for exchange in _warmup(task):
+            analyzer.analyze(exchange)
+    source = (exchanges(task.path) if task.end is None
+              else flowfile.exchanges(task.path, task.start, task.end))
+    for exchange in source:
+        seen += 1
+        diagnosis = analyzer.analyze(exchange)
+        if diagnosis.noteworthy:
+            found.append({"flow": exchange.id, "capture": task.path, **diagnosis.to_dict()})
+    return Chunk(task.path, seen, found, [render(d) for d in found] if render else [])
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def scan(tasks: list[Task], settings: Settings = Settings(), jobs: Optional[int] = None,
+         render: Render = None) -> Iterator[Chunk]:
+    """The chunks' results, in file and record order; in parallel when it pays. At most two
+    chunks per worker are in flight, so a slow consumer never piles results up in memory."""
+    jobs = min(jobs or default_jobs(), len(tasks))
+    if jobs <= 1:
+        analyzer, path = None, None
+        for task in tasks:
+            if task.path != path:  # one analyzer through all the chunks of a file
+                analyzer, path = Analyzer(settings, trackers=default_trackers()), task.path
+            yield run(task, settings, render, analyzer)
+        return
+    with multiprocessing.get_context().Pool(jobs) as pool:
+        pending: deque = deque()
+        for task in tasks:
+            pending.append(pool.apply_async(run, (task, settings, render)))
+            if len(pending) >= 2 * jobs:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()

@@ -1,0 +1,117 @@
+"""``authlens scan PATH…``: diagnose every flow of ``.flow``/HAR captures, fast, CI-friendly.
+
+Exit status: 0 clean, 1 when a flow has a finding at or above ``--fail-on`` (a refused call
+counts as ``error``), 2 when a capture cannot be read.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Iterator
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .. import catalog, capture
+from ..analyze import Settings
+from ..capture import scan
+from ..render import markdown, report, terminal
+
+FAIL_ON = (*catalog.SEVERITIES, "never")
+PROGRESS_FROM = 5000  # records; smaller inputs finish before a bar is worth drawing
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "scan", help="diagnose the flows in .flow and HAR captures (files or folders)",
+        description=__doc__.split("\n\n", 1)[1].strip())
+    parser.add_argument("paths", nargs="+", metavar="PATH", help=".flow or .har file, or a folder")
+    parser.add_argument("--format", choices=("rich", "json", "markdown"), default="rich")
+    parser.add_argument("--fail-on", choices=FAIL_ON, default="error", metavar="SEVERITY",
+                        help="exit 1 when a finding this severe or worse is present: "
+                             f"{', '.join(FAIL_ON)} (default: error)")
+    parser.add_argument("--jobs", "-j", type=int, default=None,
+                        help="worker processes (default: every core; 1: one process, exact order)")
+    parser.add_argument("--leeway", type=float, default=Settings.leeway,
+                        help="clock-skew allowance in seconds for token times")
+    parser.add_argument("--reveal", action="store_true", help="show secrets in full")
+    parser.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
+    parser.set_defaults(func=run)
+
+
+def severity(diagnosis: dict) -> str:
+    """The worst severity in a diagnosis; a refused call is an error whatever its findings."""
+    if diagnosis.get("verdict"):
+        return "error"
+    found = {f["severity"] for f in diagnosis.get("findings", [])}
+    return next((s for s in catalog.SEVERITIES if s in found), "info")
+
+
+def fails(diagnosis: dict, fail_on: str) -> bool:
+    if fail_on == "never":
+        return False
+    return catalog.SEVERITIES.index(severity(diagnosis)) <= catalog.SEVERITIES.index(fail_on)
+
+
+def run(args) -> int:
+    try:
+        paths = capture.expand(args.paths)
+        jobs = args.jobs or scan.default_jobs()
+        tasks = [t for p in paths for t in scan.plan(p)]
+    except (capture.CaptureError, OSError, ValueError) as exc:
+        print(f"authlens scan: {exc}", file=sys.stderr)
+        return 2
+    settings = Settings(leeway=args.leeway, reveal=args.reveal)
+    out = terminal.make_console(sys.stdout)
+    bar_console = out if args.format == "rich" else terminal.make_console(sys.stderr)
+    total = sum(t.records for t in tasks)
+    tally = report.Tally()
+    failing = False
+
+    render = None
+    if args.format == "rich":  # blocks are rendered by the workers, on every core
+        render = functools.partial(terminal.render_block, width=out.width,
+                                   color_system=out.color_system)
+
+    def chunks(progress: Progress) -> Iterator[scan.Chunk]:
+        nonlocal failing
+        bar = progress.add_task("scanning", total=total)
+        for chunk in scan.scan(tasks, settings, jobs, render):
+            tally.seen += chunk.seen
+            progress.advance(bar, chunk.seen)
+            failing = failing or any(fails(d, args.fail_on) for d in chunk.diagnoses)
+            yield chunk
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=bar_console, transient=True,
+                        disable=args.no_progress or total < PROGRESS_FROM)
+    try:
+        with progress:
+            emit(args.format, out, tally, chunks(progress))
+    except capture.CaptureError as exc:
+        print(f"authlens scan: {exc}", file=sys.stderr)
+        return 2
+    return 1 if failing else 0
+
+
+def emit(fmt: str, out, tally: report.Tally, chunks: Iterator[scan.Chunk]) -> None:
+    """Write the flows as they come, then the totals."""
+    if fmt == "rich":
+        for chunk in chunks:
+            for diagnosis, text in zip(chunk.diagnoses, chunk.rendered):
+                tally.add(diagnosis)
+                out.file.write(text)
+        out.print(terminal.summary_table(tally))
+        return
+    diagnoses = tally.counting(d for chunk in chunks for d in chunk.diagnoses)
+    if fmt == "json":
+        report.stream_json(out.file, tally, diagnoses)
+        return
+    rows = (markdown.flow_row(i, d) for i, d in enumerate(diagnoses, 1))
+    first = next(rows, None)
+    if first:
+        out.file.write(f"{markdown.FLOWS_HEADER}\n{first}\n")
+        for row in rows:
+            out.file.write(row + "\n")
+        out.file.write("\n")
+    out.file.write(markdown.summary(tally) + "\n")

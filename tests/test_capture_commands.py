@@ -1,0 +1,157 @@
+"""authlens scan / diff / redact on the sample captures."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from authlens.capture import scan
+from authlens.cli import main
+
+from capture_helpers import BROWSER_HAR, CAPTURES, FLOW_FILES, verdicts
+
+SECRETS = ("test-client-secret-4f1c9a", "test-refresh-token-8d2e5b7c1a", "test-api-key-5e0b8c2f7d9a41",
+           "test-session-6a1f3e9b2c", "test-password-staging-1")
+JWT = re.compile(rb"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.([A-Za-z0-9_-]+)")
+
+
+def scan_json(capsys, *args) -> tuple[int, dict]:
+    status = main(["scan", "--format", "json", *args])
+    return status, json.loads(capsys.readouterr().out)
+
+
+# ---- scan -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path, status", [
+    ("healthy.flow", 0), ("expired_token.flow", 1), ("role_missing.flow", 1)])
+def test_scan_exit_status(capsys, path, status):
+    assert main(["scan", str(CAPTURES / path)]) == status
+    assert "flows seen" in capsys.readouterr().out
+
+
+def test_fail_on_thresholds(capsys):
+    path = str(CAPTURES / "expired_token.flow")
+    assert main(["scan", "--fail-on", "never", path]) == 0
+    assert main(["scan", "--fail-on", "info", str(CAPTURES / "healthy.flow")]) in (0, 1)
+    assert main(["scan", str(CAPTURES / "nope.flow")]) == 2
+    capsys.readouterr()
+
+
+def test_scan_json_report(capsys):
+    status, report = scan_json(capsys, str(CAPTURES))
+    assert status == 1
+    assert report["seen"] == sum(len(verdicts(p)) for p in FLOW_FILES)
+    assert report["with_findings"] == len(report["flows"])
+    expired = [f for f in report["flows"] if f["capture"].endswith("expired_token.flow")]
+    assert expired[0]["cause"] == "token-expired" and expired[0]["flow"]
+
+
+def test_scan_markdown(capsys):
+    assert main(["scan", "--format", "markdown", str(CAPTURES / "insufficient_scope.flow")]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("| # | status |") and "challenge-insufficient-scope" in out
+
+
+def test_scan_har(capsys):
+    status, report = scan_json(capsys, str(BROWSER_HAR))
+    assert status == 1 and report["seen"] == 7
+    assert "token-expired" in [f["cause"] for f in report["flows"]]
+
+
+def test_parallel_chunks_equal_one_process(capsys, tmp_path, monkeypatch):
+    big = tmp_path / "big.flow"
+    big.write_bytes(b"".join(p.read_bytes() for p in FLOW_FILES) * 3)
+    _, serial = scan_json(capsys, "--jobs", "1", str(big))
+    monkeypatch.setattr(scan, "CHUNK", 7)
+    monkeypatch.setattr(scan, "WARMUP", 40)  # > one pass over the captures: trackers see it all
+    tasks = scan.plan(str(big), scan.CHUNK)
+    assert len(tasks) > 4 and tasks[1].warm is not None
+    _, parallel = scan_json(capsys, "--jobs", "2", str(big))
+    assert parallel == serial
+
+
+# ---- diff -----------------------------------------------------------------------------------
+
+
+def test_diff_quoted_header_against_working(capsys):
+    assert main(["diff", f"{CAPTURES / 'healthy.flow'}#1", str(CAPTURES / "quoted_header.flow")]) == 0
+    out = capsys.readouterr().out
+    assert '"Bearer·[eyJh' in out  # the quote and the space, made visible; the token redacted
+    assert "≠ header authorization" in out and "≠ status" in out
+
+
+def test_diff_credential_location_and_ids(capsys):
+    from authlens import capture
+    failing = next(capture.exchanges(str(CAPTURES / "api_key_in_query.flow")))
+    assert main(["diff", f"{CAPTURES / 'healthy.flow'}#3",
+                 f"{CAPTURES / 'api_key_in_query.flow'}#{failing.id[:8]}"]) == 0
+    out = capsys.readouterr().out
+    assert "≠ header x-api-key" in out and "≠ query api_key" in out
+    assert "5e0b8c2f7d9a41" not in out
+    assert main(["diff", str(CAPTURES / "healthy.flow"), f"{CAPTURES / 'healthy.flow'}#99"]) == 2
+
+
+def test_diff_environment_claims(capsys):
+    main(["diff", f"{CAPTURES / 'healthy.flow'}#1", f"{CAPTURES / 'wrong_environment.flow'}#1"])
+    out = capsys.readouterr().out
+    assert "≠ token iss" in out and "staging" in out
+
+
+def test_mitm_diff_command(caplog):
+    from mitmproxy import io as mitm_io
+    from authlens.mitm.commands_diff import DiffCommand
+    flows = []
+    for name in ("healthy.flow", "missing_bearer.flow"):
+        with open(CAPTURES / name, "rb") as fo:
+            flows.append(list(mitm_io.FlowReader(fo).stream())[-1 if name == "missing_bearer.flow" else 1])
+    with caplog.at_level("INFO", logger="authlens"):
+        DiffCommand().diff(flows)
+    assert "no scheme" in caplog.text and "≠ credential" in caplog.text
+
+
+# ---- redact ---------------------------------------------------------------------------------
+
+
+def secrets_in(data: bytes) -> set[bytes]:
+    found = {s.encode() for s in SECRETS if s.encode() in data}
+    for match in JWT.finditer(data):
+        found |= {match.group(0), match.group(1)}  # the token, and its signature alone
+    return found
+
+
+@pytest.mark.parametrize("path", FLOW_FILES + [BROWSER_HAR], ids=lambda p: p.stem)
+def test_redacted_copy_has_no_secret_and_same_diagnoses(path, tmp_path, capsys):
+    out = tmp_path / f"red{path.suffix}"
+    assert main(["redact", str(path), str(out)]) == 0
+    source, copy = path.read_bytes(), out.read_bytes()
+    for secret in secrets_in(source):
+        assert secret not in copy, secret
+    assert _without_urls(verdicts(out)) == _without_urls(verdicts(path))
+
+
+def _without_urls(rows):
+    """The URL of api_key_in_query carries the secret; everything else must match."""
+    return [(method, status, verdict, cause) for method, _, status, verdict, cause in rows]
+
+
+def test_redaction_is_consistent_and_keeps_format_defects(tmp_path):
+    from authlens import capture
+    out = tmp_path / "q.flow"
+    main(["redact", str(CAPTURES / "quoted_header.flow"), str(out)])
+    (exchange,) = capture.exchanges(str(out))
+    value = exchange.request.header("authorization")
+    assert value.startswith('"Bearer eyJ') and value.endswith('"') and ".REDACTED" in value
+    out2 = tmp_path / "r.flow"
+    main(["redact", str(CAPTURES / "refresh_stale_token.flow"), str(out2)])
+    first, _, third = capture.exchanges(str(out2))
+    assert first.request.header("authorization") == third.request.header("authorization")
+    assert verdicts(CAPTURES / "placeholder.flow") == verdicts(_redacted(tmp_path, "placeholder"))
+
+
+def _redacted(tmp_path, story):
+    out = tmp_path / f"{story}.flow"
+    main(["redact", str(CAPTURES / f"{story}.flow"), str(out)])
+    return out
