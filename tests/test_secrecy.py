@@ -98,7 +98,7 @@ def channels(proxy, tmp_path) -> dict[str, str]:
     if redact_command():
         copy = tmp_path / f"redacted-{proxy.dir.name}.flow"
         subprocess.run([sys.executable, "-m", "authlens", "redact", str(proxy.flow_file),
-                        "-o", str(copy)], check=True, capture_output=True)
+                        str(copy)], check=True, capture_output=True)
         out["redacted capture"] = copy.read_bytes().decode("utf-8", "replace")
     return out
 
