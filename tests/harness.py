@@ -395,6 +395,16 @@ class Mitmweb(_MitmProcess):
 # --------------------------------------------------------------------------------------------
 
 
+def send_raw(port: int, data: bytes, timeout: float = 20) -> bytes:
+    """Send ``data`` (which should say ``Connection: close``) to 127.0.0.1:port; return the reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def proxied_client(proxy_url: str, **kwargs) -> httpx.Client:
     """An httpx client that goes through ``proxy_url`` and ignores proxy env variables."""
     return httpx.Client(proxy=proxy_url, trust_env=False, **kwargs)

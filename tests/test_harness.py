@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import httpx
 import pytest
 from mitmproxy.version import VERSION
 
-from harness import Mitmdump, Response, curl, proxied_client
+from harness import Mitmdump, Response, curl, proxied_client, send_raw
 
 SEEN = Path(__file__).parent / "addon_seen.py"
 VERSION_TUPLE = tuple(int(x) for x in VERSION.split(".")[:3])
@@ -18,16 +17,6 @@ CHALLENGES = [
     ("WWW-Authenticate", 'Basic realm="api"'),
 ]
 ALL_COLUMNS = ["tls", "icon", "path", "method", "status", "size", "time", "comment"]
-
-
-def send_raw(port: int, data: bytes) -> bytes:
-    """Send ``data`` (which should say ``Connection: close``) to 127.0.0.1:port; return the reply."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(data)
-        chunks = []
-        while chunk := s.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def test_upstream_records_exact_bytes_and_repeats_headers(upstream):

@@ -14,12 +14,11 @@ input.
 from __future__ import annotations
 
 import datetime
-import socket
 import ssl
 
 import pytest
 
-from harness import Response, curl
+from harness import Response, curl, send_raw
 
 JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEiLCJleHAiOjE3MDAwMDAwMDB9."
        "c2lnbmF0dXJlLW5vdC1jaGVja2Vk")
@@ -65,15 +64,6 @@ def http1_requests(port: int) -> list[bytes]:
                + b"Content-Type: application/x-www-form-urlencoded\r\n"
                + f"Content-Length: {len(form)}\r\nConnection: close\r\n\r\n".encode() + form)
     return out
-
-
-def send_raw(proxy_port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", proxy_port), timeout=20) as sock:
-        sock.sendall(data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def run_http1(mitmdump, upstream, with_authlens: bool) -> tuple[list[bytes], list[bytes]]:

@@ -4,7 +4,6 @@ loopback upstream, server replay (-S) to a real client. Same verdicts, no double
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
