@@ -16,6 +16,7 @@ from mitmproxy import io as mitm_io
 from authlens.render.text import COMMENT_PREFIX
 
 from capture_helpers import CAPTURES, ROOT, verdicts
+from harness import BIN
 
 sys.path.insert(0, str(CAPTURES))
 import make_captures  # noqa: E402
@@ -24,7 +25,7 @@ STORIES = ("refresh_stale_token", "quoted_header", "insufficient_scope")
 
 
 def mitmdump(*args: str, env: dict | None = None, wait: bool = True):
-    cmd = ["mitmdump", "-q", "--set", "authlens_output=off", "-s", str(ROOT / "addon.py"), *args]
+    cmd = [str(BIN / "mitmdump"), "-q", "--set", "authlens_output=off", "-s", str(ROOT / "addon.py"), *args]
     if wait:
         return subprocess.run(cmd, check=True, timeout=60, env=env, cwd=ROOT)
     return subprocess.Popen(cmd, env=env, cwd=ROOT)
