@@ -205,7 +205,9 @@ class TerminalOutput:
         if diagnosis is None or self.style == "off":
             return
         if self.style == "rich":
-            self.console.print(terminal.block(diagnosis))
+            self.console.file.write(terminal.render_block(diagnosis, self.console.width,
+                                                          self.console.color_system))
+            self.console.file.flush()
         elif self.style == "json":
             print(json.dumps(diagnosis, ensure_ascii=False), flush=True)
         else:
