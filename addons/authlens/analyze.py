@@ -76,6 +76,17 @@ class Context:
         return self.request.timestamp if self.request.timestamp is not None else time.time()
 
     @once
+    def succeeded(self) -> bool:
+        """The response says the call worked: a status below 400, no challenge, no error in
+        the body or in the headers the API's rule names."""
+        response = self.response
+        if response is None or response.status >= 400:
+            return False
+        parsed = self.challenges
+        return (not parsed.challenges and not parsed.errors and self.error_body is None
+                and self.vendor_error is None)
+
+    @once
     def rule(self):
         """The rule for this request (``authlens.rules``), or None."""
         rules, request = self.settings.rules, self.request
@@ -112,9 +123,9 @@ class Context:
         return bodies.read_error(self)
 
 
-def default_checks() -> list[Check]:
-    return [*credentials.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS,
-            *rule_checks.CHECKS]
+def default_checks() -> tuple[Check, ...]:
+    return (*credentials.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS,
+            *rule_checks.CHECKS)
 
 
 def default_trackers() -> list:
@@ -133,11 +144,29 @@ class Analyzer:
     def __init__(self, settings: Settings = Settings(), checks: Optional[Sequence[Check]] = None,
                  trackers: Sequence[object] = ()):
         self.settings = settings
-        self.checks = list(checks) if checks is not None else default_checks()
-        self.trackers = list(trackers)
+        self.checks = checks if checks is not None else default_checks()
+        self.trackers = trackers
+
+    @property
+    def checks(self) -> tuple[Check, ...]:
+        return self._checks
+
+    @checks.setter
+    def checks(self, checks: Sequence[Check]) -> None:
+        self._checks = tuple(checks)
+        self._success_checks = tuple(c for c in self._checks if not getattr(c, "on_failure", False))
+
+    @property
+    def trackers(self) -> tuple:
+        return self._trackers
+
+    @trackers.setter
+    def trackers(self, trackers: Sequence[object]) -> None:
+        self._trackers = tuple(trackers)
+        self._tracker_checks = tuple(t.check for t in self._trackers)
 
     def analyze(self, exchange: Exchange) -> Diagnosis:
-        return self._run(exchange, [*self.checks, *(t.check for t in self.trackers)], full=False)
+        return self._run(exchange, self._tracker_checks, full=False)
 
     def describe(self, exchange: Exchange) -> Diagnosis:
         """The diagnosis of this exchange on its own, with its credentials, decoded tokens and
@@ -146,13 +175,14 @@ class Analyzer:
         Stateless: the trackers neither see nor judge it, so looking at a flow again never changes
         what they remember about the traffic.
         """
-        return self._run(exchange, self.checks, full=True)
+        return self._run(exchange, (), full=True)
 
-    def _run(self, exchange: Exchange, checks: Sequence[Check], full: bool) -> Diagnosis:
+    def _run(self, exchange: Exchange, trackers: Sequence[Check], full: bool) -> Diagnosis:
         ctx = Context(exchange, self.settings)
         findings: list[Finding] = []
         seen: set[tuple[str, str]] = set()
-        for check in checks:
+        checks = self._success_checks if ctx.succeeded else self.checks
+        for check in (*checks, *trackers):
             for finding in check(ctx):
                 key = (finding.id, finding.message)
                 if key not in seen:

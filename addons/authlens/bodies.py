@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 from . import catalog
 from .catalog import AUTHN, AUTHZ, UNKNOWN
-from .model import Finding
+from .model import Finding, on_failure
 from .redact import redact
 
 MAX_BODY = 64 * 1024
@@ -676,6 +676,7 @@ def _default_verdict(status: Optional[int]) -> str:
     return AUTHZ if status == 403 else AUTHN
 
 
+@on_failure
 def check_error_body(ctx) -> Iterator[Finding]:
     error = ctx.error_body
     if error is None:
@@ -736,6 +737,7 @@ def _scope_gap(ctx) -> list:
     return want[:16]
 
 
+@on_failure
 def check_hidden_404(ctx) -> Iterator[Finding]:
     if ctx.status != 404 or not _sent_credential(ctx):
         return

@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Optional
 
-from .model import Finding, ResponseView
+from .model import Finding, ResponseView, on_failure
 
 CHALLENGE_HEADERS = ("www-authenticate", "proxy-authenticate")
 
@@ -396,6 +396,7 @@ def _relevant(ctx) -> list:
     return parsed.in_header(header)
 
 
+@on_failure
 def check_challenge_missing(ctx) -> Iterator[Finding]:
     status = ctx.status
     if status == 401:
@@ -410,6 +411,7 @@ def check_challenge_missing(ctx) -> Iterator[Finding]:
                           "how to authenticate to the proxy.", (("status", 407),))
 
 
+@on_failure
 def check_challenge_errors(ctx) -> Iterator[Finding]:
     status = ctx.status
     if status is None or status < 400 or not ctx.challenges.challenges:
@@ -439,6 +441,7 @@ def _mismatch_message(error: str, status: int, expected: int) -> str:
     return f"{error} arrived on a {status}; RFC assigns it {expected}."
 
 
+@on_failure
 def check_challenge_malformed(ctx) -> Iterator[Finding]:
     parsed = ctx.challenges
     if not parsed.errors:
@@ -450,6 +453,7 @@ def check_challenge_malformed(ctx) -> Iterator[Finding]:
         yield Finding("challenge-malformed", f"{error}.", tuple(evidence))
 
 
+@on_failure
 def check_basic_charset(ctx) -> Iterator[Finding]:
     """Basic challenge with charset="UTF-8" (RFC 7617 §2.1) but the credential is not UTF-8."""
     if ctx.status not in (401, 407):
@@ -476,6 +480,7 @@ def check_basic_charset(ctx) -> Iterator[Finding]:
                 (("position", exc.start), ("charset", "UTF-8")))
 
 
+@on_failure
 def check_status_fallback(ctx) -> Iterator[Finding]:
     status = ctx.status
     if status in (401, 407):

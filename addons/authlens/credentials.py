@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Optional, Sequence
 from urllib.parse import unquote, urlsplit
 
-from .model import Finding, RequestView
+from .model import Finding, RequestView, on_failure
 from .caching import once, small_lru
 from .redact import fingerprint, redact
 
@@ -959,6 +959,7 @@ def _present(ctx) -> bool:
     return any(c.kind != "misspelled" for c in ctx.credentials)
 
 
+@on_failure
 def check_credential_missing(ctx) -> Iterator[Finding]:
     """No credential at all on a refused request."""
     if not ctx.refused:
@@ -1036,6 +1037,7 @@ def takes_bare_credentials(ctx) -> bool:
                                         for h in _APIGW_RESPONSE_HEADERS)
 
 
+@on_failure
 def check_scheme_missing(ctx) -> list[Finding]:
     """Bare token in Authorization, unless the server evidently takes bare credentials.
 
@@ -1067,6 +1069,7 @@ def check_scheme_missing(ctx) -> list[Finding]:
     return out
 
 
+@on_failure
 def check_scheme_unexpected(ctx) -> Iterator[Finding]:
     """Sent a scheme the server's challenges do not offer."""
     if ctx.response is None:

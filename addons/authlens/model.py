@@ -157,6 +157,14 @@ def link_dict(link: Tuple[str, str, str]) -> dict:
     return {"relation": relation, "flow": flow_id, "description": description}
 
 
+def on_failure(check):
+    """Mark a check that can only find something when the call did not plainly succeed (see
+    ``analyze.Context.succeeded``): the analyzer skips it on successful calls, most of the
+    traffic. A test holds every marked check to that."""
+    check.on_failure = True
+    return check
+
+
 @dataclass(frozen=True)
 class Finding:
     """One thing the core noticed. ``id`` is a catalog id; ``message`` is specific and redacted."""

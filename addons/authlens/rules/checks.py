@@ -13,7 +13,7 @@ from http.cookies import SimpleCookie
 from typing import Iterable, Optional
 from urllib.parse import parse_qsl
 
-from ..model import VERDICT_UNKNOWN, Finding
+from ..model import VERDICT_UNKNOWN, Finding, on_failure
 from ..redact import redact
 from .jwks import signature_problem
 from .rule import CredentialSpec, ErrorCode, Rule, matches_any
@@ -148,6 +148,7 @@ def _api(rule: Rule) -> str:
 # ---- checks ---------------------------------------------------------------------------------
 
 
+@on_failure
 def check_vendor_error(ctx) -> Iterable[Finding]:
     error = ctx.vendor_error
     if error is None or error.known is None:
@@ -161,6 +162,7 @@ def check_vendor_error(ctx) -> Iterable[Finding]:
                   verdict=_VERDICTS[known.verdict])
 
 
+@on_failure
 def check_credential_place(ctx) -> Iterable[Finding]:
     rule = ctx.rule
     if rule is None or not rule.credentials or not failed(ctx):
@@ -184,6 +186,7 @@ def check_credential_place(ctx) -> Iterable[Finding]:
                       (("missing", names),))
 
 
+@on_failure
 def check_scheme(ctx) -> Iterable[Finding]:
     rule = ctx.rule
     if rule is None or not failed(ctx):
@@ -227,6 +230,7 @@ def _jwts(ctx):
     return [t for t in ctx.tokens if t.kind == "jwt"]
 
 
+@on_failure
 def check_token_audience(ctx) -> Iterable[Finding]:
     rule = ctx.rule
     if rule is None or rule.token is None or not rule.token.audiences or not failed(ctx):
@@ -245,6 +249,7 @@ def check_token_audience(ctx) -> Iterable[Finding]:
                        ("aud_belongs_to", owner.name if belongs else None)))
 
 
+@on_failure
 def check_token_issuer(ctx) -> Iterable[Finding]:
     rule = ctx.rule
     if rule is None or not failed(ctx):
@@ -271,6 +276,7 @@ def check_token_issuer(ctx) -> Iterable[Finding]:
                            ("token_environment", token_env.name if token_env else None)))
 
 
+@on_failure
 def check_token_scopes(ctx) -> Iterable[Finding]:
     rule = ctx.rule
     if rule is None or rule.token is None or not failed(ctx):
@@ -283,6 +289,7 @@ def check_token_scopes(ctx) -> Iterable[Finding]:
                 yield _scope_finding(f"{_api(rule)} needs {kind}(s)", missing, sorted(have))
 
 
+@on_failure
 def check_challenge_scopes(ctx) -> Iterable[Finding]:
     """insufficient_scope with ``scope=``: which of the named scopes the (readable) token lacks.
     With an opaque token, challenge-insufficient-scope already says all there is to say."""
@@ -299,6 +306,7 @@ def check_challenge_scopes(ctx) -> Iterable[Finding]:
                                  missing, have)
 
 
+@on_failure
 def check_accepted_scopes(ctx) -> Iterable[Finding]:
     """GitHub/Slack: X-Accepted-OAuth-Scopes (any of them will do) vs X-OAuth-Scopes (the token)."""
     response = ctx.response

@@ -1,0 +1,102 @@
+"""The analyzer skips checks marked ``on_failure`` when ``Context.succeeded``: that is only right
+if such a check never finds anything on a successful call. Held here on the sample captures, the
+corpus, hand-made successes and generated exchanges (with the shipped presets in force)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from authlens import capture
+from authlens.analyze import Analyzer, Context, Settings, default_checks
+from authlens.model import Exchange, RequestView, ResponseView
+from authlens.rules import RuleStore
+
+from factories import NOW, exchange, mint
+from test_corpus import RECORDS, to_exchange
+from test_fuzz import HOSTS, body, fuzz, header_value, small_text
+
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
+FAILURE_CHECKS = [c for c in default_checks() if getattr(c, "on_failure", False)]
+
+
+def _settings() -> Settings:
+    store = RuleStore([], presets=True)
+    store.reload()
+    return Settings(rules=store.ruleset)
+
+
+SETTINGS = _settings()
+
+
+def silent_on_success(ex: Exchange) -> bool:
+    """True when the call succeeded; then asserts every failure check is silent."""
+    ctx = Context(ex, SETTINGS)
+    if not ctx.succeeded:
+        return False
+    for check in FAILURE_CHECKS:
+        assert list(check(ctx)) == [], (check.__name__, ex.request.url)
+    return True
+
+
+HAND_MADE = [
+    exchange(f'"Bearer {mint()}"'),
+    exchange(mint()),
+    exchange("Bearer {{accessToken}}"),
+    exchange(f"Bearer {mint(lifetime=60, issued=NOW - 3600)}"),  # expired, yet accepted
+    exchange("Basic !!!"),
+    exchange("Bearer x", url="https://graph.microsoft.com/v1.0/me"),
+    exchange(None, headers=(("Authorisation", "Bearer abc"),)),
+    exchange("Bearer abc", status=302, response_headers=(("Location", "https://login.test/"),)),
+    exchange("Negotiate abc", response_headers=(("WWW-Authenticate", "Negotiate def"),)),
+    exchange("Bearer abc", url="https://slack.com/api/chat.postMessage", method="POST",
+             response_headers=(("Content-Type", "application/json"),),
+             response_body=b'{"ok":false,"error":"invalid_auth"}'),
+    exchange("Bearer abc", url="https://api.github.com/user",
+             response_headers=(("X-Accepted-OAuth-Scopes", "repo"), ("X-OAuth-Scopes", ""))),
+    exchange("Bearer abc", status=404, url="https://api.github.com/repos/o/r"),
+    exchange("Bearer abc", status=None),
+]
+
+
+def test_the_marked_checks_are_the_response_side_ones():
+    names = {c.__name__ for c in FAILURE_CHECKS}
+    assert {"check_status_fallback", "check_error_body", "check_token_audience"} <= names
+    assert not names & {"check_credential_quoted", "check_token_times", "check_scheme_duplicated"}
+
+
+def test_failure_checks_are_silent_on_successful_calls():
+    exchanges = [ex for path in capture.expand([str(CAPTURES)]) for ex in capture.exchanges(path)]
+    exchanges += [to_exchange(r) for r in RECORDS.values()] + HAND_MADE
+    succeeded = [silent_on_success(ex) for ex in exchanges]
+    assert 10 < sum(succeeded) < len(succeeded) - 50  # both kinds, or this proves nothing
+
+
+def test_a_successful_call_still_gets_its_request_side_findings():
+    findings = Analyzer(SETTINGS).analyze(exchange(f'"Bearer {mint()}"')).findings
+    assert [f.id for f in findings] == ["credential-quoted"]
+
+
+@fuzz
+@given(request_headers=st.lists(st.tuples(st.sampled_from(
+           ("Authorization", "X-API-Key", "Cookie", "Authorisation", "Proxy-Authorization")),
+           header_value), max_size=3),
+       response_headers=st.lists(st.tuples(st.sampled_from(
+           ("Content-Type", "WWW-Authenticate", "X-OAuth-Scopes", "X-Accepted-OAuth-Scopes",
+            "x-ms-diagnostics", "Location")), header_value), max_size=3),
+       code=st.sampled_from((200, 201, 204, 301, 302, 304)), response_body=body,
+       host=st.sampled_from(HOSTS), path=small_text, method=st.sampled_from(("GET", "POST")))
+def test_failure_checks_are_silent_on_generated_successes(request_headers, response_headers, code,
+                                                          response_body, host, path, method):
+    ex = Exchange(RequestView(method, f"https://{host}/{path}", tuple(request_headers),
+                              timestamp=NOW),
+                  ResponseView(code, tuple(response_headers), response_body, timestamp=NOW))
+    silent_on_success(ex)
+
+
+@pytest.mark.parametrize("status", [401, 403, 407, 500])
+def test_an_error_status_never_counts_as_success(status):
+    assert not Context(exchange("Bearer abc", status=status), SETTINGS).succeeded
