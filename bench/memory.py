@@ -33,13 +33,13 @@ def main() -> None:
     from authlens.mitm.addon import make_addons
 
     tokens = [traffic.mint(i % traffic.CLIENTS, i) for i in range(args.tokens)]
-    addons = make_addons()
-    hooks = [a.response for a in addons if hasattr(a, "response")]
+    authlens, = make_addons()
+    hooks = [authlens.response]
     gc.collect()
     start, marks = rss_mib(), []
     began = time.monotonic()
-    with taddons.context(*addons) as tctx:
-        tctx.configure(addons[1], authlens_output="off")
+    with taddons.context(authlens) as tctx:
+        tctx.configure(authlens, authlens_output="off")
         for i, request in enumerate(traffic.stream(args.flows, seed=7, tokens=tokens), 1):
             flow = traffic.flow(request, sent=traffic.NOW + i * 0.01)
             for hook in hooks:

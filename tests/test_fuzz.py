@@ -201,12 +201,12 @@ def hooks():
     from mitmproxy.test import taddons
 
     from authlens.mitm.addon import make_addons
-    addons = make_addons()
+    authlens, = make_addons()
     errors = _Errors()
     logging.getLogger("authlens").addHandler(errors)
-    with taddons.context(*addons) as tctx:
-        tctx.configure(addons[1], authlens_output="off")
-        yield [a.response for a in addons if hasattr(a, "response")], errors
+    with taddons.context(authlens) as tctx:
+        tctx.configure(authlens, authlens_output="off")
+        yield [authlens.response], errors
     logging.getLogger("authlens").removeHandler(errors)
 
 

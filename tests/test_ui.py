@@ -39,17 +39,15 @@ def make_flow(authorization: str, status: int, path: str = "/v1/orders"):
 def tctx():
     """All authlens addons plus mitmproxy's View, loaded as mitmproxy would; flows go through
     ``run(flow)`` (the response hook of every addon)."""
-    addons = make_addons()
+    authlens, = make_addons()
     view = View()
-    with taddons.context(view, *addons) as tctx:
+    with taddons.context(view, authlens) as tctx:
         def run(*flows):
             for f in flows:
-                for a in addons:
-                    if hasattr(a, "response"):
-                        a.response(f)
+                authlens.response(f)
                 view.add([f])
         tctx.run = run
-        tctx.diagnose = next(a for a in addons if isinstance(a, Diagnose))
+        tctx.diagnose = authlens.diagnose
         yield tctx
     compat.unregister_contentview(VIEW_NAME)
 
