@@ -1,10 +1,10 @@
 """``authlens scan`` against ``mitmdump -nr FILE -s addon.py`` on the same big capture.
 
-    python3 bench/scan_vs_mitmdump.py [--flows 20000] [--memory-flows 100000]
+    .venv/bin/python bench/scan_vs_mitmdump.py [--flows 20000] [--memory-flows 100000]
 
 Builds a capture by replicating the sample captures' flows with fresh ids, times both readers
 on it side by side (their output going to /dev/null), prints the ratio, then measures the peak
-memory of a scan of a ``--memory-flows`` capture. Peak RSS is the sum over the scan's processes
+memory of a scan of a ``--memory-flows`` capture (0 skips it). Peak RSS is the sum over the scan's processes
 (the main one and its workers), sampled from /proc every 20 ms.
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 from mitmproxy.io import tnetstring
 
 ROOT = Path(__file__).resolve().parents[1]
+MITMDUMP = Path(sys.executable).parent / "mitmdump"  # the one beside this Python, in its venv
 sys.path.insert(0, str(ROOT / "addons"))
 
 from authlens.capture import flowfile, tnet  # noqa: E402
@@ -96,7 +97,7 @@ def main() -> int:
         build_capture(big, args.flows)
         print(f"capture: {args.flows} flows, {big.stat().st_size / 1e6:.1f} MB", flush=True)
         for fmt in ("rich", "json"):  # like for like: the same output, to /dev/null
-            mitm = timed(["mitmdump", "-nr", str(big), "-s", "addon.py",
+            mitm = timed([str(MITMDUMP), "-nr", str(big), "-s", "addon.py",
                           "--set", f"authlens_output={fmt}"])
             rows = [(f"mitmdump -nr -s addon.py ({fmt})", mitm),
                     (f"authlens scan -j1 --format {fmt}",
@@ -107,6 +108,8 @@ def main() -> int:
                       f"cpu {cpu:6.2f} s ({mitm[2] / cpu:4.1f}x)  "
                       f"{seconds / args.flows * 1e3:6.3f} ms/flow  peak RSS {rss / 2**20:4.0f} MiB",
                       flush=True)
+        if not args.memory_flows:
+            return 0
         huge = Path(tmp) / f"bench-{args.memory_flows}.flow"
         build_capture(huge, args.memory_flows)
         for fmt in ("rich", "json"):
