@@ -10,6 +10,8 @@ byte the client sent, invisible characters included, is still there to be linted
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Tuple
 from urllib.parse import urlsplit
@@ -18,6 +20,15 @@ from . import catalog
 from .caching import once
 
 HeaderFields = Tuple[Tuple[str, str], ...]
+
+# The shape nearly every request URL has: scheme://host[:port][/path][?query][#fragment], with an
+# ASCII host, no userinfo, IPv6 literal, backslash, whitespace or control character (the cases
+# where urlsplit strips, rewrites or raises). Such URLs are split here in one match, several
+# times faster than urlsplit + hostname on a URL never seen before; every other URL goes to
+# urlsplit. A test holds the two to the same answers.
+_PLAIN_URL = re.compile(
+    r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#@\[\]\\\x00-\x20\x7f-\U0010ffff]*)"
+    r"((?:/[^?#\\\x00-\x20\x7f]*)?)(?:\?([^#\\\x00-\x20\x7f]*))?(?:#[^\\\x00-\x20\x7f]*)?")
 
 VERDICT_AUTHENTICATION = "authentication"
 VERDICT_AUTHORIZATION = "authorization"
@@ -79,12 +90,23 @@ class RequestView(_HeaderLookup):
         return urlsplit(self.url)
 
     @once
+    def _split(self) -> tuple[str, str, str, str]:
+        """(scheme, host, path, query) as urlsplit and ``hostname`` give them, lower-cased
+        scheme and host."""
+        plain = _PLAIN_URL.fullmatch(self.url)
+        if plain is not None:
+            scheme, authority, path, query = plain.groups()
+            return scheme.lower(), authority.partition(":")[0].lower(), path, query or ""
+        parts = self._parts
+        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.path, parts.query
+
+    @once
     def scheme(self) -> str:
-        return self._parts.scheme.lower()
+        return self._split[0]
 
     @once
     def host(self) -> str:
-        return (self._parts.hostname or "").lower()
+        return self._split[1]
 
     @property
     def port(self) -> Optional[int]:
@@ -96,12 +118,12 @@ class RequestView(_HeaderLookup):
     @once
     def path(self) -> str:
         """Path and query, as sent."""
-        parts = self._parts
-        return parts.path + ("?" + parts.query if parts.query else "")
+        _scheme, _host, path, query = self._split
+        return path + ("?" + query if query else "")
 
     @property
     def query(self) -> str:
-        return self._parts.query
+        return self._split[3]
 
 
 @dataclass(frozen=True)
@@ -130,6 +152,14 @@ def plain(value: Any) -> Any:
     """``value`` with every string made UTF-8-encodable: a raw byte kept by ``surrogateescape``
     (from a header or body the client sent) becomes the text ``\\xNN``. Messages and redacted
     values quote what was sent, and a ``.flow`` file cannot store a lone surrogate."""
+    try:  # nearly always nothing to fix: the C JSON encoder says so faster than a walk
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return value
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return _plain(value)
+
+
+def _plain(value: Any) -> Any:
     if isinstance(value, str):
         if value.isascii():
             return value
@@ -140,11 +170,11 @@ def plain(value: Any) -> Any:
             return value.encode("utf-8", "surrogateescape" if _only_escaped_bytes(value)
                                 else "backslashreplace").decode("utf-8", "backslashreplace")
     if isinstance(value, dict):
-        return {plain(k): plain(v) for k, v in value.items()}
+        return {_plain(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [plain(v) for v in value]
+        return [_plain(v) for v in value]
     if isinstance(value, tuple):
-        return tuple(plain(v) for v in value)
+        return tuple(_plain(v) for v in value)
     return value
 
 

@@ -1,0 +1,80 @@
+"""The neutral views' fast paths answer what the slow, obvious code answers.
+
+RequestView splits plain URLs itself (on every flow); it must answer exactly what urlsplit +
+hostname answer, and hand every other URL to urlsplit. ``plain`` skips its walk when the C JSON
+encoder finds nothing to fix."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from authlens.model import _PLAIN_URL, RequestView, plain
+
+PIECES = st.sampled_from(["http", "https", "HTTPS", "wss", "x+y", "://", ":", "/", "//", "?", "#",
+                          "@", "[", "]", "\\", " ", "\t", "\n", "\x00", "%2F", "é", "℀", "ß",
+                          "api.example.com", "Graph.Microsoft.COM", "8443", "user:pw", "::1",
+                          "a=1&b=2", "v1/orders", ".", "-", "\udcff"])
+
+
+def expected(url: str):
+    parts = urlsplit(url)
+    path = parts.path + ("?" + parts.query if parts.query else "")
+    return parts.scheme.lower(), (parts.hostname or "").lower(), path, parts.query
+
+
+def split(url: str):
+    view = RequestView("GET", url)
+    return view.scheme, view.host, view.path, view.query
+
+
+@pytest.mark.parametrize("url", [
+    "https://api.example.com/v1/orders/7?expand=items",
+    "HTTP://Graph.Microsoft.com:8443",
+    "https://h/p?q?r#f#g",
+    "https://h?only=query",
+    "https://h#frag?not-a-query",
+    "http://h:notaport/x",
+])
+def test_plain_urls_take_the_fast_path_and_agree_with_urlsplit(url):
+    assert _PLAIN_URL.fullmatch(url)
+    assert split(url) == expected(url)
+
+
+@pytest.mark.parametrize("url", [
+    "https://user:pw@api.example.com/x", "http://[::1]:8080/x", " https://h/x", "https://h/a\tb",
+    "https://h\\x/y", "https://exa℀mple.com/x", "/relative/path?x=1", "",
+])
+def test_other_urls_go_to_urlsplit(url):
+    assert not _PLAIN_URL.fullmatch(url)
+    try:
+        want = expected(url)
+    except ValueError:
+        with pytest.raises(ValueError):
+            split(url)
+    else:
+        assert split(url) == want
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(PIECES, max_size=12).map("".join))
+def test_any_url_splits_as_urlsplit_does(url):
+    try:
+        want = expected(url)
+    except ValueError:
+        return
+    assert split(url) == want
+
+
+def test_plain_keeps_encodable_values_and_fixes_raw_bytes_at_any_depth():
+    clean = {"findings": [{"id": "x", "details": (("k", "vé"),)}], "n": 1.5}
+    assert plain(clean) is clean
+    raw = b"ab\xff".decode("utf-8", "surrogateescape")
+    fixed = plain({"findings": [{"message": raw, "details": (("k", raw),)}], raw: None})
+    assert fixed == {"findings": [{"message": "ab\\xff", "details": (("k", "ab\\xff"),)}],
+                     "ab\\xff": None}
+    json.dumps(fixed, ensure_ascii=False).encode("utf-8")
