@@ -66,7 +66,10 @@ def lua_script(n: int = 500) -> str:
     refusal = {status_body: f"r{i}" for i, status_body in
                enumerate((s, b) for s, _, b in traffic.REFUSALS)}
     lines = ["local requests = {}"]
-    for i, r in enumerate(traffic.requests(n)):
+    # Tokens valid now: the proxy judges them against the clock, and an expired one is a
+    # finding (and a rich block) on every request, which is not the mix.
+    tokens = [traffic.mint(c, 0, sent=time.time()) for c in range(traffic.CLIENTS)]
+    for i, r in enumerate(traffic.requests(n, tokens=tokens)):
         segment = refusal.get((r.status, r.response_body), "ok")
         path = f"/{segment}/{r.url.split('/', 3)[3]}"
         headers = ", ".join(f"[{k!r}] = {v!r}" for k, v in r.headers if k != "Host")

@@ -1191,8 +1191,11 @@ def _may_carry_secret(url: str) -> bool:
     head, _, query = url.partition("?")
     if "@" in head:
         return True
-    return any(unquote(pair.partition("=")[0]).lower() in _CRED_QUERY
-               for pair in query.split("&")) if query else False
+    for pair in query.split("&") if query else ():
+        key = pair.partition("=")[0]
+        if ("%" in key and unquote(key) or key).lower() in _CRED_QUERY:
+            return True
+    return False
 
 
 def _is_loopback(host: str) -> bool:

@@ -143,9 +143,16 @@ class Rules:
 class Annotate:
     """Writes the verdict as the flow's comment and marker (seen in mitmdump, console, mitmweb)."""
 
+    def __init__(self):
+        self.enabled = True
+
     def load(self, loader):
         loader.add_option("authlens_annotate", bool, True,
                           "Write the diagnosis into flow comments and markers.")
+
+    def configure(self, updated):
+        if "authlens_annotate" in updated:
+            self.enabled = ctx.options.authlens_annotate
 
     @never_raises
     def response(self, flow: http.HTTPFlow):
@@ -156,7 +163,7 @@ class Annotate:
         self._annotate(flow)
 
     def _annotate(self, flow: http.HTTPFlow) -> None:
-        if not ctx.options.authlens_annotate:
+        if not self.enabled:
             return
         diagnosis = diagnosis_of(flow)
         flow.comment = text.merge_comment(flow.comment, text.comment(diagnosis) if diagnosis else "")
