@@ -224,6 +224,7 @@ def curl(proxy: str, *args: str) -> None:
 
 
 def free_port() -> int:
+    """A currently unused TCP port on 127.0.0.1."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -30,16 +30,14 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+
+sys.path.insert(0, str(REPO / "captures"))
+from make_captures import free_port, wait_for_port  # noqa: E402,F401 - one copy, also for tests
 """The venv's bin directory: mitmdump/mitmweb are taken from here, never from $PATH."""
 
 Headers = Sequence[tuple[str, str]]
 
 
-def free_port() -> int:
-    """A currently unused TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ one is reported with file:line while the last good rules stay in force."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from harness import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
@@ -26,12 +27,6 @@ class Refuse(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(output: Path, needle: str, timeout=20.0) -> str:

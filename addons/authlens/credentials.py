@@ -1198,6 +1198,7 @@ def _may_carry_secret(url: str) -> bool:
     return False
 
 
+@small_lru(1024, 255)  # a handful of hosts, each parsed as an IP address on every flow
 def _is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True

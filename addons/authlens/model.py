@@ -10,7 +10,6 @@ byte the client sent, invisible characters included, is still there to be linted
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Tuple
@@ -152,14 +151,6 @@ def plain(value: Any) -> Any:
     """``value`` with every string made UTF-8-encodable: a raw byte kept by ``surrogateescape``
     (from a header or body the client sent) becomes the text ``\\xNN``. Messages and redacted
     values quote what was sent, and a ``.flow`` file cannot store a lone surrogate."""
-    try:  # nearly always nothing to fix: the C JSON encoder says so faster than a walk
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-        return value
-    except (UnicodeEncodeError, TypeError, ValueError):
-        return _plain(value)
-
-
-def _plain(value: Any) -> Any:
     if isinstance(value, str):
         if value.isascii():
             return value
@@ -170,11 +161,11 @@ def _plain(value: Any) -> Any:
             return value.encode("utf-8", "surrogateescape" if _only_escaped_bytes(value)
                                 else "backslashreplace").decode("utf-8", "backslashreplace")
     if isinstance(value, dict):
-        return {_plain(k): _plain(v) for k, v in value.items()}
+        return {plain(k): plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
+        return tuple(plain(v) for v in value)
     return value
 
 
