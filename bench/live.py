@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,9 @@ import traffic
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+
+sys.path.insert(0, str(ROOT / "captures"))
+from make_captures import free_port, wait_for_port  # noqa: E402
 
 
 def responses() -> dict[bytes, bytes]:
@@ -79,23 +81,6 @@ def lua_script(n: int = 500) -> str:
     return "\n".join(lines) + "\n"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
 def run(with_authlens: bool, upstream: int, script: str, args) -> tuple[float, float]:
     """One wrk run through a fresh mitmdump: (requests/s, p99 latency ms)."""
     port = free_port()
@@ -106,7 +91,7 @@ def run(with_authlens: bool, upstream: int, script: str, args) -> tuple[float, f
         cmd += ["-s", args.script, *(a for o in args.set for a in ("--set", o))]
     proxy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_listening(port)
+        wait_for_port(port)
         subprocess.run(["wrk", "-t1", "-c2", "-d2s", "-s", script, f"http://127.0.0.1:{port}/"],
                        capture_output=True)  # warm-up: imports, caches
         done = subprocess.run(["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s",
@@ -140,7 +125,7 @@ def main() -> None:
         lua.write(lua_script())
     results: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
     try:
-        wait_listening(upstream)
+        wait_for_port(upstream)
         for i in range(args.rounds):
             for with_authlens in (False, True):
                 rps, p99 = run(with_authlens, upstream, lua.name, args)
