@@ -239,3 +239,15 @@ def test_readme_filter_recipes_select_what_they_say(tctx):
     assert selected("refused calls only") == [expired, no_scope]
     assert selected("any marked flow") == [expired, no_scope]
     assert flowfilter.parse("~marker no_entry")(no_scope)
+
+
+def test_the_one_addon_object_registers_every_command_and_runs_the_error_hook(tctx):
+    registered = {name for name in tctx.master.commands.commands if name.startswith("authlens.")}
+    assert registered == {"authlens.explain", "authlens.decode", "authlens.report",
+                          "authlens.clear", "authlens.diff", "authlens.timeline"}
+    f = tflow.tflow(err=True)  # no response: the upstream never answered
+    f.request.headers["Authorization"] = f'"Bearer {VALID}"'
+    authlens, = [a for a in tctx.master.addons.chain if type(a).__name__ == "AuthLens"]
+    authlens.error(f)
+    assert f.comment.startswith(text.COMMENT_PREFIX) and "credential-quoted" in f.comment
+    assert f.error is not None and f.response is None  # annotated, not altered
