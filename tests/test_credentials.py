@@ -1,4 +1,5 @@
-"""Request-side credential extraction and linting (authlens.credentials)."""
+"""Request-side credential extraction and linting (authlens.credentials) and the checks that
+turn it into findings (authlens.credential_checks)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from authlens import catalog, credentials
+from authlens import catalog, credential_checks, credentials
 from authlens.analyze import Analyzer, Context, Settings
-from authlens.credentials import (
-    CHECKS,
-    Credential,
-    extract_credentials,
-    split_scheme,
-    unexpected_scheme,
-)
+from authlens.credential_checks import CHECKS, unexpected_scheme
+from authlens.credentials import Credential, extract_credentials, split_scheme
 from authlens.model import Exchange, RequestView, ResponseView
 
 JWT = ("eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwi"
@@ -363,7 +359,7 @@ def test_scheme_missing_quiet_when_server_takes_bare_credentials(status, resp_he
 
 def test_scheme_missing_via_fake_challenge():
     exch = exchange([("Authorization", OPAQUE)], status=403)
-    [f] = run_check(credentials.check_scheme_missing, exch, [FakeChallenge("Bearer")])
+    [f] = run_check(credential_checks.check_scheme_missing, exch, [FakeChallenge("Bearer")])
     assert f.id == "scheme-missing" and dict(f.evidence)["challenge_schemes"] == ["Bearer"]
     assert "asks for Bearer" in f.message
 
@@ -415,7 +411,7 @@ def run_check(check, exch, challenges):
 
 def test_scheme_unexpected_against_challenges():
     exch = exchange([("Authorization", f"Bearer {JWT}")], status=401)
-    [f] = run_check(credentials.check_scheme_unexpected, exch,
+    [f] = run_check(credential_checks.check_scheme_unexpected, exch,
                     [FakeChallenge("Basic", {"realm": "x"})])
     assert f.id == "scheme-unexpected"
     assert "`Bearer`" in f.message and "only Basic" in f.message
@@ -424,7 +420,7 @@ def test_scheme_unexpected_against_challenges():
 
 def test_scheme_unexpected_quiet_when_offered_or_no_challenge():
     exch = exchange([("Authorization", f"Bearer {JWT}")], status=401)
-    check = credentials.check_scheme_unexpected
+    check = credential_checks.check_scheme_unexpected
     assert run_check(check, exch, []) == []
     assert run_check(check, exch, [FakeChallenge("bearer")]) == []
     assert run_check(check, exch, [FakeChallenge("Basic"), FakeChallenge("Bearer")]) == []

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Sequence
 
-from . import bodies, catalog, challenge, credentials, tokens
+from . import bodies, catalog, challenge, credential_checks, credentials, tokens
 from .rules import RuleSet
 from .rules import checks as rule_checks
 from .model import (
@@ -124,7 +124,7 @@ class Context:
 
 
 def default_checks() -> tuple[Check, ...]:
-    return (*credentials.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS,
+    return (*credential_checks.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS,
             *rule_checks.CHECKS)
 
 
