@@ -61,7 +61,7 @@ def render_block(diagnosis: dict, width: int = 100, color_system: Optional[str] 
     the text a console of this width and colour system (``Console.color_system``) prints.
 
     Laid out here rather than by rich's ``Panel``/``Table``: those cost ~2–5 ms a block, which in
-    mitmdump is paid on the proxy's own thread for every refusal; this costs ~0.1 ms and looks
+    mitmdump is paid on the proxy's own thread for every refusal; this costs ~0.2 ms and looks
     the same. Styles are still rich's."""
     system = COLOR_SYSTEMS.get(color_system) if color_system else None
     verdict = diagnosis.get("verdict")
