@@ -253,6 +253,15 @@ class Report:
             log.info("authlens: report written to %s", path)
 
 
+def _each_part(hook: str):
+    """An ``AuthLens`` hook that calls the parts' hooks of that name, in order."""
+    def call(self, *args):
+        for part_hook in self._hooks[hook]:
+            part_hook(*args)
+    call.__name__ = call.__qualname__ = hook
+    return call
+
+
 class AuthLens:
     """The one addon object mitmproxy sees. It calls the concerns above in hook order and
     exposes their commands as its own.
@@ -263,6 +272,8 @@ class AuthLens:
     but plain ones that this object calls.
     """
 
+    HOOKS = ("load", "configure", "running", "response", "error", "done")
+
     def __init__(self):
         self.diagnose = Diagnose()
         lifecycle = next(t for t in self.diagnose.trackers if isinstance(t, TokenLifecycle))
@@ -272,36 +283,14 @@ class AuthLens:
                       ContentView(self.diagnose), CommentColumn(), Commands(self.diagnose),
                       DiffCommand())
         self._hooks = {name: tuple(getattr(p, name) for p in self.parts if hasattr(p, name))
-                       for name in ("load", "configure", "running", "response", "error", "done")}
+                       for name in self.HOOKS}
         for part in self.parts:  # mitmproxy collects commands from the attributes of its addons
             for name in dir(type(part)):
                 member = getattr(part, name)
                 if isinstance(getattr(member, "command_name", None), str):
                     setattr(self, name, member)
 
-    def load(self, loader):
-        for hook in self._hooks["load"]:
-            hook(loader)
-
-    def configure(self, updated):
-        for hook in self._hooks["configure"]:
-            hook(updated)
-
-    def running(self):
-        for hook in self._hooks["running"]:
-            hook()
-
-    def response(self, flow: http.HTTPFlow):
-        for hook in self._hooks["response"]:
-            hook(flow)
-
-    def error(self, flow: http.HTTPFlow):
-        for hook in self._hooks["error"]:
-            hook(flow)
-
-    def done(self):
-        for hook in self._hooks["done"]:
-            hook()
+    load, configure, running, response, error, done = map(_each_part, HOOKS)
 
 
 def make_addons() -> list:
