@@ -12,10 +12,9 @@ from contextlib import contextmanager
 from typing import Iterator, Optional
 
 from mitmproxy.io import compat
-from mitmproxy.net.http import url as mitm_url
 from mitmproxy.version import FLOW_FORMAT_VERSION
 
-from ..mitm.adapter import client_key, request_view, response_view, str_fields
+from ..mitm.adapter import exchange_from_record
 from ..model import Exchange
 from . import tnet
 
@@ -49,35 +48,19 @@ def read_state(record: bytes) -> dict:
     return state
 
 
-def _text(value) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
-
-
-def request_url(method: str, scheme: str, host: str, port: int, path: str) -> str:
-    """``Request.url``: authority form for CONNECT, else scheme://host[:port]/path."""
-    if method == "CONNECT":
-        return f"{host}:{port}"
-    return mitm_url.unparse(scheme, host, port, path)
-
-
 def exchange_from_state(state: dict) -> Optional[Exchange]:
     """The exchange of an HTTP flow's state; None for other flows (TCP, UDP, DNS)."""
     if state.get("type") != "http":
         return None
-    req = state["request"]
-    method = _text(req["method"]).upper()
-    url = request_url(method, _text(req["scheme"]), _text(req["host"]), req["port"],
-                      _text(req["path"]))
-    request = request_view(method, url, str_fields(req["headers"]), req["content"],
-                           req["timestamp_start"], _text(req["http_version"]))
+    req, resp = state["request"], state.get("response")
+    request = (req["method"], req["scheme"], req["host"], req["port"], req["path"],
+               req["http_version"], req["headers"], req["content"], req["timestamp_start"])
     response = None
-    resp = state.get("response")
     if resp:
-        response = response_view(resp["status_code"], resp["reason"].decode("ISO-8859-1"),
-                                 str_fields(resp["headers"]), resp["content"],
-                                 resp["timestamp_start"])
+        response = (resp["status_code"], resp["reason"], resp["headers"], resp["content"],
+                    resp["timestamp_start"])
     peer = (state.get("client_conn") or {}).get("peername")
-    return Exchange(request, response, id=state["id"], client=client_key(peer))
+    return exchange_from_record((state["id"], peer, request, response))
 
 
 def exchanges(path: str, start: int = 0, end: Optional[int] = None) -> Iterator[Exchange]:

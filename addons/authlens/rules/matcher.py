@@ -56,6 +56,10 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self.rules)
 
+    def __reduce__(self):
+        """Pickled as its rules (the host cache is rebuilt): settings travel to the worker."""
+        return RuleSet, (self.rules, tuple(self.jwks.values()))
+
     def _candidates(self, host: str) -> tuple[tuple[tuple, Rule], ...]:
         found = list(self._exact.get(host, ()))
         parent = host
