@@ -4,6 +4,9 @@ same session replayed from its .flow file and from a HAR export, and the proxy l
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import time
 
 import jwt
@@ -130,3 +133,41 @@ def test_upstream_receives_byte_identical_requests_with_and_without_authlens(api
     with_addon = raw_requests(True)
     assert len(without) == len(CASES) + 1
     assert with_addon == without
+
+
+# ---- the analysis process (authlens.mitm.worker) ------------------------------------------
+
+WORKER_LINE = re.compile(r"authlens: analysing live flows in process (\d+)")
+
+
+def test_live_mitmdump_analyses_in_the_process_and_prints_every_block(api, mitmdump):
+    proxy = mitmdump(write_flows=False)
+    send_all(proxy.proxy_url, api)
+    out = proxy.stop()
+    assert WORKER_LINE.search(out), out
+    for path, (_, status, verdict, cause, _) in CASES.items():
+        assert f"{status} GET {api.url(path)}" in out
+        assert f"{verdict.upper()} ({cause})" in out
+    assert "authlens: 7 flows seen, 6 with findings" in out
+    assert "Traceback" not in out and VALID not in out
+
+
+def test_live_mitmdump_writing_flows_analyses_on_its_own_thread(api, mitmdump):
+    proxy = mitmdump()  # -w: each flow is written with its diagnosis as it finishes
+    send_all(proxy.proxy_url, api)
+    out = proxy.stop()
+    assert not WORKER_LINE.search(out)
+    assert all("authlens" in f.metadata for f in proxy.read_flows() if f.response.status_code >= 400)
+
+
+def test_live_mitmdump_keeps_diagnosing_when_the_process_dies(api, mitmdump):
+    proxy = mitmdump(write_flows=False)
+    pid = int(proxy.wait_for_output(WORKER_LINE.pattern)[1])
+    os.kill(pid, signal.SIGKILL)
+    send_all(proxy.proxy_url, api)
+    out = proxy.stop()
+    assert "analysing in the proxy's thread from now on" in out
+    for _, status, verdict, cause, _ in CASES.values():
+        assert f"{verdict.upper()} ({cause})" in out
+    assert "authlens: 7 flows seen, 6 with findings" in out
+    assert "Traceback" not in out

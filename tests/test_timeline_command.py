@@ -8,6 +8,7 @@ from mitmproxy.test import taddons, tflow
 from authlens.analyze import Analyzer, default_trackers
 from authlens.mitm.adapter import exchange_from_flow
 from authlens.mitm.timeline_command import Timeline
+from authlens.oauth import timeline
 from authlens.oauth.lifecycle import TokenLifecycle
 
 
@@ -36,7 +37,7 @@ def test_timeline_command_tells_the_tokens_story():
     assert analyzer.analyze(exchange_from_flow(issued)).findings[0].id == "oauth-no-refresh-token"
     assert analyzer.analyze(exchange_from_flow(call)).cause == "token-expired"
     tracker = next(t for t in trackers if isinstance(t, TokenLifecycle))
-    with taddons.context(Timeline(tracker)) as tctx:
+    with taddons.context(Timeline(lambda ids: timeline.for_flows(tracker, ids))) as tctx:
         out = tctx.master.commands.call("authlens.timeline", [call])
         empty = tctx.master.commands.call("authlens.timeline", [tflow.tflow()])
     lines = out.splitlines()

@@ -14,7 +14,7 @@ from mitmproxy.test import taddons, tflow
 from mitmproxy.tools.web.webaddons import WebAddon
 
 from authlens.analyze import Analyzer
-from authlens.mitm import addon, compat
+from authlens.mitm import compat
 from authlens.mitm.addon import Annotate, Diagnose, TerminalOutput, make_addons
 from authlens.mitm.ui import VIEW_NAME, CommentColumn
 from authlens.render import report, text
@@ -162,15 +162,15 @@ def test_comment_column_only_over_the_default_columns():
 
 def test_console_ui_gets_log_lines_never_stdout(capsys, caplog):
     f = make_flow(f"Bearer {EXPIRED}", 401)
-    output = TerminalOutput(addon.SessionLog())
     diagnose = Diagnose()
+    output = TerminalOutput(diagnose)
+    diagnose.presenters = (output.present,)
     with taddons.context(diagnose, output) as tctx:
         tctx.options.add_option("console_layout", str, "single", "the console UI's option")
         for style in ("json", "rich", "auto"):
             tctx.configure(output, authlens_output=style)
             assert output.style == "log"
             diagnose.response(f)
-            output.response(f)
     assert capsys.readouterr().out == ""
     assert "would write over the console UI" in caplog.text
     assert "AUTHENTICATION (token-expired)" in caplog.text

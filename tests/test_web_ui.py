@@ -30,11 +30,14 @@ def web(upstream, mitmweb):
     now = time.time()
     expired = mint(issued=now - 7200, lifetime=3600)
     valid = mint(issued=now - 60, lifetime=3600, scp="Orders.Read")
-    web = mitmweb()
+    web = mitmweb(write_flows=False)  # as users run it: live flows analysed in the process
     with proxied_client(web.proxy_url) as client:
         for path, auth in ((EXPIRED[0], f"Bearer {expired}"), (NO_SCOPE[0], f"Bearer {valid}"),
                            (QUOTED[0], f'Bearer "{valid}"'), (HEALTHY, f"Bearer {valid}")):
             client.get(upstream.url(path), headers={"Authorization": auth})
+    deadline = time.monotonic() + 10  # the diagnoses land a moment after the responses
+    while sum(1 for f in web.get_json("/flows") if f["marked"]) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
     return web
 
 
@@ -92,6 +95,22 @@ def test_mitmweb_shows_verdicts_markers_and_view(web, page, artifacts):
     expect(view.locator("h5")).to_have_text("authlens")
     expect(view).to_contain_text("authlens: nothing wrong with this call.")
     expect(view).to_contain_text(re.compile(r"now +expires in \d+ min, issued \d+ s ago"))
+
+
+def test_an_open_mitmweb_page_shows_the_verdict_when_it_lands(upstream, mitmweb, page):
+    """The diagnosis comes from the analysis process after the flow is on screen: mitmweb is
+    told (an update), so the open page shows the verdict without a reload."""
+    path, status, challenge = EXPIRED
+    upstream.route(path, status=status, body="denied\n",
+                   headers=[("WWW-Authenticate", challenge), ("Content-Type", "text/plain")])
+    web = mitmweb(write_flows=False)
+    page.goto(web.url)
+    page.get_by_placeholder("Search").wait_for(timeout=15000)
+    with proxied_client(web.proxy_url) as client:
+        client.get(upstream.url(path), headers={"Authorization": f"Bearer {mint(lifetime=-60)}"})
+    expect(row(page, path).locator("td.col-comment")).to_contain_text(
+        "[authlens] AUTHENTICATION (token-expired)", timeout=10000)
+    expect(row(page, path).locator("td.col-path .marker")).to_have_text(emoji[":key:"])
 
 
 def test_mitmweb_keeps_columns_the_user_chose(mitmweb):

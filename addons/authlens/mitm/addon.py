@@ -11,6 +11,7 @@ writes to the request or response.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -20,7 +21,7 @@ import time
 from collections.abc import Sequence
 from typing import Optional
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, exceptions, hooks, http
 
 from ..analyze import Analyzer, Settings, default_trackers
 from ..oauth import timeline
@@ -29,25 +30,46 @@ from ..render import report, terminal, text
 from ..rules import RuleSet, RuleStore
 from ..rules.store import DEFAULT_RULES
 from ..session import SessionLog
-from .adapter import exchange_from_flow
+from .adapter import exchange_from_flow, record_of
 from .commands import Commands
 from .commands_diff import DiffCommand
 from .hooks import METADATA_KEY, diagnosis_of, never_raises
 from .timeline_command import Timeline
 from .ui import CommentColumn, ContentView
+from .worker import Worker
 
 log = logging.getLogger("authlens")
 
 OUTPUT_STYLES = ("auto", "rich", "log", "json", "off")
 
+# Options that decide where flows are analysed (``Diagnose._place_analysis``).
+_OFFLOAD_OPTIONS = {"authlens_offload", "server", "save_stream_file", "hardump"}
+
 
 class Diagnose:
-    """Runs the core on every finished flow; keeps the session's results."""
+    """Runs the core on every finished flow and keeps the session's results; each diagnosed flow
+    then goes to the ``presenters`` (comment and marker, terminal).
+
+    Live traffic is analysed in the analysis process (worker.py) and its results applied as they
+    come back, a few milliseconds later; flows read from files, and any flow while something
+    writes flows out at response time (``-w``, ``hardump``), are analysed here, before the
+    next addon sees the flow.
+    """
 
     def __init__(self):
         self.trackers = default_trackers()  # kept across option changes: they hold history
+        self.lifecycle = next(t for t in self.trackers if isinstance(t, TokenLifecycle))
         self.analyzer = Analyzer(trackers=self.trackers)
         self.session = SessionLog()
+        self.presenters: tuple = ()
+        """Called as ``present(flow, block)`` once a flow's diagnosis is stored (``block``: its
+        rich block when the analysis process drew it)."""
+        self.block_format: Optional[tuple] = None
+        self.worker: Optional[Worker] = None
+        self.running_loop = None
+        self.redraw = False
+        """Tell views (mitmweb, console) when a diagnosis lands after the flow was shown."""
+        self.last_timelines: Optional[list] = None
 
     def load(self, loader):
         loader.add_option("authlens_leeway", int, 60,
@@ -57,6 +79,9 @@ class Diagnose:
         loader.add_option("authlens_session_cookie", Sequence[str], [],
                           "Name of a cookie that carries the session (repeatable): a refused "
                           "request without it is explained as cookie-session-missing.")
+        loader.add_option("authlens_offload", bool, True,
+                          "Analyse live traffic in a helper process, off the proxy's thread "
+                          "(not while flows are written out with -w or hardump).")
 
     def configure(self, updated):
         if {"authlens_leeway", "authlens_reveal", "authlens_session_cookie"} & set(updated):
@@ -66,10 +91,28 @@ class Diagnose:
                                 reveal=ctx.options.authlens_reveal,
                                 session_cookies=tuple(ctx.options.authlens_session_cookie),
                                 rules=self.analyzer.settings.rules)
-            self.analyzer = Analyzer(settings, trackers=self.trackers)
+            self._use(Analyzer(settings, trackers=self.trackers))
+        if self.running_loop is not None and set(updated) & _OFFLOAD_OPTIONS:
+            self._place_analysis()
+
+    @never_raises
+    def running(self):
+        try:
+            self.running_loop = asyncio.get_running_loop()
+        except RuntimeError:  # driven without an event loop (tests): analyse here
+            return
+        self.redraw = ctx.master.addons.get("view") is not None
+        self._place_analysis()
 
     def use_rules(self, rules: RuleSet) -> None:
-        self.analyzer.settings = dataclasses.replace(self.analyzer.settings, rules=rules)
+        self._use(Analyzer(dataclasses.replace(self.analyzer.settings, rules=rules),
+                           trackers=self.trackers))
+
+    def render_blocks(self, block_format: Optional[tuple]) -> None:
+        """Have the analysis process draw rich blocks (``(width, color_system)``), or not."""
+        self.block_format = block_format
+        if self.worker is not None:
+            self.worker.send(("render", block_format))
 
     @never_raises
     def response(self, flow: http.HTTPFlow):
@@ -80,20 +123,92 @@ class Diagnose:
         if flow.response is None:
             self._diagnose(flow)
 
+    @never_raises
+    def done(self):
+        if self.worker is not None:
+            self._stop_worker()
+
     def describe(self, flow: http.HTTPFlow) -> dict:
         """Everything authlens can say about ``flow``: its stored diagnosis, or (for a flow it
         found nothing wrong with, or has not seen) one made now, with the credentials and
         decoded tokens filled in."""
         return diagnosis_of(flow) or self.analyzer.describe(exchange_from_flow(flow)).to_dict()
 
+    def timelines_for(self, flow_ids: list[str]) -> list[dict]:
+        """The token timelines of the clients behind these flows."""
+        found = self.worker.ask("timelines", flow_ids) if self.worker is not None else None
+        return found if found is not None else timeline.for_flows(self.lifecycle, flow_ids)
+
+    def recent_timelines(self) -> list[dict]:
+        """The token timelines of the clients seen last (for the summary at exit)."""
+        if self.worker is not None:
+            self.last_timelines = self.worker.ask("recent")
+        return self.last_timelines or timeline.recent(self.lifecycle)
+
+    def _use(self, analyzer: Analyzer) -> None:
+        self.analyzer = analyzer
+        if self.worker is not None:
+            self.worker.send(("settings", analyzer.settings))
+
+    def _place_analysis(self) -> None:
+        """Start or stop the analysis process as the options now say."""
+        options = ctx.options
+        wanted = (options.authlens_offload and options.server
+                  and not options.save_stream_file
+                  and not ("hardump" in options and options.hardump))
+        if wanted and self.worker is None:
+            worker = Worker(self._from_worker, self._worker_lost)
+            try:
+                worker.start(self.running_loop, [("settings", self.analyzer.settings),
+                                                 ("render", self.block_format)])
+            except (OSError, NotImplementedError) as exc:
+                log.info("authlens: analysing in the proxy's thread (no helper process: %s)", exc)
+                return
+            self.worker = worker
+            log.info("authlens: analysing live flows in process %d", worker.process.pid)
+        elif not wanted and self.worker is not None:
+            self._stop_worker()
+
+    def _stop_worker(self) -> None:
+        worker, self.worker = self.worker, None
+        self.last_timelines = worker.ask("recent", timeout=10.0)  # answered after every flow sent
+        worker.stop()
+
     def _diagnose(self, flow: http.HTTPFlow) -> None:
+        if self.worker is not None:
+            if flow.metadata.pop(METADATA_KEY, None) is not None:  # re-run of a diagnosed flow
+                self._present(flow, None)
+            self.session.record(flow.id, None)
+            if self.worker.submit(flow, record_of(flow)):
+                return
         diagnosis = self.analyzer.analyze(exchange_from_flow(flow))
-        result = diagnosis.to_dict() if diagnosis.noteworthy else None
+        self._store(flow, diagnosis.to_dict() if diagnosis.noteworthy else None)
+
+    def _store(self, flow: http.HTTPFlow, result: Optional[dict], as_json: Optional[str] = None,
+               block: Optional[str] = None) -> None:
         if result:
             flow.metadata[METADATA_KEY] = result
         else:
             flow.metadata.pop(METADATA_KEY, None)
-        self.session.record(flow.id, result)
+        self.session.record(flow.id, result, as_json)
+        self._present(flow, block)
+
+    def _present(self, flow: http.HTTPFlow, block: Optional[str]) -> None:
+        for present in self.presenters:
+            present(flow, block)
+
+    @never_raises
+    def _from_worker(self, flow: http.HTTPFlow, diagnosis: dict, as_json: str,
+                     block: Optional[str]) -> None:
+        self._store(flow, diagnosis, as_json, block)
+        if self.redraw:
+            ctx.master.addons.trigger(hooks.UpdateHook([flow]))
+
+    def _worker_lost(self, reason: str, owed: list) -> None:
+        self.worker = None
+        log.warning("authlens: %s; analysing in the proxy's thread from now on", reason)
+        for flow in owed:
+            self.response(flow)
 
 
 class Rules:
@@ -155,14 +270,7 @@ class Annotate:
             self.enabled = ctx.options.authlens_annotate
 
     @never_raises
-    def response(self, flow: http.HTTPFlow):
-        self._annotate(flow)
-
-    @never_raises
-    def error(self, flow: http.HTTPFlow):
-        self._annotate(flow)
-
-    def _annotate(self, flow: http.HTTPFlow) -> None:
+    def present(self, flow: http.HTTPFlow, block: Optional[str] = None) -> None:
         if not self.enabled:
             return
         diagnosis = diagnosis_of(flow)
@@ -175,9 +283,9 @@ class Annotate:
 class TerminalOutput:
     """Tells the person at the terminal: rich blocks in mitmdump, log lines in the UIs."""
 
-    def __init__(self, session: SessionLog, lifecycle: Optional[TokenLifecycle] = None):
-        self.session = session
-        self.lifecycle = lifecycle
+    def __init__(self, diagnose: Diagnose):
+        self.diagnose = diagnose
+        self.session = diagnose.session
         self.style = "off"
         self.console = None
 
@@ -199,22 +307,20 @@ class TerminalOutput:
                 style = "log"
             self.style = style
             self.console = terminal.make_console(sys.stdout) if style == "rich" else None
+            self.diagnose.render_blocks(self._block_format())
+
+    def _block_format(self) -> Optional[tuple]:
+        return (self.console.width, self.console.color_system) if self.console else None
 
     @never_raises
-    def response(self, flow: http.HTTPFlow):
-        self._show(flow)
-
-    @never_raises
-    def error(self, flow: http.HTTPFlow):
-        self._show(flow)
-
-    def _show(self, flow: http.HTTPFlow) -> None:
+    def present(self, flow: http.HTTPFlow, block: Optional[str] = None) -> None:
         diagnosis = diagnosis_of(flow)
         if diagnosis is None or self.style == "off":
             return
         if self.style == "rich":
-            self.console.file.write(terminal.render_block(diagnosis, self.console.width,
-                                                          self.console.color_system))
+            if block is None:
+                block = terminal.render_block(diagnosis, *self._block_format())
+            self.console.file.write(block)
             self.console.file.flush()
         elif self.style == "json":
             print(json.dumps(diagnosis, ensure_ascii=False), flush=True)
@@ -225,8 +331,8 @@ class TerminalOutput:
 
     @never_raises
     def done(self):
-        timelines = timeline.recent(self.lifecycle) if self.lifecycle is not None else []
         if self.style == "rich":
+            timelines = self.diagnose.recent_timelines()
             self.console.print(terminal.summary(self.session.seen, self.session.diagnoses(),
                                                 timelines))
         elif self.style == "log" and self.session.seen:
@@ -276,10 +382,10 @@ class AuthLens:
 
     def __init__(self):
         self.diagnose = Diagnose()
-        lifecycle = next(t for t in self.diagnose.trackers if isinstance(t, TokenLifecycle))
-        session = self.diagnose.session
-        self.parts = (Rules(self.diagnose), self.diagnose, Annotate(),
-                      TerminalOutput(session, lifecycle), Report(session), Timeline(lifecycle),
+        annotate, output = Annotate(), TerminalOutput(self.diagnose)
+        self.diagnose.presenters = (annotate.present, output.present)
+        self.parts = (Rules(self.diagnose), self.diagnose, annotate, output,
+                      Report(self.diagnose.session), Timeline(self.diagnose.timelines_for),
                       ContentView(self.diagnose), CommentColumn(), Commands(self.diagnose),
                       DiffCommand())
         self._hooks = {name: tuple(getattr(p, name) for p in self.parts if hasattr(p, name))

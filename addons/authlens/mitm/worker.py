@@ -1,0 +1,379 @@
+"""The analysis process: live flows are diagnosed beside the proxy, not on its thread.
+
+mitmdump runs its event loop on one core; authlens' analysis on that thread cost it a fifth of
+its throughput (bench/live.py). So, while the proxy serves live traffic, the proxy's thread only
+takes each finished flow's raw parts (``adapter.record_of``, a few µs), sends them here in one
+batch per loop iteration, and applies what comes back: the diagnosis of the flows that have one,
+with their rich block or JSON line already rendered. The trackers (token lifecycle, redirects,
+CORS, cookies) live here and see the flows in the order the proxy finished them.
+
+    main --("flows", [(seq, record), ...])-->  worker  --("results", last_seq, [...])--> main
+    main --("settings", Settings) / ("render", fmt)--> worker
+    main --("ask", id, question, args)-->      worker  --("answer", id, value)-->        main
+
+Frames are a 4-byte little-endian length, a codec byte and the message (``frame``); both ends
+are this module. The proxy's
+side never blocks on the pipe (non-blocking fds watched by the event loop) except in ``ask``,
+which commands and the end of the session use, with a time limit. If the process dies or falls
+too far behind, ``Worker`` says so through ``on_lost`` with the flows it still owed.
+
+Run as ``python -m authlens.mitm.worker`` by ``Worker.start``.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import logging
+import marshal
+import os
+import pickle
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+log = logging.getLogger("authlens")
+
+MAX_PENDING = 20_000
+"""Flows sent but not yet answered; past this the process is too far behind to be useful."""
+ACK_EVERY = 16
+"""The process answers a batch without results only once this many flows wait for an answer:
+each answer wakes the proxy's thread, and most flows have nothing to say."""
+
+_LENGTH = 4
+_MARSHAL, _PICKLE = b"m", b"p"
+
+
+def frame(message: Any) -> bytes:
+    """One message on the pipe. Flows and results are plain data and go as ``marshal`` (faster
+    than pickle on both ends; both ends run the same Python); settings need pickle."""
+    try:
+        data = _MARSHAL + marshal.dumps(message)
+    except ValueError:  # not plain data
+        data = _PICKLE + pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return len(data).to_bytes(_LENGTH, "little") + data
+
+
+def unframe(buffer: bytearray) -> list:
+    """The whole messages at the start of ``buffer`` (removed from it)."""
+    out = []
+    start = 0
+    while len(buffer) - start >= _LENGTH:
+        size = int.from_bytes(buffer[start:start + _LENGTH], "little")
+        end = start + _LENGTH + size
+        if len(buffer) < end:
+            break
+        codec = buffer[start + _LENGTH:start + _LENGTH + 1]
+        body = bytes(buffer[start + _LENGTH + 1:end])
+        out.append(marshal.loads(body) if codec == _MARSHAL else pickle.loads(body))
+        start = end
+    del buffer[:start]
+    return out
+
+
+class Worker:
+    """The proxy's side: starts the process, sends it flows, hands back their results.
+
+    ``on_result(flow, diagnosis, as_json, block)`` gets each flow with something to say, in order,
+    on the event loop's thread (its diagnosis, also as JSON, and its rich block if asked for); ``on_lost(reason, flows)`` is called once if the process stops answering,
+    with the flows sent and not answered (the caller analyses them itself).
+    """
+
+    def __init__(self, on_result: Callable[[Any, dict, str, Optional[str]], None],
+                 on_lost: Callable[[str, list], None]):
+        self.on_result = on_result
+        self.on_lost = on_lost
+        self.process: Optional[subprocess.Popen] = None
+        self.loop = None
+        self._seq = itertools.count(1)
+        self._asks = itertools.count(1)
+        self._pending: collections.deque = collections.deque()  # (seq, flow), oldest first
+        self._batch: list = []
+        self._out = bytearray()
+        self._in = bytearray()
+        self._answers: dict[int, Any] = {}
+        self._watching_write = False
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None
+
+    def start(self, loop, first_messages: list) -> None:
+        """Start the process (raises OSError/NotImplementedError if this platform can't)."""
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        self.process = subprocess.Popen([sys.executable, "-m", "authlens.mitm.worker"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.loop = loop
+        os.set_blocking(self.process.stdin.fileno(), False)
+        os.set_blocking(self.process.stdout.fileno(), False)
+        try:
+            loop.add_reader(self.process.stdout.fileno(), self._readable)
+        except Exception:
+            self._kill()
+            raise
+        for message in first_messages:
+            self.send(message)
+
+    def send(self, message: Any) -> None:
+        if self.process is not None:
+            self._flush_batch()
+            self._write(frame(message))
+
+    def submit(self, flow, record: tuple) -> bool:
+        """Queue a flow; the batch goes out once this loop iteration is over. False if the
+        process is gone (the flow is then the caller's)."""
+        if len(self._pending) >= MAX_PENDING:
+            self._lose(f"the analysis process is {MAX_PENDING} flows behind")
+        if self.process is None:
+            return False
+        seq = next(self._seq)
+        self._pending.append((seq, flow))
+        if not self._batch:
+            self.loop.call_soon(self._flush_batch)
+        self._batch.append((seq, record))
+        return True
+
+    def ask(self, question: str, *args, timeout: float = 5.0) -> Any:
+        """Ask the process something and wait for the answer (it comes after every flow sent
+        before it has been analysed, so asking also drains). None if it does not answer."""
+        if self.process is None:
+            return None
+        ask_id = next(self._asks)
+        self.send(("ask", ask_id, question, args))
+        deadline = time.monotonic() + timeout
+        while ask_id not in self._answers and self.process is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._lose(f"no answer to {question!r} within {timeout:g} s")
+                break
+            writing = [self.process.stdin] if self._out else []
+            readable, writable, _ = select.select([self.process.stdout], writing, [], remaining)
+            if writable:
+                self._write(b"")
+            if readable:
+                self._readable()
+        return self._answers.pop(ask_id, None)
+
+    def stop(self) -> None:
+        """Close the pipe (the process exits at end of input) and wait a moment for it."""
+        process = self.process
+        if process is None:
+            return
+        self._unwatch()
+        self.process = None
+        try:
+            process.stdin.close()
+            process.wait(timeout=2)
+        except (OSError, subprocess.TimeoutExpired):
+            process.kill()
+        process.stdout.close()
+
+    # ---- the pipe ---------------------------------------------------------------------------
+
+    def _flush_batch(self) -> None:
+        if self._batch and self.process is not None:
+            batch, self._batch = self._batch, []
+            self._write(frame(("flows", batch)))
+
+    def _write(self, data: bytes) -> None:
+        if self.process is None:
+            return
+        self._out += data
+        try:
+            written = os.write(self.process.stdin.fileno(), self._out) if self._out else 0
+        except BlockingIOError:
+            written = 0
+        except OSError as exc:
+            self._lose(f"cannot write to the analysis process: {exc}")
+            return
+        del self._out[:written]
+        if self._out and not self._watching_write:
+            self.loop.add_writer(self.process.stdin.fileno(), self._write, b"")
+            self._watching_write = True
+        elif not self._out and self._watching_write:
+            self.loop.remove_writer(self.process.stdin.fileno())
+            self._watching_write = False
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.process.stdout.fileno(), 1 << 20)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._lose(f"cannot read from the analysis process: {exc}")
+            return
+        if not data:
+            self._lose(f"the analysis process exited ({self.process.wait()})")
+            return
+        self._in += data
+        for message in unframe(self._in):
+            self._receive(message)
+
+    def _receive(self, message: tuple) -> None:
+        kind = message[0]
+        if kind == "results":
+            _, last, results = message
+            pending = self._pending
+            for seq, *result in results:
+                while pending and pending[0][0] < seq:
+                    pending.popleft()
+                if pending and pending[0][0] == seq:
+                    self.on_result(pending.popleft()[1], *result)
+            while pending and pending[0][0] <= last:
+                pending.popleft()
+        elif kind == "answer":
+            self._answers[message[1]] = message[2]
+        elif kind == "log":
+            log.log(message[1], "%s", message[2])
+
+    def _unwatch(self) -> None:
+        if self.process is None or self.loop is None:
+            return
+        try:
+            self.loop.remove_reader(self.process.stdout.fileno())
+            if self._watching_write:
+                self.loop.remove_writer(self.process.stdin.fileno())
+        except (ValueError, OSError):  # the loop is already closed
+            pass
+        self._watching_write = False
+
+    def _kill(self) -> None:
+        process, self.process = self.process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+            process.stdin.close()
+            process.stdout.close()
+
+    def _lose(self, reason: str) -> None:
+        if self.process is None:
+            return
+        self._unwatch()
+        self._kill()
+        owed = [flow for _, flow in self._pending]
+        self._pending.clear()
+        self._batch.clear()
+        self._out.clear()
+        self.on_lost(reason, owed)
+
+
+# ---- the process ---------------------------------------------------------------------------
+
+class _Analysis:
+    """The process's state: the analyzer with its trackers, and how to render blocks."""
+
+    def __init__(self):
+        from ..analyze import Analyzer, default_trackers
+        from ..oauth.lifecycle import TokenLifecycle
+        self.trackers = default_trackers()
+        self.lifecycle = next(t for t in self.trackers if isinstance(t, TokenLifecycle))
+        self.analyzer = Analyzer(trackers=self.trackers)
+        self.block_format: Optional[tuple] = None
+        self.answered = 0
+        """The last flow the proxy has been answered for."""
+        self.unanswered = 0
+        """The last flow seen."""
+
+    def settings(self, settings) -> None:
+        from ..analyze import Analyzer
+        self.analyzer = Analyzer(settings, trackers=self.trackers)
+
+    def render(self, block_format: Optional[tuple]) -> None:
+        self.block_format = block_format
+
+    def flows(self, batch: list) -> Optional[tuple]:
+        """The message answering a batch, or None while there is nothing to say yet."""
+        from ..render import terminal
+        from .adapter import exchange_from_record
+        results = []
+        for seq, record in batch:
+            try:
+                diagnosis = self.analyzer.analyze(exchange_from_record(record))
+                if not diagnosis.noteworthy:
+                    continue
+                result = diagnosis.to_dict()
+                block = (terminal.render_block(result, *self.block_format)
+                         if self.block_format else None)
+                results.append((seq, result, json.dumps(result), block))
+            except Exception as exc:  # noqa: BLE001 - one bad flow must not stop the others
+                url = record[2][1] if len(record) > 2 else "?"
+                _say(logging.ERROR, f"authlens: internal error in the analysis process on {url}: "
+                                    f"{type(exc).__name__}: {exc}")
+        last = batch[-1][0] if batch else self.answered
+        if results or last - self.answered >= ACK_EVERY:
+            return self.acknowledge(last, results)
+        self.unanswered = last
+        return None
+
+    def acknowledge(self, last: Optional[int] = None, results: Optional[list] = None) -> tuple:
+        """The answer for every flow up to ``last`` (default: every flow seen)."""
+        last = self.unanswered if last is None else last
+        self.answered = self.unanswered = last
+        return ("results", last, results or [])
+
+    def answer(self, question: str, args: tuple):
+        from ..oauth import timeline
+        if question == "timelines":
+            return timeline.for_flows(self.lifecycle, args[0])
+        if question == "recent":
+            return timeline.recent(self.lifecycle)
+        raise ValueError(f"unknown question {question!r}")
+
+
+_replies = sys.stdout.buffer
+"""The pipe to the proxy; ``serve`` moves it off fd 1 so that a stray print cannot corrupt it."""
+
+
+def _say(level: int, text: str) -> None:
+    _send(("log", level, text))
+
+
+def _send(message) -> None:
+    _replies.write(frame(message))
+    _replies.flush()
+
+
+def serve() -> None:
+    """Answer the proxy until it closes the pipe."""
+    global _replies
+    _replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    if hasattr(os, "nice"):  # when the proxy and this process share a core, the proxy goes first
+        os.nice(10)
+    analysis = _Analysis()
+    source = sys.stdin.buffer
+    buffer = bytearray()
+    while True:
+        data = source.read1(1 << 20)
+        if not data:
+            return
+        buffer += data
+        for message in unframe(buffer):
+            kind = message[0]
+            if kind == "flows":
+                answer = analysis.flows(message[1])
+                if answer is not None:
+                    _send(answer)
+            elif kind == "settings":
+                analysis.settings(message[1])
+            elif kind == "render":
+                analysis.render(message[1])
+            elif kind == "ask":
+                _, ask_id, question, args = message
+                _send(analysis.acknowledge())
+                try:
+                    value = analysis.answer(question, args)
+                except Exception as exc:  # noqa: BLE001 - a bad question must not stop the process
+                    _say(logging.ERROR, f"authlens: analysis process: {type(exc).__name__}: {exc}")
+                    value = None
+                _send(("answer", ask_id, value))
+
+
+if __name__ == "__main__":
+    serve()

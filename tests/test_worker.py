@@ -1,0 +1,110 @@
+"""The analysis process (authlens.mitm.worker): same diagnoses as on the proxy's thread, answers
+in order, and a lost process hands its flows back. Live through mitmdump: test_addon_live.py."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from authlens.analyze import Analyzer, Settings, default_trackers
+from authlens.mitm import worker
+from authlens.mitm.adapter import exchange_from_flow, record_of
+from authlens.rules import RuleStore
+from harness import read_flows
+
+CAPTURES = sorted((Path(__file__).resolve().parents[1] / "captures").glob("*.flow"))
+
+
+def capture_flows() -> list:
+    return [f for path in CAPTURES for f in read_flows(path) if hasattr(f, "request")]
+
+
+def settings() -> Settings:
+    store = RuleStore([], presets=True)
+    store.reload()
+    return Settings(rules=store.ruleset)
+
+
+class Collector:
+    """A ``Worker`` driven on a fresh event loop, keeping what it hands back."""
+
+    def __init__(self):
+        self.results: list[tuple] = []
+        self.lost: list[tuple[str, list]] = []
+        self.loop = asyncio.new_event_loop()
+        self.worker = worker.Worker(lambda flow, *result: self.results.append((flow, *result)),
+                                    lambda reason, owed: self.lost.append((reason, owed)))
+        self.worker.start(self.loop, [("settings", settings())])
+
+    def submit_all(self, flows) -> None:
+        for flow in flows:
+            assert self.worker.submit(flow, record_of(flow))
+        self.loop.run_until_complete(asyncio.sleep(0))  # the batch goes out
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.loop.close()
+
+
+@pytest.fixture
+def collector():
+    c = Collector()
+    yield c
+    c.close()
+
+
+def test_the_process_gives_the_diagnoses_the_proxy_thread_gives(collector):
+    flows = capture_flows()
+    assert len(flows) >= 15
+    here = Analyzer(settings(), trackers=default_trackers())
+    expected = {}
+    for flow in flows:
+        diagnosis = here.analyze(exchange_from_flow(flow))
+        if diagnosis.noteworthy:
+            expected[flow.id] = diagnosis.to_dict()
+
+    collector.submit_all(flows)
+    assert collector.worker.ask("recent") is not None  # answered after every flow before it
+    got = {flow.id: diagnosis for flow, diagnosis, _, _ in collector.results}
+    assert got == expected
+    assert [f.id for f, *_ in collector.results] == [f.id for f in flows if f.id in expected]
+    assert not collector.lost
+
+
+def test_rich_blocks_are_drawn_in_the_process_when_asked(collector):
+    collector.worker.send(("render", (100, None)))
+    collector.submit_all(capture_flows())
+    collector.worker.ask("recent")
+    blocks = [block for *_, block in collector.results]
+    assert blocks and all(block.startswith("╭─ ") for block in blocks)
+
+
+def test_a_lost_process_hands_back_the_flows_it_owed(collector):
+    flows = capture_flows()
+    os.kill(collector.worker.process.pid, signal.SIGKILL)
+    collector.worker.process.wait()
+    for flow in flows:
+        if not collector.worker.submit(flow, record_of(flow)):
+            break
+    collector.loop.run_until_complete(asyncio.sleep(0.05))
+    assert collector.worker.ask("recent") is None
+    (reason, owed), = collector.lost
+    assert "analysis process" in reason
+    assert owed and {f.id for f in owed} <= {f.id for f in flows}
+    assert not collector.worker.alive and not collector.worker.submit(flows[0], record_of(flows[0]))
+
+
+def test_frames_carry_plain_data_and_settings():
+    buffer = bytearray()
+    for message in [("flows", [(1, ("id", None, (b"GET",), None))]), ("settings", settings())]:
+        buffer += worker.frame(message)
+    half = bytearray(buffer[:-3])
+    first = worker.unframe(half)
+    assert [m[0] for m in first] == ["flows"] and len(half) > 0  # the rest waits for its bytes
+    flows, settings_message = worker.unframe(buffer)
+    assert flows == ("flows", [(1, ("id", None, (b"GET",), None))])
+    assert settings_message[1].rules.match("graph.microsoft.com", "/v1.0/me").name == "Microsoft Graph"
