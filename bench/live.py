@@ -1,6 +1,7 @@
-"""Live cost: wrk through mitmdump (reverse proxy) to a fast loopback server, with and without
-authlens, runs interleaved (A/B/A/B...). Prints each run, then the median throughput ratio and the
-p99 latency authlens adds.
+"""Live cost: wrk through mitmdump (reverse proxy) to a fast loopback server: bare, with an
+empty addon script (the control: what loading any script costs, and how far this machine's noise
+goes), and with authlens; the order rotates each round, since the machine drifts. Prints each
+run, then the median throughput ratios to bare mitmdump and the p99 latency each adds.
 
     .venv/bin/python bench/live.py [--rounds 3] [--seconds 10] [--connections 8]
 
@@ -81,13 +82,19 @@ def lua_script(n: int = 500) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(with_authlens: bool, upstream: int, script: str, args) -> tuple[float, float]:
+EMPTY_SCRIPT = "class Nothing:\n    def response(self, flow):\n        pass\n\naddons = [Nothing()]\n"
+ARMS = ("bare", "empty script", "authlens")
+
+
+def run(arm: str, upstream: int, script: str, args) -> tuple[float, float]:
     """One wrk run through a fresh mitmdump: (requests/s, p99 latency ms)."""
     port = free_port()
     confdir = tempfile.mkdtemp(prefix="authlens-bench-")
     cmd = [str(BIN / "mitmdump"), "-q", "--mode", f"reverse:http://127.0.0.1:{upstream}",
            "--listen-host", "127.0.0.1", "--listen-port", str(port), "--set", f"confdir={confdir}"]
-    if with_authlens:
+    if arm == "empty script":
+        cmd += ["-s", args.empty]
+    elif arm == "authlens":
         cmd += ["-s", args.script, *(a for o in args.set for a in ("--set", o))]
     proxy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -123,26 +130,29 @@ def main() -> None:
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(upstream)])
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(lua_script())
-    results: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    args.empty = os.path.join(tempfile.mkdtemp(prefix="authlens-bench-"), "empty.py")
+    Path(args.empty).write_text(EMPTY_SCRIPT)
+    results: dict[str, list[tuple[float, float]]] = {arm: [] for arm in ARMS}
     try:
         wait_for_port(upstream)
         for i in range(args.rounds):
-            for with_authlens in (False, True):
-                rps, p99 = run(with_authlens, upstream, lua.name, args)
-                results[with_authlens].append((rps, p99))
-                print(f"round {i + 1} {'with authlens' if with_authlens else 'without     '}  "
-                      f"{rps:8.0f} req/s  p99 {p99:7.2f} ms  "
+            for arm in ARMS[i % 3:] + ARMS[:i % 3]:
+                rps, p99 = run(arm, upstream, lua.name, args)
+                results[arm].append((rps, p99))
+                print(f"round {i + 1} {arm:<12}  {rps:8.0f} req/s  p99 {p99:7.2f} ms  "
                       f"(load average {os.getloadavg()[0]:.2f})", flush=True)
     finally:
         server.terminate()
         os.unlink(lua.name)
-    base_rps = statistics.median(r for r, _ in results[False])
-    with_rps = statistics.median(r for r, _ in results[True])
-    base_p99 = statistics.median(p for _, p in results[False])
-    with_p99 = statistics.median(p for _, p in results[True])
-    print(f"median throughput: {base_rps:.0f} -> {with_rps:.0f} req/s, ratio "
-          f"{with_rps / base_rps:.3f}; median p99 latency {base_p99:.2f} -> {with_p99:.2f} ms "
-          f"({with_p99 - base_p99:+.2f} ms) on {os.cpu_count()} CPUs")
+    base_rps = statistics.median(r for r, _ in results["bare"])
+    base_p99 = statistics.median(p for _, p in results["bare"])
+    print(f"bare mitmdump: median {base_rps:.0f} req/s, p99 {base_p99:.2f} ms on "
+          f"{os.cpu_count()} CPUs")
+    for arm in ARMS[1:]:
+        rps = statistics.median(r for r, _ in results[arm])
+        p99 = statistics.median(p for _, p in results[arm])
+        print(f"{arm}: median {rps:.0f} req/s, ratio {rps / base_rps:.3f}; "
+              f"p99 {p99:.2f} ms ({p99 - base_p99:+.2f} ms)")
 
 
 if __name__ == "__main__":
