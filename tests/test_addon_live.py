@@ -171,3 +171,17 @@ def test_live_mitmdump_keeps_diagnosing_when_the_process_dies(api, mitmdump):
         assert f"{verdict.upper()} ({cause})" in out
     assert "authlens: 7 flows seen, 6 with findings" in out
     assert "Traceback" not in out
+
+
+def test_ctrl_c_in_the_terminal_leaves_the_process_to_the_proxy(api, mitmdump):
+    """Ctrl-C reaches the whole process group; the helper must outlive it so that the proxy can
+    still ask it for the session's end (no traceback, no fallback)."""
+    proxy = mitmdump(write_flows=False)
+    pid = int(proxy.wait_for_output(WORKER_LINE.pattern)[1])
+    curl(proxy.proxy_url, api.url("/empty"), "-H", "Authorization: Bearer ")
+    proxy.wait_for_output(r"AUTHENTICATION \(credential-empty\)")  # the process is serving
+    os.kill(pid, signal.SIGINT)
+    send_all(proxy.proxy_url, api)
+    out = proxy.stop()
+    assert "from now on" not in out and "Traceback" not in out and "KeyboardInterrupt" not in out
+    assert "authlens: 8 flows seen, 7 with findings" in out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -152,10 +153,9 @@ class Diagnose:
 
     def _place_analysis(self) -> None:
         """Start or stop the analysis process as the options now say."""
-        options = ctx.options
-        wanted = (options.authlens_offload and options.server
-                  and not options.save_stream_file
-                  and not ("hardump" in options and options.hardump))
+        option = functools.partial(getattr, ctx.options)  # some are missing in some tools
+        wanted = (option("authlens_offload") and option("server", False)
+                  and not option("save_stream_file", None) and not option("hardump", None))
         if wanted and self.worker is None:
             worker = Worker(self._from_worker, self._worker_lost)
             try:

@@ -30,6 +30,7 @@ import marshal
 import os
 import pickle
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -108,7 +109,8 @@ class Worker:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         self.process = subprocess.Popen([sys.executable, "-m", "authlens.mitm.worker"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                                        start_new_session=True)  # out of reach of Ctrl-C
         self.loop = loop
         os.set_blocking(self.process.stdin.fileno(), False)
         os.set_blocking(self.process.stdout.fileno(), False)
@@ -346,6 +348,10 @@ def serve() -> None:
     os.dup2(2, 1)
     if hasattr(os, "nice"):  # when the proxy and this process share a core, the proxy goes first
         os.nice(10)
+    # The proxy stops this process (end of input) once it has asked for what it still needs;
+    # an interrupt meant for the proxy must not end it first (where start_new_session is not
+    # enough: other platforms, a signal sent to this process).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     analysis = _Analysis()
     source = sys.stdin.buffer
     buffer = bytearray()
