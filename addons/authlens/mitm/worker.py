@@ -4,7 +4,7 @@ mitmdump runs its event loop on one core; authlens' analysis on that thread cost
 its throughput (bench/live.py). So, while the proxy serves live traffic, the proxy's thread only
 takes each finished flow's raw parts (``adapter.record_of``, a few µs), sends them here in one
 batch per loop iteration, and applies what comes back: the diagnosis of the flows that have one,
-with their rich block or JSON line already rendered. The trackers (token lifecycle, redirects,
+with their rich block already drawn. The trackers (token lifecycle, redirects,
 CORS, cookies) live here and see the flows in the order the proxy finished them.
 
     main --("flows", [(seq, record), ...])-->  worker  --("results", last_seq, [...])--> main
@@ -12,10 +12,10 @@ CORS, cookies) live here and see the flows in the order the proxy finished them.
     main --("ask", id, question, args)-->      worker  --("answer", id, value)-->        main
 
 Frames are a 4-byte little-endian length, a codec byte and the message (``frame``); both ends
-are this module. The proxy's
-side never blocks on the pipe (non-blocking fds watched by the event loop) except in ``ask``,
-which commands and the end of the session use, with a time limit. If the process dies or falls
-too far behind, ``Worker`` says so through ``on_lost`` with the flows it still owed.
+are this module. The proxy's side never blocks on the pipe (non-blocking fds watched by the
+event loop) except in ``ask``, which commands and the end of the session use, with a time limit.
+If the process dies or falls too far behind, ``Worker`` says so through ``on_lost`` with the
+flows it still owed.
 
 Run as ``python -m authlens.mitm.worker`` by ``Worker.start``.
 """
@@ -80,8 +80,9 @@ class Worker:
     """The proxy's side: starts the process, sends it flows, hands back their results.
 
     ``on_result(flow, diagnosis, as_json, block)`` gets each flow with something to say, in order,
-    on the event loop's thread (its diagnosis, also as JSON, and its rich block if asked for); ``on_lost(reason, flows)`` is called once if the process stops answering,
-    with the flows sent and not answered (the caller analyses them itself).
+    on the event loop's thread (its diagnosis, also as JSON, and its rich block if asked for).
+    ``on_lost(reason, flows)`` is called once if the process stops answering, with the flows sent
+    and not answered (the caller analyses them itself).
     """
 
     def __init__(self, on_result: Callable[[Any, dict, str, Optional[str]], None],
