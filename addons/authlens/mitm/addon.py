@@ -1,9 +1,10 @@
 """What authlens does inside mitmproxy: one small class per concern, in hook order, called by
 ``AuthLens``, the one addon object mitmproxy loads.
 
-``Diagnose`` analyses each finished flow and stores the plain result in
-``flow.metadata["authlens"]``; ``Annotate``, ``TerminalOutput`` and ``Report`` read it from there,
-as do the interactive parts: ``ContentView`` and ``CommentColumn`` (ui.py), ``Commands``
+``Diagnose`` analyses each finished flow (live flows in the helper process, worker.py), stores
+the plain result in ``flow.metadata["authlens"]`` and then hands the flow to its presenters,
+``Annotate`` and ``TerminalOutput``, whenever the result is there. ``Report`` and the interactive
+parts read the stored results: ``ContentView`` and ``CommentColumn`` (ui.py), ``Commands``
 (commands.py).
 Every hook is wrapped so that nothing authlens does can raise into mitmproxy, and nothing here
 writes to the request or response.
