@@ -112,7 +112,7 @@ def test_a_lost_process_hands_back_the_flows_it_owed(collector):
     (reason, owed), = collector.lost
     assert "analysis process" in reason
     assert owed and {f.id for f in owed} <= {f.id for f in flows}
-    assert not collector.worker.alive and not collector.worker.submit(flows[0], record_of(flows[0]))
+    assert collector.worker.process is None and not collector.worker.submit(flows[0], record_of(flows[0]))
 
 
 def test_frames_carry_plain_data_and_settings():
@@ -125,3 +125,18 @@ def test_frames_carry_plain_data_and_settings():
     flows, settings_message = worker.unframe(buffer)
     assert flows == ("flows", [(1, ("id", None, (b"GET",), None))])
     assert settings_message[1].rules.match("graph.microsoft.com", "/v1.0/me").name == "Microsoft Graph"
+
+
+def test_a_flow_that_fails_in_the_process_is_named_and_the_others_go_on(monkeypatch):
+    said = []
+    monkeypatch.setattr(worker, "_say", lambda level, text: said.append(text))
+    analysis = worker._Analysis()
+    flows = capture_flows()
+    broken = analysis.analyzer.analyze
+    monkeypatch.setattr(analysis.analyzer, "analyze", lambda ex: (
+        1 / 0 if ex.request.url == flows[0].request.url else broken(ex)))
+    _, last, results = analysis.flows([(i, record_of(f)) for i, f in enumerate(flows, 1)])
+    request = flows[0].request
+    assert said == [f"authlens: internal error in the analysis process on "
+                    f"{request.host}{request.path}: ZeroDivisionError: division by zero"]
+    assert last == len(flows) and results

@@ -27,7 +27,7 @@ from mitmproxy import ctx, exceptions, hooks, http
 
 from ..analyze import Analyzer, Settings, default_trackers
 from ..oauth import timeline
-from ..oauth.lifecycle import TokenLifecycle
+from ..oauth.lifecycle import lifecycle_of
 from ..render import report, terminal, text
 from ..rules import RuleSet, RuleStore
 from ..rules.store import DEFAULT_RULES
@@ -60,7 +60,7 @@ class Diagnose:
 
     def __init__(self):
         self.trackers = default_trackers()  # kept across option changes: they hold history
-        self.lifecycle = next(t for t in self.trackers if isinstance(t, TokenLifecycle))
+        self.lifecycle = lifecycle_of(self.trackers)
         self.analyzer = Analyzer(trackers=self.trackers)
         self.session = SessionLog()
         self.presenters: tuple = ()

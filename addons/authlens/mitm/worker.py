@@ -37,6 +37,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from ..analyze import Analyzer, default_trackers
+from ..oauth import timeline
+from ..oauth.lifecycle import lifecycle_of
+from ..render import terminal
+from .adapter import exchange_from_record, text_of
+
 log = logging.getLogger("authlens")
 
 MAX_PENDING = 20_000
@@ -99,10 +105,6 @@ class Worker:
         self._in = bytearray()
         self._answers: dict[int, Any] = {}
         self._watching_write = False
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None
 
     def start(self, loop, first_messages: list) -> None:
         """Start the process (raises OSError/NotImplementedError if this platform can't)."""
@@ -175,6 +177,7 @@ class Worker:
             process.wait(timeout=2)
         except (OSError, subprocess.TimeoutExpired):
             process.kill()
+            process.wait()
         process.stdout.close()
 
     # ---- the pipe ---------------------------------------------------------------------------
@@ -272,10 +275,8 @@ class _Analysis:
     """The process's state: the analyzer with its trackers, and how to render blocks."""
 
     def __init__(self):
-        from ..analyze import Analyzer, default_trackers
-        from ..oauth.lifecycle import TokenLifecycle
         self.trackers = default_trackers()
-        self.lifecycle = next(t for t in self.trackers if isinstance(t, TokenLifecycle))
+        self.lifecycle = lifecycle_of(self.trackers)
         self.analyzer = Analyzer(trackers=self.trackers)
         self.block_format: Optional[tuple] = None
         self.answered = 0
@@ -284,7 +285,6 @@ class _Analysis:
         """The last flow seen."""
 
     def settings(self, settings) -> None:
-        from ..analyze import Analyzer
         self.analyzer = Analyzer(settings, trackers=self.trackers)
 
     def render(self, block_format: Optional[tuple]) -> None:
@@ -292,8 +292,6 @@ class _Analysis:
 
     def flows(self, batch: list) -> Optional[tuple]:
         """The message answering a batch, or None while there is nothing to say yet."""
-        from ..render import terminal
-        from .adapter import exchange_from_record
         results = []
         for seq, record in batch:
             try:
@@ -305,9 +303,8 @@ class _Analysis:
                          if self.block_format else None)
                 results.append((seq, result, json.dumps(result), block))
             except Exception as exc:  # noqa: BLE001 - one bad flow must not stop the others
-                url = record[2][1] if len(record) > 2 else "?"
-                _say(logging.ERROR, f"authlens: internal error in the analysis process on {url}: "
-                                    f"{type(exc).__name__}: {exc}")
+                _say(logging.ERROR, f"authlens: internal error in the analysis process on "
+                                    f"{_where(record)}: {type(exc).__name__}: {exc}")
         last = batch[-1][0] if batch else self.answered
         if results or last - self.answered >= ACK_EVERY:
             return self.acknowledge(last, results)
@@ -321,7 +318,6 @@ class _Analysis:
         return ("results", last, results or [])
 
     def answer(self, question: str, args: tuple):
-        from ..oauth import timeline
         if question == "timelines":
             return timeline.for_flows(self.lifecycle, args[0])
         if question == "recent":
@@ -331,6 +327,15 @@ class _Analysis:
 
 _replies = sys.stdout.buffer
 """The pipe to the proxy; ``serve`` moves it off fd 1 so that a stray print cannot corrupt it."""
+
+
+def _where(record: tuple) -> str:
+    """host/path of a flow record, for an error message (the record may be what failed)."""
+    try:
+        _, _, (_, _, host, _, path, *_), _ = record
+        return text_of(host) + text_of(path)
+    except (TypeError, ValueError):
+        return "a flow"
 
 
 def _say(level: int, text: str) -> None:

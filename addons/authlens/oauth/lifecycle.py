@@ -367,3 +367,8 @@ def _mismatch(request: grants.TokenRequest, refresh: Refresh) -> list:
         (("sent_client_id", request.client_id), ("issued_client_id", refresh.client_id),
          ("sent_endpoint", request.endpoint), ("issued_endpoint", refresh.endpoint)),
         links=(("issued-by", refresh.flow, refresh.origin()),))]
+
+
+def lifecycle_of(trackers: Iterable[object]) -> TokenLifecycle:
+    """The token lifecycle tracker among ``trackers`` (``analyze.default_trackers`` has one)."""
+    return next(t for t in trackers if isinstance(t, TokenLifecycle))
