@@ -65,7 +65,7 @@ HAND_MADE = [
 def test_the_marked_checks_are_the_response_side_ones():
     names = {c.__name__ for c in FAILURE_CHECKS}
     assert {"check_status_fallback", "check_error_body", "check_token_audience"} <= names
-    assert not names & {"check_credential_quoted", "check_token_times", "check_scheme_duplicated"}
+    assert not names & {"check_credential_lint", "check_token_times", "check_credential_in_url"}
 
 
 def test_failure_checks_are_silent_on_successful_calls():
