@@ -32,8 +32,7 @@ base64(user:password)."""
 
 
 def check_credential_lint(ctx) -> list[Finding]:
-    """The lint findings of every credential, by finding id (one check, not seven: it runs on
-    every flow and most credentials have nothing to report)."""
+    """The lint findings of every credential (``Credential.issues``), in ``LINT_IDS`` order."""
     linted = [cred.issue_map for cred in ctx.credentials if cred.issue_map]
     if not linted:
         return []
