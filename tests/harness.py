@@ -30,14 +30,12 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-sys.path.insert(0, str(REPO / "captures"))
-from make_captures import free_port, wait_for_port  # noqa: E402,F401 - one copy, also for tests
 """The venv's bin directory: mitmdump/mitmweb are taken from here, never from $PATH."""
 
+sys.path.insert(0, str(REPO / "captures"))
+from make_captures import free_port  # noqa: E402,F401 - one copy, also for tests
+
 Headers = Sequence[tuple[str, str]]
-
-
 
 
 # --------------------------------------------------------------------------------------------

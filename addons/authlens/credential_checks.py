@@ -45,11 +45,6 @@ def check_credential_lint(ctx) -> list[Finding]:
     return out
 
 
-def _present(ctx) -> bool:
-    """A credential the server could read was sent (misspelled headers do not count)."""
-    return any(c.kind != "misspelled" for c in ctx.credentials)
-
-
 @on_failure
 def check_credential_missing(ctx) -> Iterator[Finding]:
     """No credential at all on a refused request."""
