@@ -3,6 +3,12 @@ empty addon script (the control: what loading any script costs, and how far this
 goes), and with authlens; the order rotates each round, since the machine drifts. Prints each
 run, then the median throughput ratios to bare mitmdump and the p99 latency each adds.
 
+It also prints the CPU time each request costs the proxy's process and, apart, authlens' helper
+process (Linux ``/proc``). Throughput is what a user feels, but on a machine with few cores the
+helper, wrk and the loopback server share the cores the proxy does not use, so the throughput
+ratio also measures that contention. The CPU ratio (bare proxy CPU per request / this arm's) is
+the throughput ratio the proxy would reach with a core free for the helper.
+
     .venv/bin/python bench/live.py [--rounds 3] [--seconds 10] [--connections 8]
 
 The requests replay the mix of ``traffic.py`` (credentials, 15 % refusals with real challenges
@@ -21,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import traffic
@@ -86,8 +93,39 @@ EMPTY_SCRIPT = "class Nothing:\n    def response(self, flow):\n        pass\n\na
 ARMS = ("bare", "empty script", "authlens")
 
 
-def run(arm: str, upstream: int, script: str, args) -> tuple[float, float]:
-    """One wrk run through a fresh mitmdump: (requests/s, p99 latency ms)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far; 0.0 once it is gone or off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (authlens' helper), from ``/proc``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+@dataclass
+class Run:
+    rps: float
+    p99_ms: float
+    proxy_us: float
+    """CPU time of the proxy's process per request, µs."""
+    helper_us: float
+    """CPU time of the processes the proxy started (authlens' helper) per request, µs."""
+
+
+def run(arm: str, upstream: int, script: str, args) -> Run:
+    """One wrk run through a fresh mitmdump."""
     port = free_port()
     confdir = tempfile.mkdtemp(prefix="authlens-bench-")
     cmd = [str(BIN / "mitmdump"), "-q", "--mode", f"reverse:http://127.0.0.1:{upstream}",
@@ -101,15 +139,22 @@ def run(arm: str, upstream: int, script: str, args) -> tuple[float, float]:
         wait_for_port(port)
         subprocess.run(["wrk", "-t1", "-c2", "-d2s", "-s", script, f"http://127.0.0.1:{port}/"],
                        capture_output=True)  # warm-up: imports, caches
+        helpers = children(proxy.pid)
+        proxy_cpu, helper_cpu = cpu_seconds(proxy.pid), sum(map(cpu_seconds, helpers))
         done = subprocess.run(["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s",
                                "--latency", "-s", script, f"http://127.0.0.1:{port}/"],
                               capture_output=True, text=True, check=True)
+        time.sleep(0.5)  # the helper finishes the flows it was sent
+        proxy_cpu = cpu_seconds(proxy.pid) - proxy_cpu
+        helper_cpu = sum(map(cpu_seconds, helpers)) - helper_cpu
     finally:
         proxy.terminate()
         proxy.wait()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))
     value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", done.stdout).groups()
-    return rps, float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+    count = int(re.search(r"(\d+) requests in", done.stdout).group(1))
+    return Run(rps, float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit],
+               proxy_cpu / count * 1e6, helper_cpu / count * 1e6)
 
 
 def main() -> None:
@@ -132,28 +177,32 @@ def main() -> None:
         lua.write(lua_script())
     args.empty = os.path.join(tempfile.mkdtemp(prefix="authlens-bench-"), "empty.py")
     Path(args.empty).write_text(EMPTY_SCRIPT)
-    results: dict[str, list[tuple[float, float]]] = {arm: [] for arm in ARMS}
+    results: dict[str, list[Run]] = {arm: [] for arm in ARMS}
     try:
         wait_for_port(upstream)
         for i in range(args.rounds):
             for arm in ARMS[i % 3:] + ARMS[:i % 3]:
-                rps, p99 = run(arm, upstream, lua.name, args)
-                results[arm].append((rps, p99))
-                print(f"round {i + 1} {arm:<12}  {rps:8.0f} req/s  p99 {p99:7.2f} ms  "
-                      f"(load average {os.getloadavg()[0]:.2f})", flush=True)
+                done = run(arm, upstream, lua.name, args)
+                results[arm].append(done)
+                print(f"round {i + 1} {arm:<12}  {done.rps:8.0f} req/s  p99 {done.p99_ms:7.2f} ms"
+                      f"  CPU/request: proxy {done.proxy_us:5.0f} µs, helper "
+                      f"{done.helper_us:4.0f} µs  (load average {os.getloadavg()[0]:.2f})",
+                      flush=True)
     finally:
         server.terminate()
         os.unlink(lua.name)
-    base_rps = statistics.median(r for r, _ in results["bare"])
-    base_p99 = statistics.median(p for _, p in results["bare"])
-    print(f"bare mitmdump: median {base_rps:.0f} req/s, p99 {base_p99:.2f} ms on "
-          f"{os.cpu_count()} CPUs")
-    for arm in ARMS[1:]:
-        rps = statistics.median(r for r, _ in results[arm])
-        p99 = statistics.median(p for _, p in results[arm])
-        print(f"{arm}: median {rps:.0f} req/s, ratio {rps / base_rps:.3f}; "
-              f"p99 {p99:.2f} ms ({p99 - base_p99:+.2f} ms)")
 
+    def median(arm: str, field: str) -> float:
+        return statistics.median(getattr(r, field) for r in results[arm])
+
+    base_rps, base_p99, base_cpu = (median("bare", f) for f in ("rps", "p99_ms", "proxy_us"))
+    print(f"bare mitmdump: median {base_rps:.0f} req/s, p99 {base_p99:.2f} ms, proxy CPU "
+          f"{base_cpu:.0f} µs/request on {os.cpu_count()} CPUs")
+    for arm in ARMS[1:]:
+        rps, p99, cpu = (median(arm, f) for f in ("rps", "p99_ms", "proxy_us"))
+        print(f"{arm}: median {rps:.0f} req/s, ratio {rps / base_rps:.3f}; "
+              f"p99 {p99:.2f} ms ({p99 - base_p99:+.2f} ms); proxy CPU {cpu:.0f} µs/request, "
+              f"CPU ratio {base_cpu / cpu:.3f}; helper {median(arm, 'helper_us'):.0f} µs/request")
 
 if __name__ == "__main__":
     main()
