@@ -140,3 +140,20 @@ def test_a_flow_that_fails_in_the_process_is_named_and_the_others_go_on(monkeypa
     assert said == [f"authlens: internal error in the analysis process on "
                     f"{request.host}{request.path}: ZeroDivisionError: division by zero"]
     assert last == len(flows) and results
+
+
+def test_messages_longer_than_one_read_arrive_whole(collector):
+    flows = [f.copy() for f in capture_flows() for _ in range(32)]  # fresh ids
+    batch = worker.frame(("flows", [(i, record_of(f)) for i, f in enumerate(flows, 1)]))
+    here = Analyzer(settings(), trackers=default_trackers())
+    expected = [f.id for f in flows if here.analyze(exchange_from_flow(f)).noteworthy]
+    collector.worker.send(("render", (100, None)))
+
+    collector.submit_all(flows)
+    assert collector.worker.ask("recent") is not None
+
+    blocks = [block for *_, block in collector.results]
+    assert len(batch) > worker.READ_SIZE and sum(map(len, blocks)) > 2 * worker.READ_SIZE
+    assert [f.id for f, *_ in collector.results] == expected
+    assert all(block.startswith("╭─ ") and block.endswith("\n") for block in blocks)
+    assert not collector.lost
