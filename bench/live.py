@@ -116,6 +116,8 @@ def children(pid: int) -> list[int]:
 
 @dataclass
 class Run:
+    """What one wrk run through one mitmdump measured."""
+
     rps: float
     p99_ms: float
     proxy_us: float
@@ -203,6 +205,7 @@ def main() -> None:
         print(f"{arm}: median {rps:.0f} req/s, ratio {rps / base_rps:.3f}; "
               f"p99 {p99:.2f} ms ({p99 - base_p99:+.2f} ms); proxy CPU {cpu:.0f} µs/request, "
               f"CPU ratio {base_cpu / cpu:.3f}; helper {median(arm, 'helper_us'):.0f} µs/request")
+
 
 if __name__ == "__main__":
     main()
