@@ -90,6 +90,21 @@ def test_expired_session_cookie_explains_the_login_redirect():
     assert "See flow login (cookie-set-by)" in text.comment(d.to_dict())
 
 
+def test_urls_in_the_explanation_are_shown_redacted():
+    """The login URL a session-cookie finding names, and the URL that set the cookie, lose
+    their credential parameters (an SSO redirect can carry a token)."""
+    secret = "sso-token-5d4c3b2a19f8e7d6c5b4a3928170"
+    conv = Conversation()
+    conv.see(step("login", SITE + f"/account/login?access_token={secret}", 302, method="POST",
+                  response_headers=(("Set-Cookie", "sid=s3cr3t; Path=/; Max-Age=60"),
+                                    ("Location", "/app"))))
+    d = conv.see(app("late", 300, 302, response_headers=(
+        ("Location", f"/account/login?next=/api/orders#id_token={secret}"),)))
+    shown = repr(d.to_dict()) + text.comment(d.to_dict())
+    assert d.cause == "cookie-session-expired"
+    assert secret not in shown and "/account/login?next=/api/orders" in shown
+
+
 def test_stale_cookie_still_sent_and_cleared_cookie_are_expired():
     conv = Conversation()
     conv.see(login())

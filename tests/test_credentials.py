@@ -677,6 +677,19 @@ def test_redact_url():
     assert credentials.redact_url("https://a.io/x?q=1") == "https://a.io/x?q=1"
 
 
+@pytest.mark.parametrize("url", [
+    f"https://app.example.com/cb#access_token={SECRET}&token_type=Bearer&expires_in=3600",
+    f"https://app.example.com/cb?state=s1#id_token={SECRET}",
+    f"https://app.example.com/cb?state=s1&access_token={SECRET}#section",
+])
+def test_redact_url_reads_the_fragment_too(url):
+    """The implicit grant returns its token in the redirect's fragment (RFC 6749 §4.2.2)."""
+    out = credentials.redact_url(url)
+    assert SECRET not in out and "REDACTED-" in out
+    assert out.startswith("https://app.example.com/cb") and ("state=s1" in out) == ("state" in url)
+    assert "token_type=Bearer" in out or "token_type" not in url
+
+
 # --- extraction details --------------------------------------------------------------------------
 
 def test_split_scheme_api():

@@ -30,6 +30,21 @@ def test_follow_up_without_the_credential_is_explained_and_linked():
     assert "call the final URL" in comment
 
 
+def test_signed_urls_in_the_redirect_are_shown_redacted():
+    """A presigned target (S3's X-Amz-Signature) or a token in the source URL is a secret: the
+    finding and its link name the redirect without it, unless secrets are revealed."""
+    signature = "9f1c2d3e4b5a69788796a5b4c3d2e1f0aabbccddeeff00112233445566778899"
+    target = f"{B}/files/report.pdf?X-Amz-Signature={signature}&X-Amz-Expires=300"
+    for reveal in (False, True):
+        conv = Conversation(reveal=reveal)
+        conv.see(redirect(target, url=f"{A}/v1/export?access_token=tok-{signature}"))
+        d = conv.see(step("f1", target, 401, at=0.2))
+        shown = repr(d.to_dict()) + text.comment(d.to_dict())
+        assert d.cause == "credential-dropped-on-redirect"
+        assert (signature in shown) is reveal
+        assert "X-Amz-Expires=300" in shown and "/files/report.pdf" in shown
+
+
 def test_relative_location_scheme_change_and_403():
     conv = Conversation()
     conv.see(redirect("https://127.0.0.1:9001/v2/data", status=308))

@@ -92,6 +92,11 @@ class Context:
         rules, request = self.settings.rules, self.request
         return rules.match(request.host, request.path, request.method) if rules else None
 
+    def display_url(self, url: str) -> str:
+        """``url`` as findings and diagnoses show it: credential parameters redacted unless
+        the user asked to reveal secrets."""
+        return credentials.redact_url(url, self.settings.reveal)
+
     @property
     def leeway(self) -> float:
         """Clock-skew allowance: the API rule's ``max_skew`` when it has one."""
@@ -197,7 +202,7 @@ def build_diagnosis(ctx: Context, findings: list[Finding], full: bool = False) -
     """The diagnosis; the descriptive parts (credentials, claims, challenges) are filled in only
     when there is something to say, which keeps healthy traffic cheap, or when ``full``."""
     request = ctx.request
-    diagnosis = Diagnosis(url=credentials.redact_url(request.url, ctx.settings.reveal),
+    diagnosis = Diagnosis(url=ctx.display_url(request.url),
                           method=request.method, status=ctx.status,
                           findings=sorted(findings, key=_severity_order))
     diagnosis.verdict, diagnosis.cause = decide_verdict(ctx, findings)

@@ -63,7 +63,8 @@ class CookieJarTracker:
             if jar is None:
                 jar = self._jars.get(ctx.exchange.client) or Recent(self.per_client)
                 self._jars[ctx.exchange.client] = jar
-                line = f"{ctx.status} {ctx.request.method} {ctx.request.url} set the cookie"
+                line = (f"{ctx.status} {ctx.request.method} {ctx.display_url(ctx.request.url)} "
+                        f"set the cookie")
             jar[(cookie.name, cookie.scope, cookie.path)] = _Stored(cookie, ctx.exchange.id,
                                                                    received, line)
 
@@ -97,8 +98,8 @@ class CookieJarTracker:
     def _diagnose(self, ctx, stored: _Stored, sent: dict) -> Optional[Finding]:
         cookie, moment = stored.cookie, ctx.sent_at
         name = cookie.name
-        outcome = (f"was refused ({ctx.status})" if ctx.refused
-                   else f"was redirected to the login page {login_redirect(ctx.request, ctx.response)}")
+        outcome = (f"was refused ({ctx.status})" if ctx.refused else "was redirected to the login "
+                   f"page {ctx.display_url(login_redirect(ctx.request, ctx.response))}")
         evidence = (("cookie", name), ("set_flow", stored.flow), ("attributes", cookie.attributes()))
         links = (("cookie-set-by", stored.flow, stored.line),)
         if name in sent and sent[name] != cookie.value:

@@ -934,8 +934,9 @@ def url_redact(secret: str) -> str:
 
 
 def redact_url(url: str, reveal: bool = False) -> str:
-    """``url`` with credential query parameters and user-info password redacted (for display:
-    Diagnosis.url and logs must not carry the secret either)."""
+    """``url`` with credential parameters (in the query, or in the fragment where the implicit
+    grant puts ``access_token``) and the user-info password redacted (for display:
+    Diagnosis.url, findings and logs must not carry the secret either)."""
     if reveal or not _may_carry_secret(url):
         return url
     try:
@@ -948,25 +949,33 @@ def redact_url(url: str, reveal: bool = False) -> str:
         user, colon, password = userinfo.partition(":")
         netloc = f"{user}:{url_redact(unquote(password))}@{hostport}" if colon else \
             f"{url_redact(unquote(user))}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = []
-        for pair in query.split("&"):
-            key, eq, value = pair.partition("=")
-            if eq and unquote(key).lower() in _CRED_QUERY and value:
-                value = url_redact(unquote(value))
-            pairs.append(f"{key}{eq}{value}")
-        query = "&".join(pairs)
-    return parts._replace(netloc=netloc, query=query).geturl()
+    return parts._replace(netloc=netloc, query=_redact_params(parts.query),
+                          fragment=_redact_params(parts.fragment)).geturl()
+
+
+def _redact_params(params: str) -> str:
+    """``a=1&access_token=x`` with the values of credential-named parameters redacted."""
+    if "=" not in params:
+        return params
+    pairs = []
+    for pair in params.split("&"):
+        key, eq, value = pair.partition("=")
+        if eq and unquote(key).lower() in _CRED_QUERY and value:
+            value = url_redact(unquote(value))
+        pairs.append(f"{key}{eq}{value}")
+    return "&".join(pairs)
 
 
 def _may_carry_secret(url: str) -> bool:
-    """Cheap, conservative test for ``redact_url``: user-info, or a credential-named parameter."""
-    head, _, query = url.partition("?")
+    """Cheap, conservative test for ``redact_url``: user-info, or a credential-named parameter
+    in the query or the fragment."""
+    head, _, fragment = url.partition("#")
+    head, _, query = head.partition("?")
     if "@" in head:
         return True
-    for pair in query.split("&") if query else ():
-        key = pair.partition("=")[0]
-        if ("%" in key and unquote(key) or key).lower() in _CRED_QUERY:
-            return True
+    for params in (query, fragment):
+        for pair in params.split("&") if params else ():
+            key = pair.partition("=")[0]
+            if ("%" in key and unquote(key) or key).lower() in _CRED_QUERY:
+                return True
     return False

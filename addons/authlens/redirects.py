@@ -73,7 +73,8 @@ class RedirectTracker:
         key, flow = (ctx.exchange.client, target), ctx.exchange.id
         replayed = self._redirects.get(key)
         followed_by = replayed.followed_by if replayed and replayed.flow == flow else None
-        summary = f"{ctx.status} {request.method} {request.url} -> {target}"
+        summary = (f"{ctx.status} {request.method} {ctx.display_url(request.url)} -> "
+                   f"{ctx.display_url(target)}")
         self._redirects[key] = _Redirect(flow, summary, dropped.source if dropped else request.url,
                                          target, ctx.sent_at, followed_by)
 
