@@ -155,3 +155,78 @@ def _redacted(tmp_path, story):
     out = tmp_path / f"{story}.flow"
     main(["redact", str(CAPTURES / f"{story}.flow"), str(out)])
     return out
+
+
+def test_redaction_reads_urls_in_headers_and_non_http_messages(tmp_path):
+    """Secrets outside the usual places: the code and implicit-grant token a sign-in redirect
+    hands out, a Referer that carries a key, WebSocket, TCP and UDP messages (a token in a
+    GraphQL subscription's connection_init, the handshake's token echoed in a frame)."""
+    from mitmproxy import io as mitm_io
+    from mitmproxy import websocket
+    from mitmproxy.test import tflow
+    from wsproto.frame_protocol import Opcode
+
+    code, implicit, referer_key = "SplxlOBeZQQYbYS6WxSbIA9", "at-7Hq2Lr5Nw8Xv1Zc4", "rk_3f9a8b7c6d5e"
+    ws_token, frame_token, tcp_token = "wst_5Jk8Pq1Rs4Tv7Wx0", "init-9Gh2Jk5Lm8Np1Qr", "tcp-secret-4Bc7Df0Gh3"
+    login = tflow.tflow(resp=True)
+    login.request.headers["Referer"] = f"https://app.example.test/home?api_key={referer_key}"
+    login.response.status_code = 302
+    login.response.headers["Location"] = (f"https://app.example.test/cb?code={code}&state=s1"
+                                          f"#access_token={implicit}&token_type=Bearer")
+    ws = tflow.twebsocketflow()
+    ws.request.path = f"/socket?token={ws_token}"
+    ws.websocket.messages = [
+        websocket.WebSocketMessage(Opcode.TEXT, True, json.dumps(
+            {"type": "connection_init", "payload": {"authToken": frame_token}}).encode()),
+        websocket.WebSocketMessage(Opcode.TEXT, False, f'{{"echo":"{ws_token}"}}'.encode()),
+        websocket.WebSocketMessage(Opcode.BINARY, True, b"\x00\xff" + ws_token.encode()),
+    ]
+    tcp_flow, udp_flow = tflow.ttcpflow(), tflow.tudpflow()
+    for flow in (tcp_flow, udp_flow):
+        flow.messages[0].content = json.dumps({"password": tcp_token}).encode()
+        flow.messages[1].content = f"welcome {tcp_token}".encode()
+    source, out = tmp_path / "odd.flow", tmp_path / "odd-redacted.flow"
+    with open(source, "wb") as file:
+        writer = mitm_io.FlowWriter(file)
+        for flow in (login, ws, tcp_flow, udp_flow):
+            writer.add(flow)
+    assert main(["redact", str(source), str(out)]) == 0
+    copy = out.read_bytes()
+    for secret in (code, implicit, referer_key, ws_token, frame_token, tcp_token):
+        assert secret.encode() in source.read_bytes() and secret.encode() not in copy, secret
+    with open(out, "rb") as file:
+        red_login, red_ws, red_tcp, _ = list(mitm_io.FlowReader(file).stream())
+    location = red_login.response.headers["Location"]
+    assert location.startswith("https://app.example.test/cb?code=REDACTED-")
+    assert "&state=s1#access_token=REDACTED-" in location and location.endswith("&token_type=Bearer")
+    assert red_ws.websocket.messages[2].content.startswith(b"\x00\xff")  # binary kept around it
+    assert json.loads(red_ws.websocket.messages[0].content)["type"] == "connection_init"
+    assert red_tcp.messages[1].content.startswith(b"welcome REDACTED-")
+
+
+def test_har_redaction_reads_the_redirect_url_and_websocket_messages(tmp_path):
+    code, frame_token = "SplxlOBeZQQYbYS6WxSbIA9", "init-9Gh2Jk5Lm8Np1Qr"
+    entry = {
+        "startedDateTime": "2026-11-23T10:00:00.000Z", "time": 1,
+        "request": {"method": "GET", "url": "https://login.example.test/authorize?client_id=app",
+                    "httpVersion": "HTTP/1.1", "headers": [], "queryString": [], "cookies": [],
+                    "headersSize": -1, "bodySize": 0},
+        "response": {"status": 302, "statusText": "Found", "httpVersion": "HTTP/1.1",
+                     "headers": [{"name": "Location",
+                                  "value": f"https://app.example.test/cb?code={code}"}],
+                     "cookies": [], "content": {"size": 0, "mimeType": "text/html"},
+                     "redirectURL": f"https://app.example.test/cb?code={code}",
+                     "headersSize": -1, "bodySize": 0},
+        "cache": {}, "timings": {"send": 0, "wait": 1, "receive": 0},
+        "_webSocketMessages": [{"type": "send", "time": 1.0, "opcode": 1, "data": json.dumps(
+            {"type": "connection_init", "payload": {"authToken": frame_token}})}],
+    }
+    source, out = tmp_path / "login.har", tmp_path / "login-redacted.har"
+    source.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"},
+                                          "entries": [entry]}}))
+    assert main(["redact", str(source), str(out)]) == 0
+    copy = out.read_text()
+    assert code not in copy and frame_token not in copy
+    (red,) = json.loads(copy)["log"]["entries"]
+    assert red["response"]["redirectURL"].startswith("https://app.example.test/cb?code=REDACTED-")
+    assert json.loads(red["_webSocketMessages"][0]["data"])["type"] == "connection_init"

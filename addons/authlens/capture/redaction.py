@@ -6,6 +6,11 @@ and payload and loses only its signature: expiry, audience, issuer, scope and te
 diagnose, while the token can no longer be replayed. The trade-off: its claims (subject, e-mail,
 tenant) stay readable in the copy.
 
+URLs are read wherever they stand: the request path, and the headers that carry one
+(``Location``, ``Content-Location``, ``Referer``), query and fragment alike (a sign-in redirect
+hands out ``code``, the implicit grant ``#access_token``). WebSocket, TCP and UDP messages get the
+body treatment (JSON secrets by key, then every secret seen so far).
+
 Only the secret characters are replaced: the scheme, quotes, stray spaces and invisible characters
 around a credential stay, so the request-format findings survive. Placeholders that were never
 secrets (``{{token}}``, ``undefined``, ``YOUR_API_KEY``) are left alone. Once seen, a secret is
@@ -21,7 +26,7 @@ import re
 from typing import Callable
 from urllib.parse import quote, quote_plus, unquote_plus
 
-from mitmproxy import http
+from mitmproxy import http, tcp, udp
 from mitmproxy import io as mitm_io
 
 from ..credentials import KNOWN_SCHEMES
@@ -37,13 +42,14 @@ SECRET_NAME = re.compile(
 SECRET_HEADER = re.compile(r"^(authorization|proxy-authorization)$|token|secret|api[-_]?key"
                            r"|-key$|^key$|session|signature|credential|password|^x-auth", re.I)
 NOT_SECRET_HEADER = re.compile(r"authenticate$|^authentication-info$", re.I)
+URL_HEADERS = frozenset({"location", "content-location", "referer"})
 
 # A run of visible characters that could be (part of) a secret: no spaces, quotes, or invisibles.
 _RUN = re.compile(r"[A-Za-z0-9!#$%&()*+,\-./:;<=>?@\[\\\]^_{|}~]+")
 _NOT_SECRET = re.compile(r"\{\{|\$\{|<|^(null|undefined|none|nil|true|false|\[object|object\])$"
                          r"|^[A-Z][A-Z_]*$", re.I)
 _JWT = re.compile(r"^(eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+)\.[A-Za-z0-9_-]*$")
-_PARAM = re.compile(r"(^|[?&;])([^=&#;]*)=([^&#;]*)")
+_PARAM = re.compile(r"(^|[?&;#])([^=&#;]*)=([^&#;]*)")
 _JSON_SECRET = re.compile(r"token|secret|password|api[-_]?key|assertion", re.I)
 
 
@@ -91,6 +97,8 @@ class Redactor:
             return self.params(head, lambda _: True) + sep + attributes
         if SECRET_HEADER.search(lower) and not NOT_SECRET_HEADER.search(lower):
             return self.runs(value, keep_scheme=lower.endswith("authorization"))
+        if lower in URL_HEADERS:
+            return self.url(value)
         return value
 
     def params(self, text: str, is_secret: Callable[[str], bool] = SECRET_NAME.search) -> str:
@@ -103,8 +111,9 @@ class Redactor:
         return _PARAM.sub(one, text)
 
     def url(self, url: str) -> str:
-        base, sep, query = url.partition("?")
-        return base + sep + self.params(query) if sep else url
+        """A URL or path: the values of secret names in its query and fragment replaced."""
+        cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=-1)
+        return url if cut < 0 else url[:cut + 1] + self.params(url[cut + 1:])
 
     def learn_json(self, text: str) -> None:
         """Remember the secrets of a JSON body (``access_token``, ``password``, ...)."""
@@ -159,9 +168,22 @@ def _message(message, redactor: Redactor, form: bool) -> None:
             message.content = redacted.encode("utf-8", "surrogateescape")
 
 
+def _frames(messages, redactor: Redactor) -> None:
+    """WebSocket, TCP or UDP messages, in place: each one read like a body."""
+    for message in messages:
+        text = _text(message.content)
+        redacted = redactor.body(text, False)
+        if redacted != text:
+            message.content = redacted.encode("utf-8", "surrogateescape")
+
+
 def redact_flow(flow, redactor: Redactor) -> None:
-    """One mitmproxy HTTP flow, in place; authlens's stored diagnosis is dropped (it is
-    recomputed from the redacted copy)."""
+    """One flow, in place: HTTP (with its WebSocket messages), TCP and UDP; authlens's stored
+    diagnosis is dropped (it is recomputed from the redacted copy)."""
+    if flow.error is not None:
+        flow.error.msg = redactor.scrub(flow.error.msg)
+    if isinstance(flow, (tcp.TCPFlow, udp.UDPFlow)):
+        _frames(flow.messages, redactor)
     if not isinstance(flow, http.HTTPFlow):
         return
     request = flow.request
@@ -171,6 +193,8 @@ def redact_flow(flow, redactor: Redactor) -> None:
         _message(flow.response, redactor, False)
     for message in filter(None, (request, flow.response)):  # echoes of secrets learned late
         _message(message, redactor, False)
+    if flow.websocket is not None:
+        _frames(flow.websocket.messages, redactor)
     request.path = redactor.scrub(request.path)
     flow.comment = redactor.scrub(flow.comment)
     flow.metadata.pop("authlens", None)
@@ -216,7 +240,13 @@ def redact_har(har: dict, redactor: Redactor) -> str:
         request = entry.get("request", {})
         request["url"] = redactor.url(request.get("url", ""))
         _har_message(request, redactor, "postData")
-        _har_message(entry.get("response", {}), redactor, "content")
+        response = entry.get("response", {})
+        _har_message(response, redactor, "content")
+        if response.get("redirectURL"):
+            response["redirectURL"] = redactor.url(response["redirectURL"])
+        for message in entry.get("_webSocketMessages") or ():  # Chromium's HAR extension
+            if isinstance(message.get("data"), str):
+                message["data"] = redactor.body(message["data"], False)
     return redactor.scrub(json.dumps(har, indent=2, ensure_ascii=False))
 
 
