@@ -19,7 +19,7 @@ import time
 import jwt
 import pytest
 
-from harness import Response, read_flows
+from harness import Response, Upstream, read_flows
 
 NOW = time.time()
 JWT = jwt.encode({"iss": "https://login.example.test/t/v2.0", "aud": "api://orders",
@@ -34,10 +34,14 @@ CLIENT_SECRET = "cs_Q8wE2rT6yU1iO5pA9sD3fG7hJ0kL4z"
 REFRESH = "rt_M1nB5vC9xZ3lK7jH2gF6dS0aP4oI8u"
 ISSUED_ACCESS = "at_Y6tR2eW8qA4sD0fG5hJ9kL3zX7cV1bN"
 ISSUED_REFRESH = "rt_P0oI9uY8tR7eW6qA5sD4fG3hJ2kL1zX"
+SIGNATURE = "5c1e9a7b3d2f8e6a4c0b9d7f5e3a1c8b6d4f2e0a9c7b5d3f1e8a6c4b2d0f9e7a"
+IMPLICIT = "imp_W3eR5tY7uI9oP1aS3dF5gH7jK9lZ"
+REFERER_KEY = "rk_live_8Hn3Bv6Cx9Zl2Kj5Hg8Fd1Sa"
 SECRETS = {"jwt": JWT, "basic": BASIC, "password": PASSWORD, "api key": API_KEY,
            "query token": QUERY_TOKEN, "cookie": COOKIE, "client secret": CLIENT_SECRET,
            "refresh token": REFRESH, "issued access token": ISSUED_ACCESS,
-           "issued refresh token": ISSUED_REFRESH}
+           "issued refresh token": ISSUED_REFRESH, "presigned signature": SIGNATURE,
+           "implicit-grant token": IMPLICIT, "key in a Referer": REFERER_KEY}
 CHALLENGE = [("WWW-Authenticate", 'Bearer realm="api", error="invalid_token"'),
              ("Content-Type", "application/json")]
 
@@ -45,10 +49,20 @@ CHALLENGE = [("WWW-Authenticate", 'Bearer realm="api", error="invalid_token"'),
 def token_endpoint(request) -> Response:
     if b"grant_type=refresh_token" in request.body:  # the server echoes the bad grant
         return Response(400, [("Content-Type", "application/json")], json.dumps(
-            {"error": "invalid_grant", "error_description": f"refresh token {REFRESH} revoked"}))
+            {"error": "invalid_grant", "error_description": f"refresh token {REFRESH} revoked"}
+        ).encode())
     return Response(200, [("Content-Type", "application/json")], json.dumps(
         {"access_token": ISSUED_ACCESS, "refresh_token": ISSUED_REFRESH, "token_type": "Bearer",
-         "expires_in": 3600}))
+         "expires_in": 3600}).encode())
+
+
+def presigned_redirect(files) -> Response:
+    """An export that redirects to a presigned download on another origin (where the client
+    drops its Authorization), the way S3 and GCS links work; the fragment carries a token as the
+    implicit grant's redirect does."""
+    target = (files.url("/files/report.pdf") + f"?X-Amz-Expires=300&X-Amz-Signature={SIGNATURE}"
+              f"#access_token={IMPLICIT}&token_type=Bearer")
+    return Response(302, [("Location", target)], b"")
 
 
 def send_everything(proxy_url: str, upstream) -> None:
@@ -66,13 +80,18 @@ def send_everything(proxy_url: str, upstream) -> None:
         {"headers": {"Cookie": f"session={COOKIE}; theme=dark"}},
         {"headers": {"Authorization": f"Bearer {ISSUED_ACCESS}"}},
     ]
-    session.post(upstream.url("/oauth2/token"), data={
+    issued = session.post(upstream.url("/oauth2/token"), data={
         "grant_type": "client_credentials", "client_id": "app", "client_secret": CLIENT_SECRET})
+    assert issued.json()["refresh_token"] == ISSUED_REFRESH
     for call in calls:
         assert session.get(api, **call).status_code == 401
-    session.post(upstream.url("/oauth2/token"), data={
+    followed = session.get(upstream.url("/export"), headers={
+        "Authorization": f"Bearer {JWT}", "Referer": f"http://app.test/?api_key={REFERER_KEY}"})
+    assert followed.status_code == 401 and followed.history[0].status_code == 302
+    refused = session.post(upstream.url("/oauth2/token"), data={
         "grant_type": "refresh_token", "client_id": "app", "client_secret": CLIENT_SECRET,
         "refresh_token": REFRESH})
+    assert refused.json()["error"] == "invalid_grant"
 
 
 def squeeze(text: str) -> str:
@@ -107,7 +126,10 @@ def channels(proxy, tmp_path) -> dict[str, str]:
 def api(upstream):
     upstream.route("/api", 401, CHALLENGE, b'{"error":"invalid_token"}')
     upstream.route("/oauth2/token", handler=token_endpoint)
-    return upstream
+    with Upstream() as files:  # another origin: a redirect there drops the Authorization
+        files.route("/files/report.pdf", 401, CHALLENGE, b'{"error":"invalid_token"}')
+        upstream.route("/export", handler=lambda _request: presigned_redirect(files))
+        yield upstream
 
 
 def leaks(found: dict[str, str]) -> list[tuple[str, str]]:
@@ -130,5 +152,6 @@ def test_reveal_shows_them_so_the_scan_works(api, mitmdump, tmp_path):
     send_everything(proxy.proxy_url, api)
     found = channels(proxy, tmp_path)
     shown = {name for _, name in leaks(found)}
-    assert {"jwt", "basic", "api key", "query token", "cookie", "issued access token"} <= shown
+    assert {"jwt", "basic", "api key", "query token", "cookie", "issued access token",
+            "presigned signature", "refresh token", "client secret"} <= shown
 
