@@ -68,7 +68,12 @@ class Response:
 
     status: int = 200
     headers: Headers = ()
-    body: bytes = b""
+    body: bytes | str = b""
+    """A ``str`` body is sent as UTF-8."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.body, str):
+            self.body = self.body.encode()
 
 
 Handler = Callable[[RecordedRequest], Response]
@@ -191,8 +196,6 @@ class Upstream:
         handler: Handler | None = None,
     ) -> None:
         """Serve ``path`` with a fixed response, or with ``handler(request) -> Response``."""
-        if isinstance(body, str):
-            body = body.encode()
         self.routes[path] = handler or Response(status, tuple(headers), body)
 
     def respond(self, req: RecordedRequest) -> Response:

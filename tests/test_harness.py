@@ -40,6 +40,8 @@ def test_upstream_handler_route_and_404(upstream):
     upstream.route("/echo", handler=lambda r: Response(200, [("X-Method", r.method)], r.body))
     assert httpx.put(upstream.url("/echo"), content=b"hi", trust_env=False).headers["x-method"] == "PUT"
     assert httpx.get(upstream.url("/nope"), trust_env=False).status_code == 404
+    upstream.route("/text", handler=lambda r: Response(200, [], '{"token": "é"}'))
+    assert httpx.get(upstream.url("/text"), trust_env=False).content == '{"token": "é"}'.encode()
 
 
 def test_mitmdump_writes_addon_annotations(upstream, mitmdump):

@@ -49,11 +49,10 @@ CHALLENGE = [("WWW-Authenticate", 'Bearer realm="api", error="invalid_token"'),
 def token_endpoint(request) -> Response:
     if b"grant_type=refresh_token" in request.body:  # the server echoes the bad grant
         return Response(400, [("Content-Type", "application/json")], json.dumps(
-            {"error": "invalid_grant", "error_description": f"refresh token {REFRESH} revoked"}
-        ).encode())
+            {"error": "invalid_grant", "error_description": f"refresh token {REFRESH} revoked"}))
     return Response(200, [("Content-Type", "application/json")], json.dumps(
         {"access_token": ISSUED_ACCESS, "refresh_token": ISSUED_REFRESH, "token_type": "Bearer",
-         "expires_in": 3600}).encode())
+         "expires_in": 3600}))
 
 
 def presigned_redirect(files) -> Response:
