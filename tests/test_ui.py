@@ -251,3 +251,23 @@ def test_the_one_addon_object_registers_every_command_and_runs_the_error_hook(tc
     authlens.error(f)
     assert f.comment.startswith(text.COMMENT_PREFIX) and "credential-quoted" in f.comment
     assert f.error is not None and f.response is None  # annotated, not altered
+
+
+def test_an_internal_error_names_the_flow_without_its_secret(caplog):
+    from authlens.mitm.hooks import never_raises
+
+    class Broken:
+        @never_raises
+        def response(self, flow):
+            raise RuntimeError("boom")
+
+    secret = "qtok_2b7e151628aed2a6abf7158809cf4f3c"
+    f = tflow.tflow(resp=True)
+    f.request.path = f"/orders?access_token={secret}&page=2"
+    with caplog.at_level("ERROR", logger="authlens"):
+        Broken().response(f)
+        Broken().response(object())  # not a flow: still one line, no URL
+    first, second = [r.getMessage() for r in caplog.records]
+    assert "internal error in response on http://address:22/orders?access_token=REDACTED-" in first
+    assert secret not in first and "&page=2: RuntimeError: boom" in first
+    assert second == "authlens: internal error in response: RuntimeError: boom"

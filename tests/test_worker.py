@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from authlens.analyze import Analyzer, Settings, default_trackers
+from authlens.credentials import redact_url
 from authlens.mitm import worker
 from authlens.mitm.adapter import exchange_from_flow, record_of
 from authlens.rules import RuleStore
@@ -136,9 +137,11 @@ def test_a_flow_that_fails_in_the_process_is_named_and_the_others_go_on(monkeypa
     monkeypatch.setattr(analysis.analyzer, "analyze", lambda ex: (
         1 / 0 if ex.request.url == flows[0].request.url else broken(ex)))
     _, last, results = analysis.flows([(i, record_of(f)) for i, f in enumerate(flows, 1)])
-    request = flows[0].request
+    request = flows[0].request  # its query carries an API key: named, redacted
+    assert "api_key=test-api-key" in request.path
     assert said == [f"authlens: internal error in the analysis process on "
-                    f"{request.host}{request.path}: ZeroDivisionError: division by zero"]
+                    f"{request.host}{redact_url(request.path)}: ZeroDivisionError: division by zero"]
+    assert "test-api-key" not in said[0]
     assert last == len(flows) and results
 
 

@@ -8,6 +8,8 @@ from typing import Optional
 
 from mitmproxy import flow as mflow
 
+from ..credentials import redact_url
+
 log = logging.getLogger("authlens")
 
 METADATA_KEY = "authlens"
@@ -20,11 +22,19 @@ def never_raises(hook):
         try:
             return hook(self, *args)
         except Exception as exc:  # noqa: BLE001 - the proxy must keep running whatever happens
-            where = getattr(getattr(args[0], "request", None), "url", "") if args else ""
+            where = _failed_on(args)
             log.error("authlens: internal error in %s%s: %s: %s", hook.__name__,
                       f" on {where}" if where else "", type(exc).__name__, exc)
             log.debug("authlens traceback", exc_info=True)
     return guarded
+
+
+def _failed_on(args: tuple) -> str:
+    """The URL of the flow a hook failed on, credentials redacted ('' when there is none)."""
+    try:
+        return redact_url(args[0].request.url) if args else ""
+    except Exception:  # noqa: BLE001 - no request, or one too broken to have a URL
+        return ""
 
 
 def diagnosis_of(flow: mflow.Flow) -> Optional[dict]:

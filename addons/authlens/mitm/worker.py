@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..analyze import Analyzer, default_trackers
+from ..credentials import redact_url
 from ..oauth import timeline
 from ..oauth.lifecycle import lifecycle_of
 from ..render import terminal
@@ -334,10 +335,11 @@ _replies = sys.stdout.buffer
 
 
 def _where(record: tuple) -> str:
-    """host/path of a flow record, for an error message (the record may be what failed)."""
+    """host/path of a flow record, credentials redacted, for an error message (the record may be
+    what failed)."""
     try:
         _, _, (_, _, host, _, path, *_), _ = record
-        return text_of(host) + text_of(path)
+        return redact_url(text_of(host) + text_of(path))
     except (TypeError, ValueError):
         return "a flow"
 
