@@ -107,9 +107,11 @@ def test_mitm_diff_command(caplog):
     for name in ("healthy.flow", "missing_bearer.flow"):
         with open(CAPTURES / name, "rb") as fo:
             flows.append(list(mitm_io.FlowReader(fo).stream())[-1 if name == "missing_bearer.flow" else 1])
+    flows[0].request.path += "?access_token=qtok_2b7e151628aed2a6abf7158809cf4f3c"
     with caplog.at_level("INFO", logger="authlens"):
         DiffCommand().diff(flows)
     assert "no scheme" in caplog.text and "≠ credential" in caplog.text
+    assert "access_token=REDACTED-" in caplog.text and "qtok_" not in caplog.text
 
 
 # ---- redact ---------------------------------------------------------------------------------

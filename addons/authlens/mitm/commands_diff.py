@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from mitmproxy import command, exceptions, flow, http
 
 from .. import compare
+from ..credentials import redact_url
 from .adapter import exchange_from_flow
 
 log = logging.getLogger("authlens")
@@ -32,5 +33,6 @@ class DiffCommand:
         pair = [f for f in flows if isinstance(f, http.HTTPFlow)]
         if len(pair) != 2:
             raise exceptions.CommandError(f"authlens.diff needs two HTTP flows, got {len(pair)}")
-        log.info("authlens.diff %s | %s\n%s", pair[0].request.url, pair[1].request.url,
+        log.info("authlens.diff %s | %s\n%s", redact_url(pair[0].request.url),
+                 redact_url(pair[1].request.url),
                  "\n".join(diff_lines(*pair)))
