@@ -183,27 +183,33 @@ def test_redaction_reads_urls_in_headers_and_non_http_messages(tmp_path):
         websocket.WebSocketMessage(Opcode.TEXT, False, f'{{"echo":"{ws_token}"}}'.encode()),
         websocket.WebSocketMessage(Opcode.BINARY, True, b"\x00\xff" + ws_token.encode()),
     ]
+    failed = tflow.tflow(err=True)  # its error message quotes its own credential
+    failed.request.headers["X-API-Key"] = error_key = "ak_6Yt3Rw9Qz2Lp5Mn8"
+    failed.error.msg = f"upstream reset after X-API-Key: {error_key}"
     tcp_flow, udp_flow = tflow.ttcpflow(), tflow.tudpflow()
+    tcp_flow.comment = f"saw {tcp_token} here"
     for flow in (tcp_flow, udp_flow):
         flow.messages[0].content = json.dumps({"password": tcp_token}).encode()
         flow.messages[1].content = f"welcome {tcp_token}".encode()
     source, out = tmp_path / "odd.flow", tmp_path / "odd-redacted.flow"
     with open(source, "wb") as file:
         writer = mitm_io.FlowWriter(file)
-        for flow in (login, ws, tcp_flow, udp_flow):
+        for flow in (login, ws, failed, tcp_flow, udp_flow):
             writer.add(flow)
     assert main(["redact", str(source), str(out)]) == 0
     copy = out.read_bytes()
-    for secret in (code, implicit, referer_key, ws_token, frame_token, tcp_token):
+    for secret in (code, implicit, referer_key, ws_token, frame_token, tcp_token, error_key):
         assert secret.encode() in source.read_bytes() and secret.encode() not in copy, secret
     with open(out, "rb") as file:
-        red_login, red_ws, red_tcp, _ = list(mitm_io.FlowReader(file).stream())
+        red_login, red_ws, red_failed, red_tcp, _ = list(mitm_io.FlowReader(file).stream())
     location = red_login.response.headers["Location"]
     assert location.startswith("https://app.example.test/cb?code=REDACTED-")
     assert "&state=s1#access_token=REDACTED-" in location and location.endswith("&token_type=Bearer")
     assert red_ws.websocket.messages[2].content.startswith(b"\x00\xff")  # binary kept around it
     assert json.loads(red_ws.websocket.messages[0].content)["type"] == "connection_init"
     assert red_tcp.messages[1].content.startswith(b"welcome REDACTED-")
+    assert red_tcp.comment.startswith("saw REDACTED-")
+    assert red_failed.error.msg.startswith("upstream reset after X-API-Key: REDACTED-")
 
 
 def test_har_redaction_reads_the_redirect_url_and_websocket_messages(tmp_path):

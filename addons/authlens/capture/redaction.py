@@ -178,14 +178,20 @@ def _frames(messages, redactor: Redactor) -> None:
 
 
 def redact_flow(flow, redactor: Redactor) -> None:
-    """One flow, in place: HTTP (with its WebSocket messages), TCP and UDP; authlens's stored
-    diagnosis is dropped (it is recomputed from the redacted copy)."""
+    """One flow, in place: HTTP (with its WebSocket messages), TCP and UDP; then its comment and
+    error message, once its own secrets are known. authlens's stored diagnosis is dropped (it is
+    recomputed from the redacted copy)."""
+    if isinstance(flow, http.HTTPFlow):
+        _http_flow(flow, redactor)
+    elif isinstance(flow, (tcp.TCPFlow, udp.UDPFlow)):
+        _frames(flow.messages, redactor)
     if flow.error is not None:
         flow.error.msg = redactor.scrub(flow.error.msg)
-    if isinstance(flow, (tcp.TCPFlow, udp.UDPFlow)):
-        _frames(flow.messages, redactor)
-    if not isinstance(flow, http.HTTPFlow):
-        return
+    flow.comment = redactor.scrub(flow.comment)
+    flow.metadata.pop("authlens", None)
+
+
+def _http_flow(flow: http.HTTPFlow, redactor: Redactor) -> None:
     request = flow.request
     request.path = redactor.url(request.path)
     _message(request, redactor, "form" in request.headers.get("content-type", ""))
@@ -196,8 +202,6 @@ def redact_flow(flow, redactor: Redactor) -> None:
     if flow.websocket is not None:
         _frames(flow.websocket.messages, redactor)
     request.path = redactor.scrub(request.path)
-    flow.comment = redactor.scrub(flow.comment)
-    flow.metadata.pop("authlens", None)
 
 
 def redact_flow_file(source: str, target: str, redactor: Redactor) -> int:
