@@ -13,7 +13,7 @@ from authlens.analyze import Context, Settings
 from authlens.humanize import clock
 from authlens.model import RequestView, ResponseView
 from authlens.oauth import grants, timeline
-from authlens.oauth.lifecycle import TokenLifecycle
+from authlens.oauth.lifecycle import TokenLifecycle, lifecycle_of
 from authlens.render import terminal, text
 from conversation import Conversation, only, step
 from factories import NOW, exchange, ids, mint
@@ -314,7 +314,7 @@ def _story():
 def test_replaying_the_same_flows_changes_nothing():
     conv = Conversation()
     first = [conv.see(ex).to_dict() for ex in _story()]
-    tracker = next(t for t in conv.analyzer.trackers if isinstance(t, TokenLifecycle))
+    tracker = lifecycle_of(conv.analyzer.trackers)
     before = timeline.client_timeline(tracker, "app @10.0.0.7")
     second = [conv.see(ex).to_dict() for ex in _story()]
     assert first == second
@@ -359,7 +359,7 @@ def _tracked_story():
     for ex in _story():
         conv.see(ex)
     conv.see(refresh("r2", "RT-one", {"error": "invalid_grant"}, 3800, status=400))
-    return next(t for t in conv.analyzer.trackers if isinstance(t, TokenLifecycle))
+    return lifecycle_of(conv.analyzer.trackers)
 
 
 def test_token_timeline():

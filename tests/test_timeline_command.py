@@ -9,7 +9,7 @@ from authlens.analyze import Analyzer, default_trackers
 from authlens.mitm.adapter import exchange_from_flow
 from authlens.mitm.timeline_command import Timeline
 from authlens.oauth import timeline
-from authlens.oauth.lifecycle import TokenLifecycle
+from authlens.oauth.lifecycle import lifecycle_of
 
 
 def _flow(request: http.Request, status: int, body: bytes, ctype: str) -> http.HTTPFlow:
@@ -36,7 +36,7 @@ def test_timeline_command_tells_the_tokens_story():
     assert exchange_from_flow(issued).request.body  # JSON at a well-known token path is read
     assert analyzer.analyze(exchange_from_flow(issued)).findings[0].id == "oauth-no-refresh-token"
     assert analyzer.analyze(exchange_from_flow(call)).cause == "token-expired"
-    tracker = next(t for t in trackers if isinstance(t, TokenLifecycle))
+    tracker = lifecycle_of(trackers)
     with taddons.context(Timeline(lambda ids: timeline.for_flows(tracker, ids))) as tctx:
         out = tctx.master.commands.call("authlens.timeline", [call])
         empty = tctx.master.commands.call("authlens.timeline", [tflow.tflow()])
