@@ -1,6 +1,9 @@
 """The analyzer skips checks marked ``on_failure`` when ``Context.succeeded``: that is only right
-if such a check never finds anything on a successful call. Held here on the sample captures, the
-corpus, hand-made successes and generated exchanges (with the shipped presets in force)."""
+if such a check never finds anything on a successful call. It runs the checks marked
+``per_credentials`` on the call's ``RequestSide`` and shares their findings between calls: that
+is only right if they find on it what they find on the whole call. Held here on the sample
+captures, the corpus, hand-made successes and generated exchanges (with the shipped presets in
+force)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from authlens import capture
-from authlens.analyze import Analyzer, Context, Settings, default_checks
+from authlens.analyze import REMEMBERED_MAX_CHARS, Analyzer, Context, Settings, default_checks
 from authlens.model import Exchange, RequestView, ResponseView
 from authlens.rules import RuleStore
 
@@ -21,6 +24,7 @@ from test_fuzz import HOSTS, body, fuzz, header_value, small_text
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 FAILURE_CHECKS = [c for c in default_checks() if getattr(c, "on_failure", False)]
+REQUEST_SIDE_CHECKS = [c for c in default_checks() if getattr(c, "per_credentials", False)]
 
 
 def _settings() -> Settings:
@@ -40,6 +44,22 @@ def silent_on_success(ex: Exchange) -> bool:
     for check in FAILURE_CHECKS:
         assert list(check(ctx)) == [], (check.__name__, ex.request.url)
     return True
+
+
+def request_side_agrees(ex: Exchange) -> bool:
+    """True when the call succeeded; then asserts every ``per_credentials`` check finds on the
+    request side alone what it finds on the whole call."""
+    ctx = Context(ex, SETTINGS)
+    if not ctx.succeeded:
+        return False
+    for check in REQUEST_SIDE_CHECKS:
+        assert list(check(ctx.request_side)) == list(check(ctx)), (check.__name__, ex.request.url)
+    return True
+
+
+def sample_exchanges() -> list[Exchange]:
+    exchanges = [ex for path in capture.expand([str(CAPTURES)]) for ex in capture.exchanges(path)]
+    return exchanges + [to_exchange(r) for r in RECORDS.values()] + HAND_MADE
 
 
 HAND_MADE = [
@@ -69,10 +89,36 @@ def test_the_marked_checks_are_the_response_side_ones():
 
 
 def test_failure_checks_are_silent_on_successful_calls():
-    exchanges = [ex for path in capture.expand([str(CAPTURES)]) for ex in capture.exchanges(path)]
-    exchanges += [to_exchange(r) for r in RECORDS.values()] + HAND_MADE
-    succeeded = [silent_on_success(ex) for ex in exchanges]
+    succeeded = [silent_on_success(ex) for ex in sample_exchanges()]
     assert 10 < sum(succeeded) < len(succeeded) - 50  # both kinds, or this proves nothing
+
+
+def test_the_request_side_checks_are_the_credential_ones():
+    names = {c.__name__ for c in REQUEST_SIDE_CHECKS}
+    assert {"check_credential_lint", "check_token_shape", "check_credential_over_http"} <= names
+    assert not names & {"check_token_times", "check_token_signature"}  # time, rule: per call
+    assert not names & {c.__name__ for c in FAILURE_CHECKS}
+
+
+def test_request_side_checks_find_the_same_on_the_request_side():
+    assert sum(request_side_agrees(ex) for ex in sample_exchanges()) > 10
+
+
+def test_shared_request_side_findings_still_judge_each_call_on_its_own_time():
+    quoted = f'"Bearer {mint(lifetime=600, issued=NOW)}"'
+    az = Analyzer(SETTINGS)
+    fresh = az.analyze(exchange(quoted, sent=NOW + 60))
+    later = az.analyze(exchange(quoted, sent=NOW + 3600))
+    assert [f.id for f in fresh.findings] == ["credential-quoted"]
+    assert sorted(f.id for f in later.findings) == ["credential-quoted", "token-expired"]
+    assert az._remembered.cache_info().hits == 1
+
+
+def test_a_huge_credential_is_not_remembered():
+    az = Analyzer(SETTINGS)
+    az.analyze(exchange("Bearer " + "a" * REMEMBERED_MAX_CHARS))
+    az.analyze(exchange("Bearer abc"))
+    assert az._remembered.cache_info().currsize == 1
 
 
 def test_a_successful_call_still_gets_its_request_side_findings():
@@ -95,8 +141,17 @@ def test_failure_checks_are_silent_on_generated_successes(request_headers, respo
                               timestamp=NOW),
                   ResponseView(code, tuple(response_headers), response_body, timestamp=NOW))
     silent_on_success(ex)
+    request_side_agrees(ex)
 
 
 @pytest.mark.parametrize("status", [401, 403, 407, 500])
 def test_an_error_status_never_counts_as_success(status):
     assert not Context(exchange("Bearer abc", status=status), SETTINGS).succeeded
+
+
+def test_shared_request_side_findings_are_per_destination():
+    az = Analyzer(SETTINGS)
+    local = az.analyze(exchange("Bearer abc", url="http://127.0.0.1:8080/v1/orders"))
+    remote = az.analyze(exchange("Bearer abc", url="http://api.example.test/v1/orders"))
+    assert "credential-over-http" not in [f.id for f in local.findings]
+    assert "credential-over-http" in [f.id for f in remote.findings]

@@ -7,9 +7,11 @@ lifecycle, redirects) are *trackers*: objects with ``check(ctx)`` that also reme
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, Sequence
+from itertools import chain
+from typing import Callable, Iterable, NamedTuple, Optional, Sequence
 
 from . import bodies, catalog, challenge, credential_checks, credentials, tokens
 from .rules import RuleSet
@@ -115,8 +117,14 @@ class Context:
         return credentials.extract_credentials(self.request)
 
     @once
+    def request_side(self) -> "RequestSide":
+        """Its credentials and where they went; the analyzer shares one between calls."""
+        request = self.request
+        return RequestSide(self.credentials, request.scheme, request.host, self.settings)
+
+    @once
     def tokens(self):
-        return tokens.decode_credentials(self.credentials)
+        return self.request_side.tokens
 
     @once
     def challenges(self):
@@ -126,6 +134,38 @@ class Context:
     def error_body(self):
         """The vendor error the response body (and error headers) carry, or None."""
         return bodies.read_error(self)
+
+
+class _Destination(NamedTuple):
+    scheme: str
+    host: str
+
+
+class RequestSide:
+    """What a ``per_credentials`` check may read of a successful call: its credentials, the
+    scheme and host it went to, and the settings. The analyzer runs those checks on this, not on
+    the ``Context``, so they cannot read anything else, and shares it, with its decoded tokens and
+    ``findings``, between the calls that send the same credentials to the same place (most do)."""
+
+    refused = False
+    """Only successful calls are judged this way."""
+
+    def __init__(self, credentials: Sequence, scheme: str, host: str, settings: Settings):
+        self.credentials = list(credentials)
+        self.request = _Destination(scheme, host)
+        self.settings = settings
+        self.findings: tuple[Finding, ...] = ()
+        """What the ``per_credentials`` checks found (set by the analyzer)."""
+
+    @once
+    def tokens(self):
+        return tokens.decode_credentials(self.credentials)
+
+
+REMEMBERED_REQUEST_SIDES = 4096
+"""How many (credentials, scheme, host) the analyzer remembers the request-side findings of..."""
+REMEMBERED_MAX_CHARS = 8 * 1024
+"""...when their credentials total at most this many characters (bounds the memory in bytes)."""
 
 
 def default_checks() -> tuple[Check, ...]:
@@ -159,7 +199,11 @@ class Analyzer:
     @checks.setter
     def checks(self, checks: Sequence[Check]) -> None:
         self._checks = tuple(checks)
-        self._success_checks = tuple(c for c in self._checks if not getattr(c, "on_failure", False))
+        success = [c for c in self._checks if not getattr(c, "on_failure", False)]
+        self._request_side_checks = tuple(c for c in success
+                                          if getattr(c, "per_credentials", False))
+        self._success_checks = tuple(c for c in success if c not in self._request_side_checks)
+        self._remembered = functools.lru_cache(REMEMBERED_REQUEST_SIDES)(self._request_side)
 
     @property
     def trackers(self) -> tuple:
@@ -182,17 +226,32 @@ class Analyzer:
         """
         return self._run(exchange, (), full=True)
 
+    def _request_side(self, credentials: tuple, scheme: str, host: str) -> RequestSide:
+        side = RequestSide(credentials, scheme, host, self.settings)
+        side.findings = tuple(f for check in self._request_side_checks for f in check(side))
+        return side
+
+    def _request_side_of(self, ctx: Context) -> RequestSide:
+        """The request side of ``ctx``, remembered when its credentials are of a sensible size."""
+        credentials, request = tuple(ctx.credentials), ctx.request
+        if sum(len(c.raw) for c in credentials) > REMEMBERED_MAX_CHARS:
+            return self._request_side(credentials, request.scheme, request.host)
+        return self._remembered(credentials, request.scheme, request.host)
+
     def _run(self, exchange: Exchange, trackers: Sequence[Check], full: bool) -> Diagnosis:
         ctx = Context(exchange, self.settings)
+        ctx.request_side = self._request_side_of(ctx)
         findings: list[Finding] = []
         seen: set[tuple[str, str]] = set()
-        checks = self._success_checks if ctx.succeeded else self.checks
-        for check in (*checks, *trackers):
-            for finding in check(ctx):
-                key = (finding.id, finding.message)
-                if key not in seen:
-                    seen.add(key)
-                    findings.append(finding)
+        if ctx.succeeded:  # the per_credentials checks ran on the request side, first
+            found, checks = ctx.request_side.findings, self._success_checks
+        else:
+            found, checks = (), self.checks
+        for finding in chain(found, chain.from_iterable(c(ctx) for c in (*checks, *trackers))):
+            key = (finding.id, finding.message)
+            if key not in seen:
+                seen.add(key)
+                findings.append(finding)
         if any(f.effective_verdict and not f.entry.fallback for f in findings):
             findings = [f for f in findings if not f.entry.fallback]
         return build_diagnosis(ctx, findings, full)

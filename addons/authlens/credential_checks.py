@@ -15,7 +15,7 @@ from typing import Iterator, Optional, Sequence
 from .caching import small_lru
 from .credentials import (AMBIGUOUS_NAMES, MAX_FORM_BODY, MAX_REPORTS, Credential,
                           misspelling)
-from .model import Finding, on_failure
+from .model import Finding, on_failure, per_credentials
 from .redact import redact
 
 # A credential in a JSON body: some APIs take {"api_key": ...} and need no header.
@@ -31,6 +31,7 @@ quotes, stray or invisible whitespace, `Bearer Bearer ...`, not token68, Basic n
 base64(user:password)."""
 
 
+@per_credentials
 def check_credential_lint(ctx) -> list[Finding]:
     """The lint findings of every credential (``Credential.issues``), in ``LINT_IDS`` order."""
     linted = [cred.issue_map for cred in ctx.credentials if cred.issue_map]
@@ -176,6 +177,7 @@ def check_scheme_unexpected(ctx) -> Iterator[Finding]:
             yield finding
 
 
+@per_credentials
 def check_credential_in_url(ctx) -> Iterator[Finding]:
     """Tokens, keys and passwords in the query string or the user-info."""
     for cred in ctx.credentials:
@@ -193,6 +195,7 @@ def check_credential_in_url(ctx) -> Iterator[Finding]:
                           (("location", "userinfo"),))
 
 
+@per_credentials
 def check_header_misspelled(ctx) -> Iterator[Finding]:
     """Credentials in a header the server will not read."""
     creds = ctx.credentials
@@ -219,6 +222,7 @@ def check_header_misspelled(ctx) -> Iterator[Finding]:
                           "`Authorization`.", (("header", key), ("expected", "Authorization")))
 
 
+@per_credentials
 def check_header_duplicated(ctx) -> Iterator[Finding]:
     """More than one Authorization (or Proxy-Authorization) header; comma-joined pairs."""
     counts: dict[str, list[Credential]] = {}
@@ -250,6 +254,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+@per_credentials
 def check_credential_over_http(ctx) -> Iterator[Finding]:
     """Credentials over plain http to a non-loopback host."""
     request = ctx.request

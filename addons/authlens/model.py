@@ -186,6 +186,14 @@ def on_failure(check):
     return check
 
 
+def per_credentials(check):
+    """Mark a check that reads only the request's credentials, the scheme and host it went to,
+    and the settings (``analyze.RequestSide``): on a successful call the analyzer runs it on those
+    alone and reuses its findings for the next call that sends the same credentials there."""
+    check.per_credentials = True
+    return check
+
+
 @dataclass(frozen=True)
 class Finding:
     """One thing the core noticed. ``id`` is a catalog id; ``message`` is specific and redacted."""

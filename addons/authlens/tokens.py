@@ -17,7 +17,7 @@ from jwt.utils import base64url_decode
 from .caching import small_lru
 from .credentials import AUTH_HEADERS, MAX_CACHED_VALUE, Credential
 from .humanize import duration, relative, utc
-from .model import Finding
+from .model import Finding, per_credentials
 from .redact import fingerprint, redact
 
 _JWS = re.compile(r"^[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]*={0,2}$")
@@ -146,6 +146,7 @@ def _shape_problem(value: str, parts: int) -> str:
 # ---- checks -------------------------------------------------------------------------------
 
 
+@per_credentials
 def check_token_shape(ctx) -> Iterable[Finding]:
     for token in ctx.tokens:
         if token.kind == "malformed":
