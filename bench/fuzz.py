@@ -22,12 +22,15 @@ import traffic  # noqa: F401 - puts addons/ on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ("authorization", "www-authenticate", "jwt", "json-body", "form-body", "rule-file",
-           "set-cookie")
+           "set-cookie", "redact-body")
+REDACT_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/xml",
+                "multipart/form-data; boundary=b")
 
 
 def target(name: str):
     """``fuzz(data: bytes)`` for one parser: the input goes where that parser reads it."""
     from authlens import challenge, cookies
+    from authlens.capture.redaction import Redactor
     from authlens.model import Exchange, RequestView, ResponseView
     from authlens.rules import load_text
 
@@ -43,6 +46,12 @@ def target(name: str):
     def text(data: bytes) -> str:
         return data.decode("utf-8", "surrogateescape")
 
+    def redact(data: bytes) -> None:  # the redact command: every body format, a Link header
+        redactor = Redactor()
+        for content_type in REDACT_TYPES:
+            redactor.body(text(data), content_type)
+        redactor.header("Link", text(data))
+
     return {
         "authorization": lambda d: analyze([("Authorization", text(d))]),
         "www-authenticate": lambda d: (challenge.parse_challenge_header(text(d)),
@@ -57,6 +66,7 @@ def target(name: str):
         "rule-file": lambda d: load_text(text(d), "fuzz.toml"),
         "set-cookie": lambda d: cookies.parse_set_cookie(
             text(d), RequestView("GET", "https://a.example.com/x/y", ()), 1.79e9),
+        "redact-body": redact,
     }[name]
 
 

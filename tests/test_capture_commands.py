@@ -212,6 +212,61 @@ def test_redaction_reads_urls_in_headers_and_non_http_messages(tmp_path):
     assert red_failed.error.msg.startswith("upstream reset after X-API-Key: REDACTED-")
 
 
+def test_redaction_reads_bodies_by_content_type_and_links(tmp_path):
+    """Secrets whose name only the body's own format gives: a multipart login form, a SOAP
+    WS-Security password, a form-encoded token response (GitHub's legacy answer), a Link header's
+    next page and an X-Original-URL that carry a token. None of them were seen elsewhere first."""
+    from mitmproxy import io as mitm_io
+    from mitmproxy.test import tflow
+
+    password, soap, issued, link_token, original = (
+        "hunter2-Mp4Qs7Tv", "ws-pass-8Kd3Lf6Hj", "gho_2Wq5Er8Ty1Ui4Op", "lt_9Zx6Cv3Bn0Mm",
+        "orig_4Rt7Yu1Io5")
+    boundary = "----authlensBoundary7MA4YWxk"
+    upload = tflow.tflow(resp=True)
+    upload.request.method = "POST"
+    upload.request.headers["Content-Type"] = f'multipart/form-data; boundary="{boundary}"'
+    upload.request.content = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="username"\r\n\r\nada\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="password"\r\n\r\n{password}\r\n'
+        f'--{boundary}--\r\n').encode()
+    upload.request.headers["X-Original-URL"] = f"/v1/export?access_token={original}&fmt=csv"
+    upload.response.headers["Link"] = (f'<https://api.example.test/items?page=2&access_token='
+                                       f'{link_token}>; rel="next", <https://api.example.test/'
+                                       f'items?page=9>; rel="last"')
+    login = tflow.tflow(resp=True)
+    login.request.method = "POST"
+    login.request.headers["Content-Type"] = "text/xml; charset=utf-8"
+    login.request.content = (
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><wsse:Security>'
+        '<wsse:UsernameToken><wsse:Username>ada</wsse:Username><wsse:Password Type="#Text">'
+        f'{soap}</wsse:Password></wsse:UsernameToken></wsse:Security></s:Header></s:Envelope>'
+    ).encode()
+    token = tflow.tflow(resp=True)
+    token.response.headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
+    token.response.content = f"access_token={issued}&scope=repo&token_type=bearer".encode()
+    source, out = tmp_path / "bodies.flow", tmp_path / "bodies-redacted.flow"
+    with open(source, "wb") as file:
+        writer = mitm_io.FlowWriter(file)
+        for flow in (upload, login, token):
+            writer.add(flow)
+    assert main(["redact", str(source), str(out)]) == 0
+    copy = out.read_bytes()
+    for secret in (password, soap, issued, link_token, original):
+        assert secret.encode() in source.read_bytes() and secret.encode() not in copy, secret
+    with open(out, "rb") as file:
+        red_upload, red_login, red_token = list(mitm_io.FlowReader(file).stream())
+    body = red_upload.request.content.decode()
+    assert f'name="username"\r\n\r\nada\r\n--{boundary}' in body  # the rest kept as sent
+    assert 'name="password"\r\n\r\nREDACTED-' in body and body.endswith(f"--{boundary}--\r\n")
+    link = red_upload.response.headers["Link"]
+    assert "page=2&access_token=REDACTED-" in link and link.endswith('page=9>; rel="last"')
+    assert red_upload.request.headers["X-Original-URL"].endswith("&fmt=csv")
+    assert b"<wsse:Username>ada</wsse:Username>" in red_login.request.content
+    assert b'<wsse:Password Type="#Text">REDACTED-' in red_login.request.content
+    assert red_token.response.content.startswith(b"access_token=REDACTED-")
+
+
 def test_har_redaction_reads_the_redirect_url_and_websocket_messages(tmp_path):
     code, frame_token = "SplxlOBeZQQYbYS6WxSbIA9", "init-9Gh2Jk5Lm8Np1Qr"
     entry = {

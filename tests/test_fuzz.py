@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from authlens import challenge, cookies
 from authlens.analyze import Analyzer, Settings, default_trackers
+from authlens.capture.redaction import Redactor
 from authlens.model import Exchange, RequestView, ResponseView
 from authlens.rules import RuleStore, load_text
 
@@ -169,6 +170,29 @@ def test_rule_files(text):
         str(error)
 
 
+# ---- the redact command -------------------------------------------------------------------------
+
+REDACT_TYPES = ("", "application/json", "application/x-www-form-urlencoded", "text/xml",
+                'multipart/form-data; boundary="b"', "multipart/form-data; boundary=b",
+                "multipart/mixed", "application/soap+xml; charset=utf-8")
+REDACT_PIECES = ("--b", "\r\n", "\r\n\r\n", 'Content-Disposition: form-data; name="password"',
+                 "<wsse:Password>", "</wsse:Password>", "<access_token>", "</access_token>",
+                 "<a:", "access_token=", "&", "#", "?", "<", ">", "REDACTED-", "; rel=")
+
+
+@fuzz
+@given(text=st.one_of(st.lists(st.one_of(st.sampled_from(REDACT_PIECES + WORDS), small_text),
+                               max_size=16).map("".join), st.text(char, max_size=300)),
+       content_type=st.sampled_from(REDACT_TYPES),
+       header=st.sampled_from(("Authorization", "Link", "Location", "X-Original-URL", "Cookie",
+                               "Set-Cookie", "Accept")))
+def test_redaction_of_bodies_and_headers(text, content_type, header):
+    redactor = Redactor()
+    redactor.body(text, content_type)
+    redactor.header(header, text)
+    redactor.url(text)
+
+
 # ---- the addon's hooks --------------------------------------------------------------------------
 
 raw_header = st.tuples(st.one_of(st.sampled_from((b"Authorization", b"WWW-Authenticate",
@@ -256,6 +280,26 @@ HUGE = {
     "secret-shaped body": ([], [("Content-Type", "application/json")],
                            b'{"message": "' + b"eyJabcdefghij." * (MB // 14) + b'"}'),
 }
+
+
+HUGE_TO_REDACT = {
+    "multipart parts": ('multipart/form-data; boundary="b"',
+                        '--b\r\nContent-Disposition: form-data; name="password"\r\n\r\nx\r\n' *
+                        (MB // 60)),
+    "multipart head": ("multipart/form-data; boundary=b",
+                       "--b\r\nContent-Disposition: " + "name=" * (MB // 5)),
+    "xml tags": ("text/xml", "<a_token" * (MB // 8)),
+    "xml names": ("text/xml", "<" + "a" * MB + "token>x</" + "a" * MB + "token>"),
+    "xml elements": ("text/xml", "<p:password>x</p:password>" * (MB // 26)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HUGE_TO_REDACT))
+def test_a_megabyte_of_body_is_redacted_in_bounded_time(case):
+    content_type, text = HUGE_TO_REDACT[case]
+    start = time.perf_counter()
+    Redactor().body(text, content_type)
+    assert time.perf_counter() - start < 2.0, case  # quadratic would take minutes
 
 
 @pytest.mark.parametrize("case", sorted(HUGE))

@@ -37,11 +37,14 @@ ISSUED_REFRESH = "rt_P0oI9uY8tR7eW6qA5sD4fG3hJ2kL1zX"
 SIGNATURE = "5c1e9a7b3d2f8e6a4c0b9d7f5e3a1c8b6d4f2e0a9c7b5d3f1e8a6c4b2d0f9e7a"
 IMPLICIT = "imp_W3eR5tY7uI9oP1aS3dF5gH7jK9lZ"
 REFERER_KEY = "rk_live_8Hn3Bv6Cx9Zl2Kj5Hg8Fd1Sa"
+FORM_PASSWORD = "mp_Kx7Vb2Nm9Qw4Er6Ty1Ui3Op"
+LINK_TOKEN = "lk_Zq8Wx3Ec5Rv7Tb9Yn2Um4Ik"
 SECRETS = {"jwt": JWT, "basic": BASIC, "password": PASSWORD, "api key": API_KEY,
            "query token": QUERY_TOKEN, "cookie": COOKIE, "client secret": CLIENT_SECRET,
            "refresh token": REFRESH, "issued access token": ISSUED_ACCESS,
            "issued refresh token": ISSUED_REFRESH, "presigned signature": SIGNATURE,
-           "implicit-grant token": IMPLICIT, "key in a Referer": REFERER_KEY}
+           "implicit-grant token": IMPLICIT, "key in a Referer": REFERER_KEY,
+           "multipart password": FORM_PASSWORD, "token in a Link": LINK_TOKEN}
 CHALLENGE = [("WWW-Authenticate", 'Bearer realm="api", error="invalid_token"'),
              ("Content-Type", "application/json")]
 
@@ -87,6 +90,10 @@ def send_everything(proxy_url: str, upstream) -> None:
     followed = session.get(upstream.url("/export"), headers={
         "Authorization": f"Bearer {JWT}", "Referer": f"http://app.test/?api_key={REFERER_KEY}"})
     assert followed.status_code == 401 and followed.history[0].status_code == 302
+    login = session.post(upstream.url("/login"), files={"username": (None, "ada"),
+                                                        "password": (None, FORM_PASSWORD)})
+    assert login.status_code == 401 and b"multipart/form-data" in login.request.headers[
+        "Content-Type"].encode()
     refused = session.post(upstream.url("/oauth2/token"), data={
         "grant_type": "refresh_token", "client_id": "app", "client_secret": CLIENT_SECRET,
         "refresh_token": REFRESH})
@@ -125,6 +132,9 @@ def channels(proxy, tmp_path) -> dict[str, str]:
 def api(upstream):
     upstream.route("/api", 401, CHALLENGE, b'{"error":"invalid_token"}')
     upstream.route("/oauth2/token", handler=token_endpoint)
+    upstream.route("/login", 401, CHALLENGE + [  # a next-page link that echoes a token
+        ("Link", f'<{upstream.url("/api")}?page=2&access_token={LINK_TOKEN}>; rel="next"')],
+        b'{"error":"invalid_token"}')
     with Upstream() as files:  # another origin: a redirect there drops the Authorization
         files.route("/files/report.pdf", 401, CHALLENGE, b'{"error":"invalid_token"}')
         upstream.route("/export", handler=lambda _request: presigned_redirect(files))

@@ -6,10 +6,13 @@ and payload and loses only its signature: expiry, audience, issuer, scope and te
 diagnose, while the token can no longer be replayed. The trade-off: its claims (subject, e-mail,
 tenant) stay readable in the copy.
 
-URLs are read wherever they stand: the request path, and the headers that carry one
-(``Location``, ``Content-Location``, ``Referer``), query and fragment alike (a sign-in redirect
-hands out ``code``, the implicit grant ``#access_token``). WebSocket, TCP and UDP messages get the
-body treatment (JSON secrets by key, then every secret seen so far).
+URLs are read wherever they stand: the request path, the headers that carry one (``Location``,
+``Content-Location``, ``Referer``, ``Link`` targets, any header whose value is a URL), query and
+fragment alike (a sign-in redirect hands out ``code``, the implicit grant ``#access_token``).
+Bodies are read as their ``Content-Type`` says: form fields and ``multipart/form-data`` parts by
+name, XML elements by name (WS-Security ``Password``, SAML ``SignatureValue``), JSON secrets by
+key. WebSocket, TCP and UDP messages are read like JSON bodies. Then every secret seen so far is
+scrubbed wherever it appears.
 
 Only the secret characters are replaced: the scheme, quotes, stray spaces and invisible characters
 around a credential stay, so the request-format findings survive. Placeholders that were never
@@ -38,11 +41,16 @@ MIN_ECHO = 6
 
 SECRET_NAME = re.compile(
     r"token|secret|passw|pwd|api[-_]?key|apikey|^key$|^code$|code_verifier|assertion|signature"
-    r"|^sig$|session|^auth$|credential|^x-auth", re.I)
+    r"|^sig$|session|^auth$|credential|^x-auth|^samlresponse$", re.I)
 SECRET_HEADER = re.compile(r"^(authorization|proxy-authorization)$|token|secret|api[-_]?key"
                            r"|-key$|^key$|session|signature|credential|password|^x-auth", re.I)
 NOT_SECRET_HEADER = re.compile(r"authenticate$|^authentication-info$", re.I)
 URL_HEADERS = frozenset({"location", "content-location", "referer"})
+_URL_VALUE = re.compile(r"\s*(?:[a-z][a-z0-9+.-]*://|/)[^\s?#]*[?#]", re.I)
+"""Any other header whose value is a URL with a query or fragment (``X-Original-URL``...)."""
+_LINK_TARGET = re.compile(r"<([^>]*)>")
+"""The targets of a ``Link`` header (RFC 8288 §3: ``<URI-Reference>``), e.g. a next-page link
+that carries ``access_token``."""
 
 # A run of visible characters that could be (part of) a secret: no spaces, quotes, or invisibles.
 _RUN = re.compile(r"[A-Za-z0-9!#$%&()*+,\-./:;<=>?@\[\\\]^_{|}~]+")
@@ -51,6 +59,13 @@ _NOT_SECRET = re.compile(r"\{\{|\$\{|<|^(null|undefined|none|nil|true|false|\[ob
 _JWT = re.compile(r"^(eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+)\.[A-Za-z0-9_-]*$")
 _PARAM = re.compile(r"(^|[?&;#])([^=&#;]*)=([^&#;]*)")
 _JSON_SECRET = re.compile(r"token|secret|password|api[-_]?key|assertion", re.I)
+_BOUNDARY = re.compile(r";\s*boundary=(?:\"([^\"]+)\"|([^\s;]+))", re.I)
+_PART_NAME = re.compile(r"content-disposition:[^\r\n]*?\bname=\"([^\"]*)\"", re.I)
+# <ns:Password Type="...">hunter2</ns:Password>: an element whose name ends like a secret's and
+# that holds only text (WS-Security, SOAP logins, XML token responses, a SAML SignatureValue).
+_XML_SECRET = re.compile(
+    r"(<(?:[\w.-]+:)?([\w.-]*(?:token|secret|password|passwd|api[-_]?key|SignatureValue"
+    r"|credential))(?:\s[^>]*)?>)([^<]*)(</(?:[\w.-]+:)?\2\s*>)", re.I)
 
 
 def placeholder(secret: str) -> str:
@@ -97,7 +112,9 @@ class Redactor:
             return self.params(head, lambda _: True) + sep + attributes
         if SECRET_HEADER.search(lower) and not NOT_SECRET_HEADER.search(lower):
             return self.runs(value, keep_scheme=lower.endswith("authorization"))
-        if lower in URL_HEADERS:
+        if lower == "link":
+            return _LINK_TARGET.sub(lambda m: f"<{self.url(m.group(1))}>", value)
+        if lower in URL_HEADERS or _URL_VALUE.match(value):
             return self.url(value)
         return value
 
@@ -133,13 +150,44 @@ class Redactor:
             elif isinstance(node, list):
                 todo.extend(node)
 
-    def body(self, text: str, form: bool) -> str:
-        """A body: form fields by name, JSON secrets by key, then every known secret."""
-        if form:
+    def body(self, text: str, content_type: str = "") -> str:
+        """A body, read as its ``Content-Type`` says: form fields and multipart parts by name,
+        XML elements by name, JSON secrets by key; then every known secret."""
+        media = content_type.partition(";")[0].strip().lower()
+        if media == "application/x-www-form-urlencoded":
             text = self.params(text)
+        elif media.startswith("multipart/"):
+            text = self.multipart(text, content_type)
+        elif media.endswith("xml"):
+            text = self.xml(text)
         else:
             self.learn_json(text)
         return self.scrub(text)
+
+    def multipart(self, text: str, content_type: str) -> str:
+        """``multipart/form-data``: the value of each part whose name is a secret's."""
+        boundary = _BOUNDARY.search(content_type)
+        if boundary is None:
+            return text
+        delimiter = "--" + (boundary.group(1) or boundary.group(2))
+        parts = text.split(delimiter)
+        for i, part in enumerate(parts):
+            head, blank, value = part.partition("\r\n\r\n")
+            name = _PART_NAME.search(head) if blank else None
+            if name is None or not SECRET_NAME.search(name.group(1)):
+                continue
+            secret = value[:-2] if value.endswith("\r\n") else value
+            parts[i] = f"{head}{blank}{self.secret(secret)}{value[len(secret):]}"
+        return delimiter.join(parts)
+
+    def xml(self, text: str) -> str:
+        """XML (SOAP, SAML, WS-Security): the text of each element whose name is a secret's."""
+        def one(match) -> str:
+            open_tag, _name, value, close_tag = match.groups()
+            if not value.strip() or _NOT_SECRET.search(value.strip()):
+                return match.group()
+            return f"{open_tag}{self.runs(value)}{close_tag}"
+        return _XML_SECRET.sub(one, text)
 
     def scrub(self, text: str) -> str:
         """Every secret seen so far, wherever it appears in ``text``."""
@@ -155,7 +203,7 @@ def _text(value: bytes) -> str:
     return value.decode("utf-8", "surrogateescape")
 
 
-def _message(message, redactor: Redactor, form: bool) -> None:
+def _message(message, redactor: Redactor) -> None:
     """Headers and body of a mitmproxy request/response, in place."""
     message.headers.fields = tuple(
         (k, redactor.header(_text(k), _text(v)).encode("utf-8", "surrogateescape"))
@@ -163,7 +211,7 @@ def _message(message, redactor: Redactor, form: bool) -> None:
     content = message.get_content(strict=False)
     if content:
         text = _text(content)
-        redacted = redactor.body(text, form)
+        redacted = redactor.body(text, message.headers.get("content-type", ""))
         if redacted != text:
             message.content = redacted.encode("utf-8", "surrogateescape")
 
@@ -172,7 +220,7 @@ def _frames(messages, redactor: Redactor) -> None:
     """WebSocket, TCP or UDP messages, in place: each one read like a body."""
     for message in messages:
         text = _text(message.content)
-        redacted = redactor.body(text, False)
+        redacted = redactor.body(text)
         if redacted != text:
             message.content = redacted.encode("utf-8", "surrogateescape")
 
@@ -194,11 +242,9 @@ def redact_flow(flow, redactor: Redactor) -> None:
 def _http_flow(flow: http.HTTPFlow, redactor: Redactor) -> None:
     request = flow.request
     request.path = redactor.url(request.path)
-    _message(request, redactor, "form" in request.headers.get("content-type", ""))
-    if flow.response is not None:
-        _message(flow.response, redactor, False)
-    for message in filter(None, (request, flow.response)):  # echoes of secrets learned late
-        _message(message, redactor, False)
+    messages = [m for m in (request, flow.response) if m is not None]
+    for message in messages + messages:  # twice: echoes of the secrets learned late
+        _message(message, redactor)
     if flow.websocket is not None:
         _frames(flow.websocket.messages, redactor)
     request.path = redactor.scrub(request.path)
@@ -215,15 +261,16 @@ def redact_flow_file(source: str, target: str, redactor: Redactor) -> int:
     return count
 
 
-def _har_content(content: dict, redactor: Redactor, form: bool) -> None:
+def _har_content(content: dict, redactor: Redactor) -> None:
     if not content or content.get("text") is None:
         return
+    media = content.get("mimeType", "")
     if content.get("encoding") == "base64":
         text = _text(base64.b64decode(content["text"]))
-        content["text"] = base64.b64encode(redactor.body(text, form).encode(
+        content["text"] = base64.b64encode(redactor.body(text, media).encode(
             "utf-8", "surrogateescape")).decode()
     else:
-        content["text"] = redactor.body(content["text"], form)
+        content["text"] = redactor.body(content["text"], media)
 
 
 def _har_message(message: dict, redactor: Redactor, content_key: str) -> None:
@@ -235,7 +282,7 @@ def _har_message(message: dict, redactor: Redactor, content_key: str) -> None:
         if SECRET_NAME.search(param["name"]) and param.get("value"):
             param["value"] = redactor.secret(param["value"])
     content = message.get(content_key) or {}
-    _har_content(content, redactor, "form" in content.get("mimeType", ""))
+    _har_content(content, redactor)
 
 
 def redact_har(har: dict, redactor: Redactor) -> str:
@@ -250,7 +297,7 @@ def redact_har(har: dict, redactor: Redactor) -> str:
             response["redirectURL"] = redactor.url(response["redirectURL"])
         for message in entry.get("_webSocketMessages") or ():  # Chromium's HAR extension
             if isinstance(message.get("data"), str):
-                message["data"] = redactor.body(message["data"], False)
+                message["data"] = redactor.body(message["data"])
     return redactor.scrub(json.dumps(har, indent=2, ensure_ascii=False))
 
 
