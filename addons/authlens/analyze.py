@@ -150,16 +150,22 @@ class RequestSide:
     refused = False
     """Only successful calls are judged this way."""
 
-    def __init__(self, credentials: Sequence, scheme: str, host: str, settings: Settings):
+    def __init__(self, credentials: Sequence, scheme: str, host: str, settings: Settings,
+                 checks: Sequence[Check] = ()):
         self.credentials = list(credentials)
         self.request = _Destination(scheme, host)
         self.settings = settings
-        self.findings: tuple[Finding, ...] = ()
-        """What the ``per_credentials`` checks found (set by the analyzer)."""
+        self.checks = checks
+        """The ``per_credentials`` checks."""
 
     @once
     def tokens(self):
         return tokens.decode_credentials(self.credentials)
+
+    @once
+    def findings(self) -> tuple[Finding, ...]:
+        """What the ``per_credentials`` checks find (computed on the first successful call)."""
+        return tuple(f for check in self.checks for f in check(self))
 
 
 REMEMBERED_REQUEST_SIDES = 4096
@@ -227,9 +233,7 @@ class Analyzer:
         return self._run(exchange, (), full=True)
 
     def _request_side(self, credentials: tuple, scheme: str, host: str) -> RequestSide:
-        side = RequestSide(credentials, scheme, host, self.settings)
-        side.findings = tuple(f for check in self._request_side_checks for f in check(side))
-        return side
+        return RequestSide(credentials, scheme, host, self.settings, self._request_side_checks)
 
     def _request_side_of(self, ctx: Context) -> RequestSide:
         """The request side of ``ctx``, remembered when its credentials are of a sensible size."""

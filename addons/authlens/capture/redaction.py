@@ -177,15 +177,14 @@ class Redactor:
             if name is None or not SECRET_NAME.search(name.group(1)):
                 continue
             secret = value[:-2] if value.endswith("\r\n") else value
-            parts[i] = f"{head}{blank}{self.secret(secret)}{value[len(secret):]}"
+            if secret and not _NOT_SECRET.search(secret):
+                parts[i] = f"{head}{blank}{self.secret(secret)}{value[len(secret):]}"
         return delimiter.join(parts)
 
     def xml(self, text: str) -> str:
         """XML (SOAP, SAML, WS-Security): the text of each element whose name is a secret's."""
         def one(match) -> str:
             open_tag, _name, value, close_tag = match.groups()
-            if not value.strip() or _NOT_SECRET.search(value.strip()):
-                return match.group()
             return f"{open_tag}{self.runs(value)}{close_tag}"
         return _XML_SECRET.sub(one, text)
 
