@@ -4,10 +4,11 @@ goes), and with authlens; the order rotates each round, since the machine drifts
 run, then the median throughput ratios to bare mitmdump and the p99 latency each adds.
 
 It also prints the CPU time each request costs the proxy's process and, apart, authlens' helper
-process (Linux ``/proc``). Throughput is what a user feels, but on a machine with few cores the
-helper, wrk and the loopback server share the cores the proxy does not use, so the throughput
-ratio also measures that contention. The CPU ratio (bare proxy CPU per request / this arm's) is
-the throughput ratio the proxy would reach with a core free for the helper.
+process (Linux ``/proc``): the CPU ratio is bare proxy CPU per request / this arm's. While the
+proxy is saturated its throughput is 1 / (its CPU per request), so the two ratios agree by
+construction; they differ when the proxy waits for a core (the helper, wrk and the loopback
+server share the cores it does not use). Equal ratios do not rule out the helper raising the
+proxy's CPU per request indirectly (fewer events per loop iteration, shared caches).
 
     .venv/bin/python bench/live.py [--rounds 3] [--seconds 10] [--connections 8]
 
