@@ -168,7 +168,7 @@ class RequestSide:
         return tuple(f for check in self.checks for f in check(self))
 
 
-REMEMBERED_REQUEST_SIDES = 4096
+REMEMBERED_REQUEST_SIDES = 1024
 """How many (credentials, scheme, host) the analyzer remembers the request-side findings of..."""
 REMEMBERED_MAX_CHARS = 8 * 1024
 """...when their credentials total at most this many characters (bounds the memory in bytes)."""
