@@ -118,7 +118,9 @@ class Context:
 
     @once
     def request_side(self) -> "RequestSide":
-        """Its credentials and where they went; the analyzer shares one between calls."""
+        """Its credentials and where they went. The analyzer sets a shared one, which knows the
+        ``per_credentials`` checks; one made here, for a Context used on its own, has no checks
+        to run, so its ``findings`` are empty."""
         request = self.request
         return RequestSide(self.credentials, request.scheme, request.host, self.settings)
 
