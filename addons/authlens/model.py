@@ -50,26 +50,25 @@ def header_value(fields: HeaderFields, name: str) -> Optional[str]:
 
 
 class _HeaderLookup:
-    """``header``/``header_all`` through a lower-cased index built on first use (checks look
-    headers up dozens of times per exchange)."""
+    """``header``/``header_all`` through a lower-cased index of first values, built on first use
+    (checks look headers up dozens of times per exchange, nearly always for one value)."""
 
     headers: HeaderFields
 
     @once
-    def _by_name(self) -> dict[str, list[str]]:
-        index: dict[str, list[str]] = {}
-        for key, value in self.headers:
-            index.setdefault(key.lower(), []).append(value)
-        return index
+    def _first_values(self) -> dict[str, str]:
+        return {key.lower(): value for key, value in reversed(self.headers)}
 
     def header(self, name: str) -> Optional[str]:
         """The first value of header ``name`` (case-insensitive), or None."""
-        values = self._by_name.get(name.lower())
-        return values[0] if values else None
+        return self._first_values.get(name.lower())
 
     def header_all(self, name: str) -> list[str]:
         """All values of header ``name`` (case-insensitive), in the order they were sent."""
-        return list(self._by_name.get(name.lower(), ()))
+        wanted = name.lower()
+        if wanted not in self._first_values:
+            return []
+        return [value for key, value in self.headers if key.lower() == wanted]
 
 
 @dataclass(frozen=True)
@@ -88,24 +87,31 @@ class RequestView(_HeaderLookup):
     def _parts(self):
         return urlsplit(self.url)
 
-    @once
-    def _split(self) -> tuple[str, str, str, str]:
-        """(scheme, host, path, query) as urlsplit and ``hostname`` give them, lower-cased
-        scheme and host."""
+    def _split(self) -> str:
+        """Split the URL once into ``scheme``, ``host`` (lower-cased, as urlsplit and
+        ``hostname`` give them), ``path`` (path and query, as sent) and ``query``; returns the
+        host. Whichever is read first splits, and the others are then plain attributes."""
         plain = _PLAIN_URL.fullmatch(self.url)
         if plain is not None:
             scheme, authority, path, query = plain.groups()
-            return scheme.lower(), authority.partition(":")[0].lower(), path, query or ""
-        parts = self._parts
-        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.path, parts.query
+            host, query = authority.partition(":")[0].lower(), query or ""
+        else:
+            parts = self._parts
+            scheme, host, path, query = parts.scheme, parts.hostname or "", parts.path, parts.query
+            host = host.lower()
+        parts = self.__dict__
+        parts["scheme"], parts["host"], parts["query"] = scheme.lower(), host, query
+        parts["path"] = path + "?" + query if query else path
+        return host
 
     @once
     def scheme(self) -> str:
-        return self._split[0]
+        self._split()
+        return self.__dict__["scheme"]
 
     @once
     def host(self) -> str:
-        return self._split[1]
+        return self._split()
 
     @property
     def port(self) -> Optional[int]:
@@ -117,12 +123,13 @@ class RequestView(_HeaderLookup):
     @once
     def path(self) -> str:
         """Path and query, as sent."""
-        _scheme, _host, path, query = self._split
-        return path + ("?" + query if query else "")
+        self._split()
+        return self.__dict__["path"]
 
-    @property
+    @once
     def query(self) -> str:
-        return self._split[3]
+        self._split()
+        return self.__dict__["query"]
 
 
 @dataclass(frozen=True)
