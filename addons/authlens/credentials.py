@@ -29,7 +29,7 @@ from typing import Iterator, Optional
 from urllib.parse import unquote, urlsplit
 
 from .model import Finding, RequestView
-from .caching import once, small_lru
+from .caching import Memo, once, small_lru
 from .redact import fingerprint, redact
 
 AUTH_HEADERS = ("authorization", "proxy-authorization")
@@ -782,7 +782,6 @@ def _is_phrase_placeholder(v: str) -> bool:
 
 # --- extraction ------------------------------------------------------------------------------------
 
-@small_lru(2048, 256)
 def header_kind(name: str) -> Optional[str]:
     """What a request header is, credential-wise: auth | apikey | misspelled | cookie | None."""
     n = name.lower()
@@ -838,10 +837,8 @@ def extract_credentials(request: RequestView) -> list[Credential]:
     """Every credential in the request, in the order they appear: headers, URL, cookies, form."""
     found: list[Credential] = []
     for key, value in request.headers:
-        kind = header_kind(key)
-        if kind is None:
-            continue
-        found.extend(_header_credentials(key, value, kind))
+        if HEADER_KINDS[key] is not None:
+            found.extend(HEADER_CREDENTIALS[key, value])
     url = request.url
     if "?" in url:
         query = request.query
@@ -857,17 +854,22 @@ def extract_credentials(request: RequestView) -> list[Credential]:
     return found
 
 
-@small_lru(2048, MAX_CACHED_VALUE)
-def _header_credentials(key: str, value: str, kind: str) -> tuple[Credential, ...]:
-    """The credentials in one header. Clients send the same values over and over; a Credential
-    is immutable and lints itself once (``issues``), so this is also the lint cache, keyed by
-    the raw header value."""
+def _header_credentials(key: str, value: str) -> tuple[Credential, ...]:
+    """The credentials in one header (of a ``header_kind``)."""
+    kind = HEADER_KINDS[key]
     if kind == "auth" or kind == "misspelled":
         scheme, cred = split_scheme(value)
         return (Credential("header", key, value, scheme, cred, kind),)
     if kind == "apikey":
         return (Credential("header", key, value, None, _clean_simple(value), kind),)
     return tuple(_cookie_credentials(key, value))
+
+
+HEADER_KINDS = Memo(header_kind, 2048, 256)
+"""``header_kind`` of the header names seen."""
+HEADER_CREDENTIALS = Memo(_header_credentials, 2048, MAX_CACHED_VALUE)
+"""``_header_credentials`` by (name, value). Clients send the same values over and over; a
+Credential is immutable and lints itself once (``issues``), so this is also the lint cache."""
 
 
 def _clean_simple(value: str) -> str:
