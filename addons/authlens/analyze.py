@@ -240,25 +240,29 @@ class Analyzer:
     def _request_side_of(self, ctx: Context) -> RequestSide:
         """The request side of ``ctx``, remembered when its credentials are of a sensible size."""
         credentials, request = tuple(ctx.credentials), ctx.request
-        if sum(len(c.raw) for c in credentials) > REMEMBERED_MAX_CHARS:
+        size = 0
+        for credential in credentials:
+            size += len(credential.raw)
+        if size > REMEMBERED_MAX_CHARS:
             return self._request_side(credentials, request.scheme, request.host)
         return self._remembered(credentials, request.scheme, request.host)
 
     def _run(self, exchange: Exchange, trackers: Sequence[Check], full: bool) -> Diagnosis:
         ctx = Context(exchange, self.settings)
         ctx.request_side = self._request_side_of(ctx)
-        findings: list[Finding] = []
-        seen: set[tuple[str, str]] = set()
         if ctx.succeeded:  # the per_credentials checks ran on the request side, first
-            found, checks = ctx.request_side.findings, self._success_checks
+            found, checks = list(ctx.request_side.findings), self._success_checks
         else:
-            found, checks = (), self.checks
-        for finding in chain(found, chain.from_iterable(c(ctx) for c in (*checks, *trackers))):
-            key = (finding.id, finding.message)
-            if key not in seen:
-                seen.add(key)
-                findings.append(finding)
-        if any(f.effective_verdict and not f.entry.fallback for f in findings):
+            found, checks = [], self.checks
+        for check in chain(checks, trackers):
+            found.extend(check(ctx))
+        findings = found
+        if len(found) > 1:  # keep the first of findings that say the same thing
+            unique: dict[tuple[str, str], Finding] = {}
+            for finding in found:
+                unique.setdefault((finding.id, finding.message), finding)
+            findings = list(unique.values())
+        if findings and any(f.effective_verdict and not f.entry.fallback for f in findings):
             findings = [f for f in findings if not f.entry.fallback]
         return build_diagnosis(ctx, findings, full)
 
@@ -267,8 +271,10 @@ def build_diagnosis(ctx: Context, findings: list[Finding], full: bool = False) -
     """The diagnosis; the descriptive parts (credentials, claims, challenges) are filled in only
     when there is something to say, which keeps healthy traffic cheap, or when ``full``."""
     request = ctx.request
-    diagnosis = Diagnosis(url=ctx.display_url(request.url),
-                          method=request.method, status=ctx.status,
+    url = credentials.redact_url(request.url, ctx.settings.reveal)
+    if not (findings or ctx.refused or full):  # most calls: nothing to say
+        return Diagnosis(url=url, method=request.method, status=ctx.status)
+    diagnosis = Diagnosis(url=url, method=request.method, status=ctx.status,
                           findings=sorted(findings, key=_severity_order))
     diagnosis.verdict, diagnosis.cause = decide_verdict(ctx, findings)
     if not (full or diagnosis.noteworthy):
