@@ -7,6 +7,7 @@ force)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from authlens import capture
 from authlens.analyze import REMEMBERED_MAX_CHARS, Analyzer, Context, Settings, default_checks
 from authlens.model import Exchange, RequestView, ResponseView
 from authlens.rules import RuleStore
+from authlens.rules import checks as rule_checks
+from authlens.rules.rule import ErrorSpec
 
 from factories import NOW, exchange, mint
 from test_corpus import RECORDS, to_exchange
@@ -155,3 +158,33 @@ def test_shared_request_side_findings_are_per_destination():
     remote = az.analyze(exchange("Bearer abc", url="http://api.example.test/v1/orders"))
     assert "credential-over-http" not in [f.id for f in local.findings]
     assert "credential-over-http" in [f.id for f in remote.findings]
+
+
+_FIELD_NAMES = ("ok", "error", "code", "message", "errors", "detail", "é")
+
+
+def _escaped(name: str, at: int) -> str:
+    """``name`` as JSON may write it, with one character as a \\u escape."""
+    if not name:
+        return name
+    at %= len(name)
+    return name[:at] + "\\u%04x" % ord(name[at]) + name[at + 1:]
+
+
+@fuzz
+@given(fields=st.lists(st.sampled_from(_FIELD_NAMES), min_size=1, max_size=3),
+       sub=st.sampled_from(("", ".code", ".0", ".message")),
+       body_keys=st.lists(st.tuples(st.sampled_from(_FIELD_NAMES), st.integers(0, 8),
+                                    st.booleans()), max_size=4),
+       value=st.sampled_from(('"E42"', "7", "false", '{"code": "X", "message": "m"}', '["a"]')))
+def test_the_body_pretest_never_skips_a_body_the_rule_reads(fields, sub, body_keys, value):
+    """``ErrorSpec.body_test`` lets vendor_error skip parsing a body only when no field it reads
+    can be in it, however the JSON writes its names."""
+    spec = ErrorSpec(ok_field=fields[0], code_fields=tuple(f + sub for f in fields[1:]),
+                     message_field=fields[-1] + sub)
+    text = "{" + ", ".join(f'"{_escaped(k, at) if escape else k}": {value}'
+                           for k, at, escape in body_keys) + "}"
+    data = json.loads(text)
+    names = (spec.ok_field, *spec.code_fields, spec.message_field)
+    if any(rule_checks._field(data, name) is not None for name in names):
+        assert rule_checks._may_hold(text.encode(), spec)

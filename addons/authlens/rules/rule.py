@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Iterable, Optional
@@ -69,17 +70,18 @@ class ErrorSpec:
     """code (str) -> ErrorCode"""
 
     @once
-    def body_needles(self) -> tuple[Optional[bytes], ...]:
-        """Per body field read, the bytes a JSON body holding it contains unless it uses
-        escapes (its top-level name in quotes); None where there is no such test (an index, a
-        non-ASCII name)."""
-        needles = []
+    def body_test(self) -> Optional[re.Pattern]:
+        """What a JSON body holding a field this reads must contain unless it uses escapes (its
+        top-level name in quotes), as one search that also finds a backslash; None when a field
+        has no such test (an index, a non-ASCII name): every body is then parsed."""
+        needles = [rb"\\"]
         for name in (*self.code_fields, self.message_field, self.ok_field):
             top = name.split(".", 1)[0]
             if top:
-                plain = top.isascii() and not top.isdigit()
-                needles.append(b'"%s"' % top.encode() if plain else None)
-        return tuple(needles)
+                if not top.isascii() or top.isdigit():
+                    return None
+                needles.append(re.escape(b'"%s"' % top.encode()))
+        return re.compile(b"|".join(needles))
 
 
 @dataclass(frozen=True)
