@@ -14,7 +14,7 @@ from typing import Iterable, Optional
 import jwt
 from jwt.utils import base64url_decode
 
-from .caching import small_lru
+from .caching import once, small_lru
 from .credentials import AUTH_HEADERS, MAX_CACHED_VALUE, Credential
 from .humanize import duration, relative, utc
 from .model import Finding, per_credentials
@@ -56,6 +56,12 @@ class Token:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
         return float(value)
+
+    @once
+    def validity(self) -> tuple[Optional[float], Optional[float]]:
+        """(exp, the later of nbf and iat): the times a call is judged against, read once."""
+        starts = [t for t in (self.claim_time("nbf"), self.claim_time("iat")) if t is not None]
+        return self.claim_time("exp"), max(starts) if starts else None
 
     @property
     def lifetime(self) -> Optional[float]:
@@ -161,28 +167,38 @@ def check_token_shape(ctx) -> Iterable[Finding]:
                           f"\"{token.header.get('alg')}\": it carries no signature.")
 
 
-def check_token_times(ctx) -> Iterable[Finding]:
-    sent, leeway = ctx.sent_at, ctx.leeway
+def check_token_times(ctx) -> list[Finding]:
+    """Expired or not yet valid when the request was sent (a list: this runs on every call, and
+    nearly always finds nothing)."""
+    found: list[Finding] = []
     for token in ctx.tokens:
-        if token.kind != "jwt":
-            continue
-        exp = token.claim_time("exp")
-        if exp is not None and exp + leeway < sent:
-            lifetime = f"; it lived {duration(token.lifetime)}" if token.lifetime else ""
+        if token.kind == "jwt":
+            sent, leeway = ctx.sent_at, ctx.leeway
+            expires, starts = token.validity
+            if ((expires is not None and expires + leeway < sent)
+                    or (starts is not None and starts - leeway > sent)):
+                found.extend(_time_findings(ctx, token, sent, leeway))
+    return found
+
+
+def _time_findings(ctx, token: Token, sent: float, leeway: float) -> Iterable[Finding]:
+    exp = token.claim_time("exp")
+    if exp is not None and exp + leeway < sent:
+        lifetime = f"; it lived {duration(token.lifetime)}" if token.lifetime else ""
+        yield Finding(
+            "token-expired",
+            f"{_ref(token, ctx)} expired {duration(sent - exp)} before the request was sent "
+            f"(exp {utc(exp)}, sent {utc(sent)}{lifetime}).",
+            (("exp", exp), ("sent", sent), ("expired_for_s", round(sent - exp))))
+    for claim in ("nbf", "iat"):
+        moment = token.claim_time(claim)
+        if moment is not None and moment - leeway > sent:
             yield Finding(
-                "token-expired",
-                f"{_ref(token, ctx)} expired {duration(sent - exp)} before the request was sent "
-                f"(exp {utc(exp)}, sent {utc(sent)}{lifetime}).",
-                (("exp", exp), ("sent", sent), ("expired_for_s", round(sent - exp))))
-        for claim in ("nbf", "iat"):
-            moment = token.claim_time(claim)
-            if moment is not None and moment - leeway > sent:
-                yield Finding(
-                    "token-not-yet-valid",
-                    f"{_ref(token, ctx)} has {claim} {utc(moment)}, {duration(moment - sent)} "
-                    f"after the request was sent ({utc(sent)}): a clock is off.",
-                    (("claim", claim), (claim, moment), ("sent", sent)))
-                break
+                "token-not-yet-valid",
+                f"{_ref(token, ctx)} has {claim} {utc(moment)}, {duration(moment - sent)} "
+                f"after the request was sent ({utc(sent)}): a clock is off.",
+                (("claim", claim), (claim, moment), ("sent", sent)))
+            break
 
 
 def _ref(token: Token, ctx) -> str:

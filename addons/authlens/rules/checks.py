@@ -346,7 +346,11 @@ def _scope_finding(lead: str, missing: list[str], have: list[str]) -> Finding:
 def check_token_signature(ctx) -> Iterable[Finding]:
     rules = ctx.settings.rules
     if rules is None or not rules.jwks:
-        return
+        return ()  # the usual case, on every call: no generator to make
+    return _signature_findings(ctx, rules)
+
+
+def _signature_findings(ctx, rules) -> Iterable[Finding]:
     for token in _jwts(ctx):
         source = rules.jwks.get(str(token.claims.get("iss", "")))
         if source is None or str(token.header.get("alg", "")).lower() == "none":
