@@ -42,9 +42,9 @@ class CookieJarTracker:
         self._jars: Recent = Recent(clients)  # client -> Recent[(name, scope, path) -> _Stored]
 
     def check(self, ctx) -> Iterable[Finding]:
-        if self._relies_on_cookies(ctx):
-            yield from self._explain(ctx)
+        found = tuple(self._explain(ctx)) if self._relies_on_cookies(ctx) else ()
         self._remember(ctx)
+        return found
 
     @staticmethod
     def _relies_on_cookies(ctx) -> bool:
@@ -52,11 +52,12 @@ class CookieJarTracker:
         return refused and not any(c.location == "header" for c in ctx.credentials)
 
     def _remember(self, ctx) -> None:
-        if ctx.response is None:
+        set_cookies = ctx.response.header_all("Set-Cookie") if ctx.response is not None else ()
+        if not set_cookies:
             return
         received = ctx.response.timestamp or ctx.sent_at
         jar = None
-        for header in ctx.response.header_all("Set-Cookie"):
+        for header in set_cookies:
             cookie = parse_set_cookie(header, ctx.request, received)
             if cookie is None:
                 continue

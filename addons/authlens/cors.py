@@ -75,25 +75,27 @@ class CorsTracker:
     def check(self, ctx) -> Iterable[Finding]:
         request = ctx.request
         if is_preflight(request):
-            yield from check_preflight(ctx)
+            found = tuple(check_preflight(ctx))
             key = self._key(ctx, request.header("Access-Control-Request-Method"))
             self._preflights[key] = (ctx.exchange.id, ctx.sent_at,
                                      f"OPTIONS preflight answered {ctx.status}")
-            return
+            return found
+        if ctx.status not in (401, 403):
+            return ()
         caller = cross_origin_caller(request)
-        if caller is None or ctx.status not in (401, 403):
-            return
+        if caller is None:
+            return ()
         why = cors_failure(request, ctx.response, caller)
         if why is None:
-            return
-        yield Finding(
+            return ()
+        return (Finding(
             "cors-hides-status",
             f"The server answered {ctx.status} to this cross-origin call from {caller}, but {why}: "
             f"the page's script sees only a CORS/network error, not the {ctx.status}. "
             f"The real status was {ctx.status} ({'authentication' if ctx.status == 401 else 'authorization'} "
             f"refused); see the other findings for why.",
             (("origin", caller), ("status", ctx.status), ("reason", why)),
-            links=self._preflight_link(ctx))
+            links=self._preflight_link(ctx)),)
 
     def _key(self, ctx, method: str) -> tuple:
         request = ctx.request

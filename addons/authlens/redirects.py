@@ -40,17 +40,15 @@ class RedirectTracker:
         self._redirects: Recent = Recent(limit)  # (client, target URL) -> _Redirect
 
     def check(self, ctx) -> Iterable[Finding]:
-        dropped = None if _has_authorization(ctx) else self._redirect_to(ctx)
+        dropped = None if not self._redirects or _has_authorization(ctx) else \
+            self._redirect_to(ctx)
         target = redirect_target(ctx.request, ctx.response)
         if target:
             self._remember(ctx, target, dropped)
-        if dropped is not None and ctx.refused:
-            yield self._finding(ctx, dropped)
+        return (self._finding(ctx, dropped),) if dropped is not None and ctx.refused else ()
 
     def _redirect_to(self, ctx) -> Optional[_Redirect]:
         """The remembered redirect that this request follows, if any."""
-        if not self._redirects:
-            return None
         exchange = ctx.exchange
         redirect = self._redirects.get((exchange.client, normalize(ctx.request.url)))
         if redirect is None or redirect.flow == exchange.id:
