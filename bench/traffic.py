@@ -9,6 +9,7 @@ wrk (``lua_requests``).
 from __future__ import annotations
 
 import base64
+import itertools
 import random
 import sys
 from dataclasses import dataclass
@@ -92,13 +93,18 @@ def requests(n: int, seed: int = 1, tokens: list[str] | None = None) -> list[Req
     return list(stream(n, seed, tokens))
 
 
+_FLOW_IDS = itertools.count(1)
+
+
 def exchange(r: Request, sent: float = NOW):
-    """The core's view of ``r``."""
+    """The core's view of ``r``, with a flow id of its own (a request replayed in the next round
+    is a new flow, as live traffic is; a repeated id is a replay, which trackers answer from
+    memory)."""
     from authlens.model import Exchange, RequestView, ResponseView
     return Exchange(RequestView(r.method, r.url, r.headers, r.body, timestamp=sent),
                     ResponseView(r.status, r.response_headers, r.response_body,
                                  timestamp=sent + 0.01),
-                    id=f"{id(r):x}", client=r.client)
+                    id=f"flow-{next(_FLOW_IDS)}", client=r.client)
 
 
 def flow(r: Request, sent: float = NOW):
