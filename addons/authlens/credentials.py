@@ -882,19 +882,24 @@ def _clean_simple(value: str) -> str:
     return _clean_token(value)
 
 
-def _param_credentials(query: str, location: str, names: frozenset) -> Iterator[Credential]:
-    kind = "query" if location == "query" else "body"
-    for i, pair in enumerate(query[:MAX_QUERY].split("&")):
-        if i >= 256:
-            break
+def _param_credentials(params: str, location: str, names: frozenset) -> list[Credential]:
+    """The credentials among the first 256 ``name=value`` pairs of a query or form body (a
+    list and no ``unquote`` call without a ``%``: this runs on every URL with a query)."""
+    form = location == "body"
+    found = []
+    for pair in params[:MAX_QUERY].split("&", 256)[:256]:
         key, eq, value = pair.partition("=")
         if not eq:
             continue
-        key = unquote(key.replace("+", " ") if location == "body" else key)
-        if key.lower() not in names:
-            continue
-        decoded = unquote(value.replace("+", " ") if location == "body" else value)
-        yield Credential(location, key, decoded, None, _clean_simple(decoded), kind)
+        if form:
+            key = key.replace("+", " ")
+        if "%" in key:
+            key = unquote(key)
+        if key.lower() in names:
+            decoded = unquote(value.replace("+", " ") if form else value)
+            found.append(Credential(location, key, decoded, None, _clean_simple(decoded),
+                                    "body" if form else "query"))
+    return found
 
 
 def _userinfo_credentials(url: str) -> Iterator[Credential]:
