@@ -106,11 +106,13 @@ class Rule:
         return f"{self.source}:{self.line}"
 
     def applies_to(self, path: str, method: str) -> bool:
-        return ((not self.paths or any(path.startswith(p) for p in self.paths))
+        return ((not self.paths or path.startswith(self.paths))
                 and (not self.methods or method in self.methods))
 
     def path_length(self, path: str) -> int:
         """Length of the longest of this rule's prefixes that ``path`` starts with."""
+        if not self.paths:  # most rules: the whole host
+            return 0
         return max((len(p) for p in self.paths if path.startswith(p)), default=0)
 
     def audiences_for(self, host: str) -> tuple[str, ...]:
