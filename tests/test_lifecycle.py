@@ -333,6 +333,17 @@ def test_replayed_rejections_do_not_make_a_pattern():
     assert "token-lifetime-pattern" not in ids(d)
 
 
+def test_a_replayed_rejection_answers_as_it_did_the_first_time():
+    """A 401 of a token never seen issued still adds to the rejection ages; replayed after the
+    ages made a pattern, it must answer as it did, not join the pattern it helped make."""
+    conv = Conversation()
+    flows = [call(f"c{n}", mint(issued=NOW + n * 10_000), n * 10_000 + 3600, status=401)
+             for n in range(3)]
+    first = [conv.see(ex) for ex in flows]
+    assert ["token-lifetime-pattern" in ids(d) for d in first] == [False, False, True]
+    assert conv.see(flows[0]).to_dict() == first[0].to_dict()
+
+
 def test_memory_is_bounded_over_100k_distinct_tokens():
     tracker = TokenLifecycle(max_tokens=1000, max_flows=2000, max_clients=50)
     settings = Settings()
