@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from authlens import capture
+from authlens import capture, credentials
 from authlens.analyze import REMEMBERED_MAX_CHARS, Analyzer, Context, Settings, default_checks
 from authlens.model import Exchange, RequestView, ResponseView
 from authlens.rules import RuleStore
@@ -188,3 +188,23 @@ def test_the_body_pretest_never_skips_a_body_the_rule_reads(fields, sub, body_ke
     names = (spec.ok_field, *spec.code_fields, spec.message_field)
     if any(rule_checks._field(data, name) is not None for name in names):
         assert rule_checks._may_hold(text.encode(), spec)
+
+
+_URL_PART = st.text(st.sampled_from("ab=&%?#@:/\t+2F0_"), max_size=12)
+
+
+@fuzz
+@given(names=st.lists(st.sampled_from(("access_token", "Access%5Ftoken", "api_key", "q", "a",
+                                       "code", "")), max_size=4),
+       values=st.lists(_URL_PART, min_size=4, max_size=4), tail=_URL_PART,
+       many=st.booleans(), userinfo=st.sampled_from(("", "user:pw@", "user@")),
+       fragment=st.sampled_from(("", "#access_token=abc", "#state=1")))
+def test_the_shown_request_url_is_the_redacted_url(names, values, tail, many, userinfo,
+                                                    fragment):
+    """``Context.shown_request_url`` skips ``redact_url`` only where it would change nothing."""
+    pairs = [f"{name}={value}" for name, value in zip(names, values)]
+    if many:
+        pairs = ["x=1"] * 300 + pairs
+    url = f"https://{userinfo}api.example.test/v1/items?" + "&".join(pairs) + tail + fragment
+    ctx = Context(Exchange(RequestView("GET", url, timestamp=NOW)), SETTINGS)
+    assert ctx.shown_request_url() == credentials.redact_url(url)

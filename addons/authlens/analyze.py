@@ -99,6 +99,20 @@ class Context:
         the user asked to reveal secrets."""
         return credentials.redact_url(url, self.settings.reveal)
 
+    def shown_request_url(self) -> str:
+        """``display_url(request.url)``, without reading the query again when extraction read
+        all of it and found no credential there, and the URL has no user-info or fragment (the
+        other places ``redact_url`` looks)."""
+        request = self.request
+        url = request.url
+        if "@" in url or "#" in url:
+            return self.display_url(url)
+        query = request.query
+        if (len(query) > credentials.MAX_QUERY or query.count("&") >= credentials.MAX_PARAMS
+                or any(c.location == "query" for c in self.credentials)):
+            return self.display_url(url)
+        return url
+
     @property
     def leeway(self) -> float:
         """Clock-skew allowance: the API rule's ``max_skew`` when it has one."""
@@ -271,7 +285,7 @@ def build_diagnosis(ctx: Context, findings: list[Finding], full: bool = False) -
     """The diagnosis; the descriptive parts (credentials, claims, challenges) are filled in only
     when there is something to say, which keeps healthy traffic cheap, or when ``full``."""
     request = ctx.request
-    url = credentials.redact_url(request.url, ctx.settings.reveal)
+    url = ctx.shown_request_url()
     if not (findings or ctx.refused or full):  # most calls: nothing to say
         return Diagnosis(url=url, method=request.method, status=ctx.status)
     diagnosis = Diagnosis(url=url, method=request.method, status=ctx.status,

@@ -50,6 +50,8 @@ MAX_REPORTS = 3
 """Findings of one id per credential at most (the first ones)."""
 MAX_TEMPLATE_SCAN = 8 * 1024
 MAX_QUERY = 16 * 1024
+MAX_PARAMS = 256
+"""Query and form parameters read: the first MAX_PARAMS pairs of the first MAX_QUERY characters."""
 MAX_COOKIES = 64
 MAX_FORM_BODY = 64 * 1024
 MAX_CACHED_VALUE = 16 * 1024
@@ -883,11 +885,11 @@ def _clean_simple(value: str) -> str:
 
 
 def _param_credentials(params: str, location: str, names: frozenset) -> list[Credential]:
-    """The credentials among the first 256 ``name=value`` pairs of a query or form body (a
-    list and no ``unquote`` call without a ``%``: this runs on every URL with a query)."""
+    """The credentials among the first ``MAX_PARAMS`` ``name=value`` pairs of a query or form
+    body (a list, and no ``unquote`` call without a ``%``: this runs on every URL with a query)."""
     form = location == "body"
     found = []
-    for pair in params[:MAX_QUERY].split("&", 256)[:256]:
+    for pair in params[:MAX_QUERY].split("&", MAX_PARAMS)[:MAX_PARAMS]:
         key, eq, value = pair.partition("=")
         if not eq:
             continue
