@@ -99,9 +99,9 @@ class RequestView(_HeaderLookup):
             parts = self._parts
             scheme, host, path, query = parts.scheme, parts.hostname or "", parts.path, parts.query
             host = host.lower()
-        parts = self.__dict__
-        parts["scheme"], parts["host"], parts["query"] = scheme.lower(), host, query
-        parts["path"] = path + "?" + query if query else path
+        attributes = self.__dict__
+        attributes["scheme"], attributes["host"], attributes["query"] = scheme.lower(), host, query
+        attributes["path"] = path + "?" + query if query else path
         return host
 
     @once

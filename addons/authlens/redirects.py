@@ -40,8 +40,8 @@ class RedirectTracker:
         self._redirects: Recent = Recent(limit)  # (client, target URL) -> _Redirect
 
     def check(self, ctx) -> Iterable[Finding]:
-        dropped = None if not self._redirects or _has_authorization(ctx) else \
-            self._redirect_to(ctx)
+        remembered = self._redirects and not _has_authorization(ctx)
+        dropped = self._redirect_to(ctx) if remembered else None
         target = redirect_target(ctx.request, ctx.response)
         if target:
             self._remember(ctx, target, dropped)
