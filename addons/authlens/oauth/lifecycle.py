@@ -116,12 +116,12 @@ class TokenLifecycle:
     def check(self, ctx) -> Iterable[Finding]:
         flow_id = ctx.exchange.id
         done = self.flows.get(flow_id) if flow_id else None
-        if done is not None:
-            return done[0]
-        findings, keys, stateful = self._check(ctx)
-        if flow_id and (findings or keys or stateful):  # most calls: nothing to replay
-            self.flows[flow_id] = (tuple(findings), tuple(keys))
-        return tuple(findings)
+        if done is None:
+            findings, keys = self._check(ctx)
+            done = (tuple(findings), tuple(keys))
+            if flow_id:
+                self.flows[flow_id] = done
+        return done[0]
 
     def keys_of(self, flow_id: str) -> tuple:
         """The token keys a flow issued, sent or revoked (for ``authlens.timeline``)."""
@@ -132,16 +132,14 @@ class TokenLifecycle:
         return sorted((t for t in self.tokens.values() if t.client == client),
                       key=lambda t: t.issued_at)
 
-    def _check(self, ctx) -> tuple[list, list, bool]:
-        """(findings, token keys, whether the flow may have changed what is remembered without
-        either: then a replay must be answered from ``flows``, not judged again)."""
+    def _check(self, ctx) -> tuple[list, list]:
         self.now = max(self.now, ctx.sent_at)
         parsed = grants.parse_request(ctx.request)
         if isinstance(parsed, grants.TokenRequest):
-            return (*self._grant(ctx, parsed), True)
+            return self._grant(ctx, parsed)
         if isinstance(parsed, grants.Revocation):
-            return (*self._revoke(ctx, parsed), True)
-        return (*self._use(ctx), ctx.status == 401)  # a 401 adds to the rejection ages
+            return self._revoke(ctx, parsed)
+        return self._use(ctx)
 
     # ---- the token endpoint -----------------------------------------------------------------
 
