@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from authlens import capture, credentials
@@ -199,6 +199,10 @@ _URL_PART = st.text(st.sampled_from("ab=&%?#@:/\t+2F0_"), max_size=12)
        values=st.lists(_URL_PART, min_size=4, max_size=4), tail=_URL_PART,
        many=st.booleans(), userinfo=st.sampled_from(("", "user:pw@", "user@")),
        fragment=st.sampled_from(("", "#access_token=abc", "#state=1")))
+@example(names=["access_token"], values=["abcdef", "", "", ""], tail="", many=True, userinfo="",
+         fragment="")  # a credential past the pairs extraction reads
+@example(names=["q", "access_token"], values=["x" * 17_000, "abcdef", "", ""], tail="",
+         many=False, userinfo="", fragment="")  # ... past the characters it reads
 def test_the_shown_request_url_is_the_redacted_url(names, values, tail, many, userinfo,
                                                     fragment):
     """``Context.shown_request_url`` skips ``redact_url`` only where it would change nothing."""
