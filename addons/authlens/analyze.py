@@ -103,12 +103,10 @@ class Context:
         """``display_url(request.url)``, without reading the query again when extraction read
         all of it and found no credential there, and the URL has no user-info or fragment (the
         other places ``redact_url`` looks)."""
-        request = self.request
-        url = request.url
-        if "@" in url or "#" in url:
-            return self.display_url(url)
-        query = request.query
-        if (len(query) > credentials.MAX_QUERY or query.count("&") >= credentials.MAX_PARAMS
+        url, query = self.request.url, self.request.query
+        read_whole = (len(query) <= credentials.MAX_QUERY
+                      and query.count("&") < credentials.MAX_PARAMS)
+        if ("@" in url or "#" in url or not read_whole
                 or any(c.location == "query" for c in self.credentials)):
             return self.display_url(url)
         return url

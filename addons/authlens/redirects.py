@@ -40,8 +40,8 @@ class RedirectTracker:
         self._redirects: Recent = Recent(limit)  # (client, target URL) -> _Redirect
 
     def check(self, ctx) -> Iterable[Finding]:
-        remembered = self._redirects and not _has_authorization(ctx)
-        dropped = self._redirect_to(ctx) if remembered else None
+        may_follow_one = self._redirects and not _has_authorization(ctx)
+        dropped = self._redirect_to(ctx) if may_follow_one else None
         target = redirect_target(ctx.request, ctx.response)
         if target:
             self._remember(ctx, target, dropped)
