@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import base64
 import time
+from collections import Counter
 
 from hypothesis import given, settings, strategies as st
 
-from authlens.analyze import Analyzer
+from authlens.analyze import Analyzer, default_trackers
 from authlens.challenge import (
-    parse_challenge_header, parse_challenges, parse_response_challenges,
+    CHALLENGE_HEADERS, PARSED_LINES, ParsedChallenges, parse_challenge_header, parse_challenges,
+    parse_response_challenges,
 )
 from authlens.model import Exchange, RequestView, ResponseView
+
+from test_corpus import RECORDS, to_exchange
 
 
 def parse(*values):
@@ -261,3 +265,44 @@ def test_no_secret_in_messages():
     found, d = ids(401, [("WWW-Authenticate", 'Bearer error="invalid_token"')],
                    [("Authorization", f"Bearer {secret}")])
     assert all(secret not in f.message for f in d.findings)
+
+
+# ---- the remembered parses -------------------------------------------------------------------
+
+def fresh_parse(response: ResponseView) -> ParsedChallenges:
+    """What ``parse_response_challenges`` must answer, parsed line by line with nothing shared."""
+    out, seen = ParsedChallenges(), Counter()
+    for key, value in response.headers:
+        header = key.lower()
+        if header in CHALLENGE_HEADERS:
+            parse_challenge_header(value, header, seen[header], out)
+            seen[header] += 1
+    return out
+
+
+_LINES = ("Bearer", 'Bearer realm="api", error="invalid_token"', "Basic realm=x", "Negotiate",
+          'Bearer error="insufficient_scope", scope="a b"', 'Basic realm="x', "", "abc== , x")
+
+
+@given(st.lists(st.tuples(st.sampled_from(("WWW-Authenticate", "www-authenticate",
+                                           "Proxy-Authenticate", "Content-Type")),
+                          st.sampled_from(_LINES)), max_size=4))
+def test_a_remembered_parse_is_the_parse_of_these_lines(headers):
+    """One parse is shared by every response with the same challenge lines: never by a response
+    whose lines differ, in header, order or number (hypothesis keeps the memo across examples)."""
+    response = ResponseView(401, tuple(headers))
+    assert parse_response_challenges(response) == fresh_parse(response)
+
+
+def test_the_analysis_leaves_the_shared_parses_as_it_found_them():
+    """Checks read the shared parse and must not change it: after the corpus went through the
+    analyzer twice, every remembered parse still equals a fresh one of its lines."""
+    analyzer = Analyzer(trackers=default_trackers())
+    exchanges = [to_exchange(record) for record in RECORDS.values()]
+    for exchange in exchanges * 2:
+        analyzer.analyze(exchange)
+        analyzer.describe(exchange)
+    assert len(PARSED_LINES) > 10
+    for lines, parsed in PARSED_LINES.items():
+        headers = tuple(zip(lines[::2], lines[1::2]))
+        assert parsed == fresh_parse(ResponseView(401, headers)), lines

@@ -32,6 +32,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Optional
 
+from .caching import Memo
 from .model import Finding, ResponseView, on_failure
 
 CHALLENGE_HEADERS = ("www-authenticate", "proxy-authenticate")
@@ -273,20 +274,35 @@ def parse_challenges(values: Iterable[str], header: str = "www-authenticate") ->
 
 
 def parse_response_challenges(response: Optional[ResponseView]) -> ParsedChallenges:
-    """Every challenge in a response's WWW-Authenticate and Proxy-Authenticate lines."""
-    if response is None or not response.headers:
-        return ParsedChallenges()
-    out: Optional[ParsedChallenges] = None
-    counters: dict[str, int] = {}
+    """Every challenge in a response's WWW-Authenticate and Proxy-Authenticate lines.
+
+    Shared, do not modify: servers send the same challenge lines over and over, so the result is
+    remembered by those lines (``PARSED_LINES``)."""
+    if response is None:
+        return _NONE
+    lines: tuple[str, ...] = ()
     for key, value in response.headers:
         lower = key.lower()
         if lower in CHALLENGE_HEADERS:
-            if out is None:
-                out = ParsedChallenges()
-            index = counters.get(lower, 0)
-            counters[lower] = index + 1
-            parse_challenge_header(value, lower, index, out)
-    return out if out is not None else ParsedChallenges()
+            lines += (lower, value)
+    return PARSED_LINES[lines] if lines else _NONE
+
+
+def _parse_lines(*lines: str) -> ParsedChallenges:
+    """The challenges in ``lines``: header name, value, header name, value..."""
+    out = ParsedChallenges()
+    counters: dict[str, int] = {}
+    for header, value in zip(lines[::2], lines[1::2]):
+        index = counters.get(header, 0)
+        counters[header] = index + 1
+        parse_challenge_header(value, header, index, out)
+    return out
+
+
+_NONE = ParsedChallenges()
+PARSED_LINES = Memo(_parse_lines, 256, 4096)
+"""``parse_response_challenges`` by the challenge lines, when they total at most 4096 characters
+(a megabyte at most, whatever servers send)."""
 
 
 # ---- response checks --------------------------------------------------------------------------
