@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 
 
+@lru_cache(maxsize=4096)
 def utc(epoch: float) -> str:
     """``2026-11-23 10:02:11Z``."""
     try:

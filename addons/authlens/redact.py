@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import hashlib
 
+from .caching import small_lru
+
 
 def fingerprint(secret: str, length: int = 8) -> str:
     """A short stable id for a secret (first ``length`` hex digits of its SHA-256): 8 to show,
     longer where many secrets must not collide (the token lifecycle's keys)."""
-    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()[:length]
+    return _sha256(secret)[:length]
+
+
+@small_lru(4096, 16 * 1024)
+def _sha256(secret: str) -> str:
+    """Hashed once per secret: a refused call shows its token and credential several times."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def redact(secret: str, reveal: bool = False) -> str:
