@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from authlens.model import _PLAIN_URL, RequestView, plain
+from authlens.model import (
+    _PLAIN_URL, RequestView, ResponseView, header_value, header_values, plain,
+)
 
 PIECES = st.sampled_from(["http", "https", "HTTPS", "wss", "x+y", "://", ":", "/", "//", "?", "#",
                           "@", "[", "]", "\\", " ", "\t", "\n", "\x00", "%2F", "é", "℀", "ß",
@@ -77,3 +79,20 @@ def test_plain_keeps_encodable_values_and_fixes_raw_bytes_at_any_depth():
     assert fixed == {"findings": [{"message": "ab\\xff", "details": (("k", "ab\\xff"),)}],
                      "ab\\xff": None}
     json.dumps(fixed, ensure_ascii=False).encode("utf-8")
+
+
+@given(fields=st.lists(st.tuples(st.sampled_from(["Set-Cookie", "set-cookie", "Location", "ETag",
+                                                 "X-Error"]), st.sampled_from(["a", "b", ""])),
+                       max_size=5),
+       names=st.lists(st.sampled_from(["set-cookie", "SET-COOKIE", "location", "x-error", "via"]),
+                      min_size=1, max_size=4),
+       single_first=st.booleans())
+def test_header_lookups_answer_what_a_scan_of_the_fields_answers(fields, names, single_first):
+    """``header``/``header_all`` go through an index of first values once it is built, and
+    ``header_all`` scans without building it: in any order of calls, the obvious scan's answer."""
+    view = ResponseView(200, tuple(fields))
+    for name in names:
+        if single_first:
+            assert view.header(name) == header_value(view.headers, name)
+        assert view.header_all(name) == header_values(view.headers, name)
+        assert view.header(name) == header_value(view.headers, name)

@@ -64,9 +64,11 @@ class _HeaderLookup:
         return self._first_values.get(name.lower())
 
     def header_all(self, name: str) -> list[str]:
-        """All values of header ``name`` (case-insensitive), in the order they were sent."""
+        """All values of header ``name`` (case-insensitive), in the order they were sent. Reads
+        the index when it is built, and does not build it (most views get one such call)."""
         wanted = name.lower()
-        if wanted not in self._first_values:
+        index = self.__dict__.get("_first_values")
+        if index is not None and wanted not in index:
             return []
         return [value for key, value in self.headers if key.lower() == wanted]
 
