@@ -108,7 +108,7 @@ class Context:
         read_whole = (len(query) <= credentials.MAX_QUERY
                       and query.count("&") < credentials.MAX_PARAMS)
         if ("@" in url or "#" in url or not read_whole
-                or any(c.location == "query" for c in self.credentials)):
+                or "query" in [c.location for c in self.credentials]):
             return self.display_url(url)
         return url
 
@@ -286,7 +286,7 @@ def build_diagnosis(ctx: Context, findings: list[Finding], full: bool = False) -
     request = ctx.request
     url = ctx.shown_request_url()
     if not (findings or ctx.refused or full):  # most calls: nothing to say
-        return Diagnosis(url=url, method=request.method, status=ctx.status)
+        return Diagnosis(url, request.method, ctx.status)  # positional: a tenth of a µs less
     diagnosis = Diagnosis(url=url, method=request.method, status=ctx.status,
                           findings=sorted(findings, key=_severity_order))
     diagnosis.verdict, diagnosis.cause = decide_verdict(ctx, findings)

@@ -133,7 +133,9 @@ class TokenLifecycle:
                       key=lambda t: t.issued_at)
 
     def _check(self, ctx) -> tuple[list, list]:
-        self.now = max(self.now, ctx.sent_at)
+        sent = ctx.sent_at
+        if sent > self.now:
+            self.now = sent
         parsed = grants.parse_request(ctx.request)
         if isinstance(parsed, grants.TokenRequest):
             return self._grant(ctx, parsed)
