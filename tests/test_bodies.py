@@ -117,6 +117,10 @@ def test_slack_ok_false_on_200():
     assert d.verdict is None  # not an auth error
     d = diagnose(200, {"ok": True}, "https://slack.com/api/x", req_headers=BEARER)
     assert d.verdict is None
+    # the error after other fields, past where the gate looks for "error": "ok" lets it through
+    d = diagnose(200, {"ok": False, "warning": "superfluous_charset, missing_charset",
+                       "error": "not_authed"}, "https://slack.com/api/x", req_headers=BEARER)
+    assert (d.verdict, d.cause) == (AUTHN, "error-in-body")
 
 
 def test_stripe():

@@ -603,8 +603,9 @@ def _maybe_error_body(ctx) -> bool:
     body = ctx.response.body
     if not body or len(body) > MAX_BODY:
         return False
-    head = body[:200]
-    return b'"ok"' in head or head.startswith(b"error=") or b'"error"' in head[:32]
+    # find() with bounds, not slices and ``in``: this runs on every small 2xx body (half the cost)
+    return (body.find(b'"ok"', 0, 200) >= 0 or body.startswith(b"error=")
+            or body.find(b'"error"', 0, 32) >= 0)
 
 
 def read_error(ctx) -> Optional[VendorError]:
