@@ -12,6 +12,7 @@ from rich.console import Console
 from authlens.analyze import Context, Settings
 from authlens.humanize import clock
 from authlens.model import RequestView, ResponseView
+from authlens import redact
 from authlens.oauth import grants, timeline
 from authlens.oauth.lifecycle import TokenLifecycle, lifecycle_of
 from authlens.render import terminal, text
@@ -116,14 +117,18 @@ def test_jwt_access_token_brings_its_exp_and_audience():
     assert (answer.exp, answer.audience, answer.expires_in) == (NOW + 600, "api://a api://b", None)
 
 
-def test_fingerprints_are_computed_once_per_distinct_token():
-    grants.key.cache_clear()
+def test_fingerprints_are_computed_once_per_distinct_token(monkeypatch):
+    hashed = []
+    real = redact.hashlib.sha256
+    monkeypatch.setattr(redact.hashlib, "sha256", lambda data: hashed.append(data) or real(data))
+    redact.SHA256.clear()
     for _ in range(5):
         grants.key("AT-cached-token")
-    info = grants.key.cache_info()
-    assert (info.misses, info.hits) == (1, 4)
-    assert grants.shown(grants.key("AT-cached-token")) == "#" + \
-        __import__("authlens.redact", fromlist=["fingerprint"]).fingerprint("AT-cached-token")
+        redact.redact("AT-cached-token")
+    assert hashed == [b"AT-cached-token"]
+    assert grants.shown(grants.key("AT-cached-token")) == "#" + redact.fingerprint("AT-cached-token")
+    huge = "x" * (9 * 1024)
+    assert grants.key(huge) == grants.key(huge) and huge not in redact.SHA256  # not kept
 
 
 # ---- following a token to the 401 ------------------------------------------------------------

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import hashlib
 
-from .caching import small_lru
+from .caching import Memo
 
 
 def fingerprint(secret: str, length: int = 8) -> str:
     """A short stable id for a secret (first ``length`` hex digits of its SHA-256): 8 to show,
     longer where many secrets must not collide (the token lifecycle's keys)."""
-    return _sha256(secret)[:length]
+    return SHA256[secret][:length]
 
 
-@small_lru(4096, 16 * 1024)
 def _sha256(secret: str) -> str:
-    """Hashed once per secret: a refused call shows its token and credential several times."""
     return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+SHA256 = Memo(_sha256, 2048, 8 * 1024)
+"""A secret's SHA-256, computed once per secret of at most 8 KiB (16 MiB at most in all): a
+refused call shows its token several times, and the token lifecycle keys every token it sees."""
 
 
 def redact(secret: str, reveal: bool = False) -> str:

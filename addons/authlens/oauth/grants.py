@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Optional, Union
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -51,9 +50,8 @@ def is_token_path(path: str) -> bool:
     return _bare(path).endswith(TOKEN_PATHS)
 
 
-@lru_cache(maxsize=8192)
 def key(token: str) -> str:
-    """The lifecycle key of a token; hashed once per distinct token."""
+    """The lifecycle key of a token (``fingerprint`` hashes each distinct token once)."""
     return fingerprint(token, KEY_LENGTH)
 
 
