@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Optional, Union
 from urllib.parse import parse_qsl, unquote_plus
 
+from ..caching import Memo
 from ..model import RequestView, ResponseView
 from ..redact import fingerprint
 from ..tokens import jwt_claims
@@ -50,9 +51,13 @@ def is_token_path(path: str) -> bool:
     return _bare(path).endswith(TOKEN_PATHS)
 
 
-def key(token: str) -> str:
-    """The lifecycle key of a token (``fingerprint`` hashes each distinct token once)."""
+def _key(token: str) -> str:
     return fingerprint(token, KEY_LENGTH)
+
+
+key = Memo(_key, 2048, 8 * 1024).__getitem__
+"""``key(token)``: the lifecycle key of a token. A lookup in a bounded ``Memo`` with no Python
+call on a hit: the lifecycle asks it for every token of every call."""
 
 
 def shown(token_key: str) -> str:
