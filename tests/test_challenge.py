@@ -303,6 +303,7 @@ def test_the_analysis_leaves_the_shared_parses_as_it_found_them():
         analyzer.analyze(exchange)
         analyzer.describe(exchange)
     assert len(PARSED_LINES) > 10
+    assert parse_response_challenges(ResponseView(401)) == ParsedChallenges()  # the shared empty one
     for lines, parsed in PARSED_LINES.items():
         headers = tuple(zip(lines[::2], lines[1::2]))
         assert parsed == fresh_parse(ResponseView(401, headers)), lines

@@ -9,10 +9,10 @@ import json
 import pytest
 from rich.console import Console
 
+from authlens import redact
 from authlens.analyze import Context, Settings
 from authlens.humanize import clock
 from authlens.model import RequestView, ResponseView
-from authlens import redact
 from authlens.oauth import grants, timeline
 from authlens.oauth.lifecycle import TokenLifecycle, lifecycle_of
 from authlens.render import terminal, text
@@ -128,7 +128,8 @@ def test_fingerprints_are_computed_once_per_distinct_token(monkeypatch):
     assert hashed == [b"AT-cached-token"]
     assert grants.shown(grants.key("AT-cached-token")) == "#" + redact.fingerprint("AT-cached-token")
     huge = "x" * (9 * 1024)
-    assert grants.key(huge) == grants.key(huge) and huge not in redact.SHA256  # not kept
+    assert grants.key(huge) == grants.key(huge)
+    assert huge not in redact.SHA256 and huge not in grants.key.__self__  # neither cache keeps it
 
 
 # ---- following a token to the 401 ------------------------------------------------------------
