@@ -11,4 +11,6 @@ _PACKAGE_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "addons
 if _PACKAGE_ROOT not in sys.path:
     sys.path.insert(0, _PACKAGE_ROOT)
 
-from authlens.mitm.addon import addons  # noqa: E402,F401
+from authlens.mitm.addon import addons, hook_stubs  # noqa: E402,F401
+
+globals().update(hook_stubs(globals()))  # mitmproxy asks this module for hooks on every flow
