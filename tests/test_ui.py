@@ -164,7 +164,7 @@ def test_console_ui_gets_log_lines_never_stdout(capsys, caplog):
     f = make_flow(f"Bearer {EXPIRED}", 401)
     diagnose = Diagnose()
     output = TerminalOutput(diagnose)
-    diagnose.presenters = (output.present,)
+    diagnose.show = output.present
     with taddons.context(diagnose, output) as tctx:
         tctx.options.add_option("console_layout", str, "single", "the console UI's option")
         for style in ("json", "rich", "auto"):
@@ -174,6 +174,30 @@ def test_console_ui_gets_log_lines_never_stdout(capsys, caplog):
     assert capsys.readouterr().out == ""
     assert "would write over the console UI" in caplog.text
     assert "AUTHENTICATION (token-expired)" in caplog.text
+
+
+def test_without_a_flow_view_a_result_goes_to_the_terminal_and_the_session_only(capsys):
+    """mitmdump has no flow view: nothing looks at a live flow once it is done, so the analysis
+    process sends no diagnosis back, and the flow is left as it is."""
+    f = make_flow(f"Bearer {EXPIRED}", 401)
+    diagnose = Diagnose()
+    annotate, output = Annotate(), TerminalOutput(diagnose)
+    diagnose.annotate, diagnose.show = annotate.present, output.present
+    with taddons.context(diagnose, annotate, output) as tctx:
+        asked = {}
+        for style in ("rich", "json", "off", "log"):
+            tctx.configure(output, authlens_output=style)
+            for diagnose.redraw in (False, True):
+                asked[style, diagnose.redraw] = diagnose._presentation()[2]
+        assert asked == {(style, view): view or style == "log" for style, view in asked}
+        diagnose.redraw = False
+        tctx.configure(output, authlens_output="rich")
+        assert diagnose._presentation() == ("present", output.output, False)
+        diagnose._from_worker(f, None, '{"verdict": "authentication"}', "the block\n")
+    assert capsys.readouterr().out == "the block\n"
+    assert (f.comment, f.marked, f.metadata) == ("", "", {})
+    assert diagnose.session.seen == 1
+    assert list(diagnose.session.diagnoses()) == [{"verdict": "authentication"}]
 
 
 def test_describe_fills_in_a_healthy_exchange_and_leaves_trackers_alone():

@@ -3,6 +3,7 @@ in order, and a lost process hands its flows back. Live through mitmdump: test_a
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -13,6 +14,7 @@ from authlens.analyze import Analyzer, Settings, default_trackers
 from authlens.credentials import redact_url
 from authlens.mitm import worker
 from authlens.mitm.adapter import exchange_from_flow, record_of
+from authlens.render import terminal
 from authlens.rules import RuleStore
 from harness import read_flows
 
@@ -95,11 +97,23 @@ def test_the_process_gives_the_diagnoses_the_proxy_thread_gives(collector):
 
 
 def test_rich_blocks_are_drawn_in_the_process_when_asked(collector):
-    collector.worker.send(("render", (100, None)))
+    collector.worker.send(("present", terminal.Output("rich", 100), True))
     collector.submit_all(capture_flows())
     collector.worker.ask("recent")
     blocks = [block for *_, block in collector.results]
     assert blocks and all(block.startswith("╭─ ") for block in blocks)
+
+
+def test_without_a_flow_view_only_the_json_and_the_terminal_text_come_back(collector):
+    flows = capture_flows()
+    here = Analyzer(settings(), trackers=default_trackers())
+    expected = [d.to_dict() for d in map(here.analyze, map(exchange_from_flow, flows)) if d.noteworthy]
+    collector.worker.send(("present", terminal.Output("json"), False))
+    collector.submit_all(flows)
+    collector.worker.ask("recent")
+    assert [diagnosis for _, diagnosis, _, _ in collector.results] == [None] * len(expected)
+    assert [json.loads(as_json) for _, _, as_json, _ in collector.results] == expected
+    assert [json.loads(shown) for *_, shown in collector.results] == expected
 
 
 def test_a_lost_process_hands_back_the_flows_it_owed(collector):
@@ -150,7 +164,7 @@ def test_messages_longer_than_one_read_arrive_whole(collector):
     batch = worker.frame(("flows", [(i, record_of(f)) for i, f in enumerate(flows, 1)]))
     here = Analyzer(settings(), trackers=default_trackers())
     expected = [f.id for f in flows if here.analyze(exchange_from_flow(f)).noteworthy]
-    collector.worker.send(("render", (100, None)))
+    collector.worker.send(("present", terminal.Output("rich", 100), True))
 
     collector.submit_all(flows)
     assert collector.worker.ask("recent") is not None

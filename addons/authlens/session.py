@@ -26,7 +26,8 @@ class SessionLog:
         """Flow id -> its diagnosis as JSON, for flows with something to say (oldest first)."""
 
     def record(self, flow_id: str, diagnosis: Optional[dict], as_json: Optional[str] = None) -> None:
-        """Count the flow once and keep its diagnosis (``as_json``: its JSON, if already made)."""
+        """Count the flow once and keep its diagnosis (``as_json``: its JSON, if already made;
+        the diagnosis itself may then be left out)."""
         if flow_id in self._diagnoses:
             self._diagnoses.move_to_end(flow_id)
         else:
@@ -35,7 +36,7 @@ class SessionLog:
             if len(self._diagnoses) > self.limit:
                 self._diagnoses.popitem(last=False)
         self._reports.pop(flow_id, None)
-        if diagnosis:
+        if diagnosis or as_json:
             self._reports[flow_id] = as_json or json.dumps(diagnosis)
             if len(self._reports) > self.reports:
                 self._reports.popitem(last=False)

@@ -2,8 +2,8 @@
 ``AuthLens``, the one addon object mitmproxy loads.
 
 ``Diagnose`` analyses each finished flow (live flows in the helper process, worker.py), stores
-the plain result in ``flow.metadata["authlens"]`` and then hands the flow to its presenters,
-``Annotate`` and ``TerminalOutput``, whenever the result is there. ``Report`` and the interactive
+the plain result in ``flow.metadata["authlens"]`` and then hands the flow to ``Annotate`` and
+``TerminalOutput`` whenever the result is there. ``Report`` and the interactive
 parts read the stored results: ``ContentView`` and ``CommentColumn`` (ui.py), ``Commands``
 (commands.py).
 Every hook is wrapped so that nothing authlens does can raise into mitmproxy, and nothing here
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import json
 import logging
 import os
 import sys
@@ -48,14 +47,19 @@ OUTPUT_STYLES = ("auto", "rich", "log", "json", "off")
 _OFFLOAD_OPTIONS = {"authlens_offload", "server", "save_stream_file", "hardump"}
 
 
+def _ignore(*_) -> None:
+    pass
+
+
 class Diagnose:
     """Runs the core on every finished flow and keeps the session's results; each diagnosed flow
-    then goes to the ``presenters`` (comment and marker, terminal).
+    then goes to ``annotate`` (comment and marker) and ``show`` (the terminal).
 
     Live traffic is analysed in the analysis process (worker.py) and its results applied as they
     come back, a few milliseconds later; flows read from files, and any flow while something
     writes flows out at response time (``-w``, ``hardump``), are analysed here, before the
-    next addon sees the flow.
+    next addon sees the flow. Without a flow view (mitmdump) nothing can look at a live flow
+    once it is done, so the process sends back only what the terminal and the session need.
     """
 
     def __init__(self):
@@ -63,10 +67,12 @@ class Diagnose:
         self.lifecycle = lifecycle_of(self.trackers)
         self.analyzer = Analyzer(trackers=self.trackers)
         self.session = SessionLog()
-        self.presenters: tuple = ()
-        """Called as ``present(flow, block)`` once a flow's diagnosis is stored (``block``: its
-        rich block when the analysis process drew it)."""
-        self.block_format: Optional[tuple] = None
+        self.annotate = _ignore
+        """Called as ``annotate(flow)`` once a flow's diagnosis is stored (or cleared)."""
+        self.show = _ignore
+        """Called as ``show(flow, shown)`` then (``shown``: its terminal text when the analysis
+        process drew it)."""
+        self.output = terminal.Output()
         self.worker: Optional[Worker] = None
         self.running_loop = None
         self.redraw = False
@@ -110,11 +116,16 @@ class Diagnose:
         self._use(Analyzer(dataclasses.replace(self.analyzer.settings, rules=rules),
                            trackers=self.trackers))
 
-    def render_blocks(self, block_format: Optional[tuple]) -> None:
-        """Have the analysis process draw rich blocks (``(width, color_system)``), or not."""
-        self.block_format = block_format
+    def use_output(self, output: terminal.Output) -> None:
+        """Have the analysis process draw each diagnosis for this terminal output."""
+        self.output = output
         if self.worker is not None:
-            self.worker.send(("render", block_format))
+            self.worker.send(self._presentation())
+
+    def _presentation(self) -> tuple:
+        """What the analysis process sends back: the terminal text, and the diagnosis too where
+        a flow view shows it or log lines are made of it."""
+        return "present", self.output, self.redraw or self.output.style == "log"
 
     @never_raises
     def response(self, flow: http.HTTPFlow):
@@ -161,7 +172,7 @@ class Diagnose:
             worker = Worker(self._from_worker, self._worker_lost)
             try:
                 worker.start(self.running_loop, [("settings", self.analyzer.settings),
-                                                 ("render", self.block_format)])
+                                                 self._presentation()])
             except (OSError, NotImplementedError) as exc:
                 log.info("authlens: analysing in the proxy's thread (no helper process: %s)", exc)
                 return
@@ -178,7 +189,7 @@ class Diagnose:
     def _diagnose(self, flow: http.HTTPFlow) -> None:
         if self.worker is not None:
             if flow.metadata.pop(METADATA_KEY, None) is not None:  # re-run of a diagnosed flow
-                self._present(flow, None)
+                self._present(flow)
             self.session.record(flow.id, None)
             if self.worker.submit(flow, record_of(flow)):
                 return
@@ -186,22 +197,26 @@ class Diagnose:
         self._store(flow, diagnosis.to_dict() if diagnosis.noteworthy else None)
 
     def _store(self, flow: http.HTTPFlow, result: Optional[dict], as_json: Optional[str] = None,
-               block: Optional[str] = None) -> None:
+               shown: Optional[str] = None) -> None:
         if result:
             flow.metadata[METADATA_KEY] = result
         else:
             flow.metadata.pop(METADATA_KEY, None)
         self.session.record(flow.id, result, as_json)
-        self._present(flow, block)
+        self._present(flow, shown)
 
-    def _present(self, flow: http.HTTPFlow, block: Optional[str]) -> None:
-        for present in self.presenters:
-            present(flow, block)
+    def _present(self, flow: http.HTTPFlow, shown: Optional[str] = None) -> None:
+        self.annotate(flow)
+        self.show(flow, shown)
 
     @never_raises
-    def _from_worker(self, flow: http.HTTPFlow, diagnosis: dict, as_json: str,
-                     block: Optional[str]) -> None:
-        self._store(flow, diagnosis, as_json, block)
+    def _from_worker(self, flow: http.HTTPFlow, diagnosis: Optional[dict], as_json: str,
+                     shown: Optional[str]) -> None:
+        if diagnosis is None:  # not asked for: no flow view, so only the session and the terminal
+            self.session.record(flow.id, None, as_json)
+            self.show(flow, shown)
+            return
+        self._store(flow, diagnosis, as_json, shown)
         if self.redraw:
             ctx.master.addons.trigger(hooks.UpdateHook([flow]))
 
@@ -271,7 +286,7 @@ class Annotate:
             self.enabled = ctx.options.authlens_annotate
 
     @never_raises
-    def present(self, flow: http.HTTPFlow, block: Optional[str] = None) -> None:
+    def present(self, flow: http.HTTPFlow) -> None:
         if not self.enabled:
             return
         diagnosis = diagnosis_of(flow)
@@ -289,6 +304,7 @@ class TerminalOutput:
         self.session = diagnose.session
         self.style = "off"
         self.console = None
+        self.output = terminal.Output()
 
     def load(self, loader):
         loader.add_option("authlens_output", str, "auto",
@@ -308,27 +324,28 @@ class TerminalOutput:
                 style = "log"
             self.style = style
             self.console = terminal.make_console(sys.stdout) if style == "rich" else None
-            self.diagnose.render_blocks(self._block_format())
-
-    def _block_format(self) -> Optional[tuple]:
-        return (self.console.width, self.console.color_system) if self.console else None
+            self.output = (terminal.Output(style, self.console.width, self.console.color_system)
+                           if self.console else terminal.Output(style))
+            self.diagnose.use_output(self.output)
 
     @never_raises
-    def present(self, flow: http.HTTPFlow, block: Optional[str] = None) -> None:
-        diagnosis = diagnosis_of(flow)
-        if diagnosis is None or self.style == "off":
+    def present(self, flow: http.HTTPFlow, shown: Optional[str] = None) -> None:
+        """Show a flow's diagnosis (``shown``: its text, already drawn for this output)."""
+        if self.style in ("off", "log"):
+            diagnosis = diagnosis_of(flow) if self.style == "log" else None
+            if diagnosis is not None:
+                level = logging.WARNING if diagnosis.get("verdict") else logging.INFO
+                log.log(level, "%s %s %s", diagnosis.get("status") or "---", diagnosis["url"],
+                        text.headline(diagnosis))
             return
-        if self.style == "rich":
-            if block is None:
-                block = terminal.render_block(diagnosis, *self._block_format())
-            self.console.file.write(block)
-            self.console.file.flush()
-        elif self.style == "json":
-            print(json.dumps(diagnosis, ensure_ascii=False), flush=True)
-        else:
-            level = logging.WARNING if diagnosis.get("verdict") else logging.INFO
-            log.log(level, "%s %s %s", diagnosis.get("status") or "---", diagnosis["url"],
-                    text.headline(diagnosis))
+        if shown is None:
+            diagnosis = diagnosis_of(flow)
+            if diagnosis is None:
+                return
+            shown = self.output.text(diagnosis)
+        out = self.console.file if self.console else sys.stdout
+        out.write(shown)
+        out.flush()
 
     @never_raises
     def done(self):
@@ -384,7 +401,7 @@ class AuthLens:
     def __init__(self):
         self.diagnose = Diagnose()
         annotate, output = Annotate(), TerminalOutput(self.diagnose)
-        self.diagnose.presenters = (annotate.present, output.present)
+        self.diagnose.annotate, self.diagnose.show = annotate.present, output.present
         self.parts = (Rules(self.diagnose), self.diagnose, annotate, output,
                       Report(self.diagnose.session), Timeline(self.diagnose.timelines_for),
                       ContentView(self.diagnose), CommentColumn(), Commands(self.diagnose),

@@ -3,12 +3,13 @@
 mitmdump runs its event loop on one core; authlens' analysis on that thread cost it a fifth of
 its throughput (bench/live.py). So, while the proxy serves live traffic, the proxy's thread only
 takes each finished flow's raw parts (``adapter.record_of``, a few µs), sends them here in one
-batch per loop iteration, and applies what comes back: the diagnosis of the flows that have one,
-with their rich block already drawn. The trackers (token lifecycle, redirects,
+batch per loop iteration, and applies what comes back for the flows that have something to say:
+their terminal text already drawn, their JSON for the session, and the diagnosis itself only
+where a flow view (mitmweb, console) or log lines need it. The trackers (token lifecycle, redirects,
 CORS, cookies) live here and see the flows in the order the proxy finished them.
 
     main --("flows", [(seq, record), ...])-->  worker  --("results", last_seq, [...])--> main
-    main --("settings", Settings) / ("render", fmt)--> worker
+    main --("settings", Settings) / ("present", Output, send_diagnoses)--> worker
     main --("ask", id, question, args)-->      worker  --("answer", id, value)-->        main
 
 Frames are a 4-byte little-endian length, a codec byte and the message (``frame``); both ends
@@ -90,8 +91,9 @@ def unframe(buffer: bytearray) -> list:
 class Worker:
     """The proxy's side: starts the process, sends it flows, hands back their results.
 
-    ``on_result(flow, diagnosis, as_json, block)`` gets each flow with something to say, in order,
-    on the event loop's thread (its diagnosis, also as JSON, and its rich block if asked for).
+    ``on_result(flow, diagnosis, as_json, shown)`` gets each flow with something to say, in order,
+    on the event loop's thread: its diagnosis (None unless asked for), the diagnosis as JSON, and
+    what the terminal output asked for shows of it (``terminal.Output.text``).
     ``on_lost(reason, flows)`` is called once if the process stops answering, with the flows sent
     and not answered (the caller analyses them itself).
     """
@@ -277,13 +279,14 @@ class Worker:
 # ---- the process ---------------------------------------------------------------------------
 
 class _Analysis:
-    """The process's state: the analyzer with its trackers, and how to render blocks."""
+    """The process's state: the analyzer with its trackers, and what to send back of each result."""
 
     def __init__(self):
         self.trackers = default_trackers()
         self.lifecycle = lifecycle_of(self.trackers)
         self.analyzer = Analyzer(trackers=self.trackers)
-        self.block_format: Optional[tuple] = None
+        self.output = terminal.Output()
+        self.send_diagnoses = True
         self.answered = 0
         """The last flow the proxy has been answered for."""
         self.unanswered = 0
@@ -292,8 +295,9 @@ class _Analysis:
     def settings(self, settings) -> None:
         self.analyzer = Analyzer(settings, trackers=self.trackers)
 
-    def render(self, block_format: Optional[tuple]) -> None:
-        self.block_format = block_format
+    def present(self, output: terminal.Output, send_diagnoses: bool) -> None:
+        """Draw each diagnosis for ``output``; send the diagnoses themselves back or not."""
+        self.output, self.send_diagnoses = output, send_diagnoses
 
     def flows(self, batch: list) -> Optional[tuple]:
         """The message answering a batch, or None while there is nothing to say yet."""
@@ -304,9 +308,8 @@ class _Analysis:
                 if not diagnosis.noteworthy:
                     continue
                 result = diagnosis.to_dict()
-                block = (terminal.render_block(result, *self.block_format)
-                         if self.block_format else None)
-                results.append((seq, result, json.dumps(result), block))
+                results.append((seq, result if self.send_diagnoses else None, json.dumps(result),
+                                self.output.text(result)))
             except Exception as exc:  # noqa: BLE001 - one bad flow must not stop the others
                 _say(logging.ERROR, f"authlens: internal error in the analysis process on "
                                     f"{_where(record)}: {type(exc).__name__}: {exc}")
@@ -380,8 +383,8 @@ def serve() -> None:
                     _send(answer)
             elif kind == "settings":
                 analysis.settings(message[1])
-            elif kind == "render":
-                analysis.render(message[1])
+            elif kind == "present":
+                analysis.present(*message[1:])
             elif kind == "ask":
                 _, ask_id, question, args = message
                 _send(analysis.acknowledge())

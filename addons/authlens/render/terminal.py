@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Iterator, Optional, Sequence
 
@@ -50,6 +52,25 @@ def summary_table(tally: Tally) -> Table:
         table.add_row(finding_id, str(n), Text(entry.severity, style=_STYLES[entry.severity]),
                       entry.title)
     return table
+
+
+@dataclass(frozen=True)
+class Output:
+    """How diagnoses reach the terminal: ``style`` (rich, json, log, off) and, for rich, the
+    console's width and colour system (``Console.color_system``)."""
+
+    style: str = "off"
+    width: int = 100
+    color_system: Optional[str] = None
+
+    def text(self, diagnosis: dict) -> Optional[str]:
+        """What this output writes to stdout for a diagnosis: its rich block or its JSON line
+        (None for log lines, which go through logging, and for off)."""
+        if self.style == "rich":
+            return render_block(diagnosis, self.width, self.color_system)
+        if self.style == "json":
+            return json.dumps(diagnosis, ensure_ascii=False) + "\n"
+        return None
 
 
 def make_console(file=None) -> Console:
