@@ -55,6 +55,10 @@ each answer wakes the proxy's thread, and most flows have nothing to say."""
 
 _LENGTH = 4
 _MARSHAL, _PICKLE = b"m", b"p"
+_MARSHAL_VERSION = 2
+"""Without the back-references of versions 3 and 4, which look every object written up in a
+table: a batch of flow records is dumped 30 % faster here (0.5 instead of 0.7 µs a flow, on the
+proxy's thread) and comes out 10 % longer."""
 READ_SIZE = 64 * 1024
 """Bytes asked of the pipe per read. A pipe holds 64 KiB; a bigger request (1 MiB) made malloc
 map and unmap a fresh buffer on every read, three more syscalls per read on the proxy's thread
@@ -65,7 +69,7 @@ def frame(message: Any) -> bytes:
     """One message on the pipe. Flows and results are plain data and go as ``marshal`` (faster
     than pickle on both ends; both ends run the same Python); settings need pickle."""
     try:
-        data = _MARSHAL + marshal.dumps(message)
+        data = _MARSHAL + marshal.dumps(message, _MARSHAL_VERSION)
     except ValueError:  # not plain data
         data = _PICKLE + pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     return len(data).to_bytes(_LENGTH, "little") + data
