@@ -62,8 +62,8 @@ async def measure(flows: int, with_authlens: bool) -> float:
 def run(arm: str, root: Path, flows: int) -> float:
     """One arm in a fresh process, with the authlens package of ``root``."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "addons"), str(ROOT / "bench")]))
-    done = subprocess.run([sys.executable, __file__, "--arm", arm, "--flows", str(flows),
-                           "--root", str(root)], env=env, capture_output=True, text=True, check=True)
+    command = [sys.executable, __file__, "--arm", arm, "--flows", str(flows), "--root", str(root)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return float(done.stdout.split()[-1])
 
 
@@ -79,7 +79,7 @@ def main() -> None:
     if args.arm:
         import authlens
         assert Path(authlens.__file__).resolve().is_relative_to(args.root), authlens.__file__
-        sys.stdout, out = open(os.devnull, "w"), sys.stdout  # rich output goes nowhere, as in live.py
+        sys.stdout, out = open(os.devnull, "w"), sys.stdout  # rich output to nowhere, as live.py
         print(f"{asyncio.run(measure(args.flows, args.arm == 'authlens')):.2f}", file=out)
         return
     arms = {"control": ("control", ROOT), "authlens": ("authlens", ROOT)}
@@ -95,8 +95,9 @@ def main() -> None:
     print(f"{args.flows} flows x {args.rounds} rounds; medians, the proxy's process per flow"
           f"{f' (compared: {args.compare})' if args.compare else ''}:")
     for name, values in results.items():
-        extra = "" if name == "control" else f"  (authlens: +{statistics.median(values) - control:.1f})"
-        print(f"  {name:<12} {statistics.median(values):6.1f} µs{extra}")
+        median = statistics.median(values)
+        extra = "" if name == "control" else f"  (authlens: +{median - control:.1f})"
+        print(f"  {name:<12} {median:6.1f} µs{extra}")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,8 @@ def test_rich_blocks_are_drawn_in_the_process_when_asked(collector):
 def test_without_a_flow_view_only_the_json_and_the_terminal_text_come_back(collector):
     flows = capture_flows()
     here = Analyzer(settings(), trackers=default_trackers())
-    expected = [d.to_dict() for d in map(here.analyze, map(exchange_from_flow, flows)) if d.noteworthy]
+    diagnoses = [here.analyze(exchange_from_flow(flow)) for flow in flows]
+    expected = [d.to_dict() for d in diagnoses if d.noteworthy]
     collector.worker.send(("present", terminal.Output("json"), False))
     collector.submit_all(flows)
     collector.worker.ask("recent")

@@ -5,8 +5,8 @@ its throughput (bench/live.py). So, while the proxy serves live traffic, the pro
 takes each finished flow's raw parts (``adapter.record_of``, a few µs), sends them here in one
 batch per loop iteration, and applies what comes back for the flows that have something to say:
 their terminal text already drawn, their JSON for the session, and the diagnosis itself only
-where a flow view (mitmweb, console) or log lines need it. The trackers (token lifecycle, redirects,
-CORS, cookies) live here and see the flows in the order the proxy finished them.
+where a flow view (mitmweb, console) or log lines need it. The trackers (token lifecycle,
+redirects, CORS, cookies) live here and see the flows in the order the proxy finished them.
 
     main --("flows", [(seq, record), ...])-->  worker  --("results", last_seq, [...])--> main
     main --("settings", Settings) / ("present", Output, send_diagnoses)--> worker
