@@ -302,7 +302,6 @@ class TerminalOutput:
     def __init__(self, diagnose: Diagnose):
         self.diagnose = diagnose
         self.session = diagnose.session
-        self.style = "off"
         self.console = None
         self.output = terminal.Output()
 
@@ -322,17 +321,23 @@ class TerminalOutput:
                 log.warning("authlens: authlens_output=%s would write over the console UI; "
                             "showing log lines instead", style)
                 style = "log"
-            self.style = style
             self.console = terminal.make_console(sys.stdout) if style == "rich" else None
             self.output = (terminal.Output(style, self.console.width, self.console.color_system)
                            if self.console else terminal.Output(style))
             self.diagnose.use_output(self.output)
 
+    @property
+    def style(self) -> str:
+        """The output style in force (``auto`` resolved)."""
+        return self.output.style
+
     @never_raises
     def present(self, flow: http.HTTPFlow, shown: Optional[str] = None) -> None:
         """Show a flow's diagnosis (``shown``: its text, already drawn for this output)."""
-        if self.style in ("off", "log"):
-            diagnosis = diagnosis_of(flow) if self.style == "log" else None
+        if self.style == "off":
+            return
+        if self.style == "log":
+            diagnosis = diagnosis_of(flow)
             if diagnosis is not None:
                 level = logging.WARNING if diagnosis.get("verdict") else logging.INFO
                 log.log(level, "%s %s %s", diagnosis.get("status") or "---", diagnosis["url"],
