@@ -176,23 +176,67 @@ def test_console_ui_gets_log_lines_never_stdout(capsys, caplog):
     assert "AUTHENTICATION (token-expired)" in caplog.text
 
 
-def test_without_a_flow_view_a_result_goes_to_the_terminal_and_the_session_only(capsys):
-    """mitmdump has no flow view: nothing looks at a live flow once it is done, so the analysis
-    process sends no diagnosis back, and the flow is left as it is."""
+class StubWorker:
+    """What ``Diagnose`` tells the analysis process, and the session it hands over."""
+
+    def __init__(self, terminal):
+        self.terminal = terminal
+        self.sent: list[tuple] = []
+        self.session = (3, [("f1", '{"verdict": "authentication"}')])
+
+    def send(self, message):
+        self.sent.append(message)
+
+    def ask(self, question, *args, timeout=5.0):
+        return self.session if question == "session" else None
+
+
+def test_without_a_flow_view_the_process_writes_stdout_and_keeps_the_session(tmp_path):
+    """mitmdump has no flow view and makes no log lines of diagnoses: the analysis process
+    writes to stdout itself and records the session; where anything needs the diagnoses, or it
+    cannot reach stdout, they come back."""
+    diagnose = Diagnose()
+    output = TerminalOutput(diagnose)
+    with open(tmp_path / "stdout", "w", encoding="utf-8") as stdout, \
+            taddons.context(diagnose, output) as tctx:
+        told = {}
+        for style in ("rich", "json", "off", "log"):
+            tctx.configure(output, authlens_output=style)
+            for diagnose.redraw in (False, True):
+                for terminal in (stdout, None):
+                    worker = StubWorker(terminal)
+                    diagnose._present_with(worker)
+                    (kind, shown_as, send_back, encoding), = worker.sent
+                    assert (kind, shown_as) == ("present", output.output)
+                    told[style, diagnose.redraw, terminal is not None] = send_back, encoding
+                    assert diagnose.helper_writes == (encoding is not None)
+                    diagnose.helper_writes = False
+        for (style, view, reachable), (send_back, encoding) in told.items():
+            needed = view or style == "log"
+            assert send_back == needed
+            assert encoding == ("utf-8" if reachable and not needed else None)
+
+        worker = StubWorker(stdout)
+        diagnose.redraw = False
+        tctx.configure(output, authlens_output="rich")
+        diagnose._present_with(worker)
+        diagnose.response(make_flow(f"Bearer {EXPIRED}", 401))  # no worker running: here
+        assert diagnose.session.seen == 1
+        tctx.configure(output, authlens_output="log")  # the process stops writing: its
+        diagnose._present_with(worker)                 # session comes over
+        assert not diagnose.helper_writes and diagnose.session.seen == 4
+        assert {"verdict": "authentication"} in list(diagnose.session.diagnoses())
+
+
+def test_a_result_without_its_diagnosis_goes_to_the_terminal_and_the_session_only(capsys):
+    """When the process cannot reach stdout (a captured stream), the text and the JSON come
+    back and the flow is left as it is."""
     f = make_flow(f"Bearer {EXPIRED}", 401)
     diagnose = Diagnose()
     annotate, output = Annotate(), TerminalOutput(diagnose)
     diagnose.annotate, diagnose.show = annotate.present, output.present
     with taddons.context(diagnose, annotate, output) as tctx:
-        asked = {}
-        for style in ("rich", "json", "off", "log"):
-            tctx.configure(output, authlens_output=style)
-            for diagnose.redraw in (False, True):
-                asked[style, diagnose.redraw] = diagnose._presentation()[2]
-        assert asked == {(style, view): view or style == "log" for style, view in asked}
-        diagnose.redraw = False
         tctx.configure(output, authlens_output="rich")
-        assert diagnose._presentation() == ("present", output.output, False)
         diagnose._from_worker(f, None, '{"verdict": "authentication"}', "the block\n")
     assert capsys.readouterr().out == "the block\n"
     assert (f.comment, f.marked, f.metadata) == ("", "", {})

@@ -37,7 +37,7 @@ class ManualLoop:
     def __init__(self):
         self.soon: list = []
 
-    def call_soon(self, callback, *args):
+    def call_later(self, delay, callback, *args):
         self.soon.append((callback, args))
 
     def run_soon(self):
@@ -54,17 +54,18 @@ class ManualLoop:
 class Collector:
     """A ``Worker`` and what it hands back."""
 
-    def __init__(self):
+    def __init__(self, terminal=None):
         self.results: list[tuple] = []
         self.lost: list[tuple[str, list]] = []
         self.loop = ManualLoop()
         self.worker = worker.Worker(lambda flow, *result: self.results.append((flow, *result)),
                                     lambda reason, owed: self.lost.append((reason, owed)))
-        self.worker.start(self.loop, [("settings", settings())])
+        self.worker.start(self.loop, terminal)
+        self.worker.send(("settings", settings()))
 
-    def submit_all(self, flows) -> None:
+    def submit_all(self, flows, results_wanted: bool = True) -> None:
         for flow in flows:
-            assert self.worker.submit(flow, record_of(flow))
+            assert self.worker.submit(record_of(flow), flow if results_wanted else None)
         self.loop.run_soon()  # the batch goes out
 
     def close(self) -> None:
@@ -117,18 +118,59 @@ def test_without_a_flow_view_only_the_json_and_the_terminal_text_come_back(colle
     assert [json.loads(shown) for *_, shown in collector.results] == expected
 
 
+def test_without_a_flow_view_the_process_writes_stdout_and_keeps_the_session(tmp_path):
+    flows = capture_flows()
+    here = Analyzer(settings(), trackers=default_trackers())
+    diagnosed = [(f.id, d) for f in flows if (d := here.analyze(exchange_from_flow(f))).noteworthy]
+    expected = [d.to_dict() for _, d in diagnosed]
+    with open(tmp_path / "stdout", "w", encoding="utf-8") as stdout:
+        collector = Collector(terminal=stdout)
+        try:
+            collector.worker.send(("present", terminal.Output("json"), False, "utf-8"))
+            stdout.write("the proxy's line\n")  # still in its buffer: goes out before the batch
+            collector.submit_all(flows, results_wanted=False)
+            collector.worker.ask("recent")
+            seen, reports = collector.worker.ask("session")
+            assert collector.worker.ask("session") == (0, [])  # handed over once
+        finally:
+            collector.close()
+    assert collector.results == [] and not collector.lost
+    first, *lines = (tmp_path / "stdout").read_text(encoding="utf-8").splitlines()
+    assert first == "the proxy's line"
+    assert [json.loads(line) for line in lines] == expected
+    assert seen == len(flows)
+    assert [flow_id for flow_id, _ in reports] == [flow_id for flow_id, _ in diagnosed]
+    assert [json.loads(as_json) for _, as_json in reports] == expected
+
+
+def test_a_stream_without_a_descriptor_is_not_handed_over(capsys):
+    collector = Collector(terminal=__import__("io").StringIO())
+    try:
+        assert collector.worker.terminal is None
+        collector.worker.send(("present", terminal.Output("json"), False, "utf-8"))
+        collector.submit_all(capture_flows())
+        collector.worker.ask("recent")
+        assert collector.results  # the process cannot write: the results come back
+    finally:
+        collector.close()
+
+
 def test_a_lost_process_hands_back_the_flows_it_owed(collector):
     flows = capture_flows()
     os.kill(collector.worker.process.pid, signal.SIGKILL)
     collector.worker.process.wait()
-    for flow in flows:
-        assert collector.worker.submit(flow, record_of(flow))  # not known to be dead yet
+    wanted, unwanted = flows[:-3], flows[-3:]
+    for flow in wanted:
+        assert collector.worker.submit(record_of(flow), flow)  # not known to be dead yet
+    for flow in unwanted:  # no result wanted back (mitmdump): not held, not handed back
+        assert collector.worker.submit(record_of(flow))
     collector.loop.run_soon()
     assert collector.worker.ask("recent") is None
     (reason, owed), = collector.lost
-    assert "analysis process" in reason
-    assert owed and {f.id for f in owed} <= {f.id for f in flows}
-    assert collector.worker.process is None and not collector.worker.submit(flows[0], record_of(flows[0]))
+    assert "analysis process" in reason and "(3 flows sent to it go unanalysed)" in reason
+    assert [f.id for f in owed] == [f.id for f in wanted]
+    assert collector.worker.process is None
+    assert not collector.worker.submit(record_of(flows[0]), flows[0])
 
 
 def test_frames_carry_plain_data_and_settings():

@@ -59,7 +59,8 @@ class Diagnose:
     come back, a few milliseconds later; flows read from files, and any flow while something
     writes flows out at response time (``-w``, ``hardump``), are analysed here, before the
     next addon sees the flow. Without a flow view (mitmdump) nothing can look at a live flow
-    once it is done, so the process sends back only what the terminal and the session need.
+    once it is done: the process then writes the terminal's text itself and keeps the session,
+    which it hands over when the analysis stops (``helper_writes``).
     """
 
     def __init__(self):
@@ -77,6 +78,8 @@ class Diagnose:
         self.running_loop = None
         self.redraw = False
         """Tell views (mitmweb, console) when a diagnosis lands after the flow was shown."""
+        self.helper_writes = False
+        """The analysis process writes to stdout and records the session itself (mitmdump)."""
         self.last_timelines: Optional[list] = None
 
     def load(self, loader):
@@ -120,12 +123,19 @@ class Diagnose:
         """Have the analysis process draw each diagnosis for this terminal output."""
         self.output = output
         if self.worker is not None:
-            self.worker.send(self._presentation())
+            self._present_with(self.worker)
 
-    def _presentation(self) -> tuple:
-        """What the analysis process sends back: the terminal text, and the diagnosis too where
-        a flow view shows it or log lines are made of it."""
-        return "present", self.output, self.redraw or self.output.style == "log"
+    def _present_with(self, worker: Worker) -> None:
+        """Tell the analysis process what to do with each diagnosis. Where a flow view shows it
+        or log lines are made of it, send it back with its terminal text; otherwise (mitmdump)
+        write the text to stdout itself and keep the session, sending back nothing but
+        acknowledgements, when it can reach stdout; else send back the text and the JSON."""
+        needed = self.redraw or self.output.style == "log"
+        was, self.helper_writes = self.helper_writes, not needed and worker.terminal is not None
+        if was and not self.helper_writes:
+            self._take_session(worker)
+        encoding = getattr(worker.terminal, "encoding", None) or "utf-8"
+        worker.send(("present", self.output, needed, encoding if self.helper_writes else None))
 
     @never_raises
     def response(self, flow: http.HTTPFlow):
@@ -171,11 +181,12 @@ class Diagnose:
         if wanted and self.worker is None:
             worker = Worker(self._from_worker, self._worker_lost)
             try:
-                worker.start(self.running_loop, [("settings", self.analyzer.settings),
-                                                 self._presentation()])
+                worker.start(self.running_loop, terminal=sys.stdout)
             except (OSError, NotImplementedError) as exc:
                 log.info("authlens: analysing in the proxy's thread (no helper process: %s)", exc)
                 return
+            worker.send(("settings", self.analyzer.settings))
+            self._present_with(worker)
             self.worker = worker
             log.info("authlens: analysing live flows in process %d", worker.process.pid)
         elif not wanted and self.worker is not None:
@@ -184,14 +195,24 @@ class Diagnose:
     def _stop_worker(self) -> None:
         worker, self.worker = self.worker, None
         self.last_timelines = worker.ask("recent", timeout=10.0)  # answered after every flow sent
+        if self.helper_writes:
+            self._take_session(worker)
+            self.helper_writes = False
         worker.stop()
+
+    def _take_session(self, worker: Worker) -> None:
+        """Add the flows the analysis process recorded to this session."""
+        taken = worker.ask("session", timeout=10.0)
+        if taken is not None:
+            self.session.absorb(*taken)
 
     def _diagnose(self, flow: http.HTTPFlow) -> None:
         if self.worker is not None:
             if flow.metadata.pop(METADATA_KEY, None) is not None:  # re-run of a diagnosed flow
                 self._present(flow)
-            self.session.record(flow.id, None)
-            if self.worker.submit(flow, record_of(flow)):
+            if not self.helper_writes:
+                self.session.record(flow.id, None)
+            if self.worker.submit(record_of(flow), None if self.helper_writes else flow):
                 return
         diagnosis = self.analyzer.analyze(exchange_from_flow(flow))
         self._store(flow, diagnosis.to_dict() if diagnosis.noteworthy else None)
@@ -212,7 +233,7 @@ class Diagnose:
     @never_raises
     def _from_worker(self, flow: http.HTTPFlow, diagnosis: Optional[dict], as_json: str,
                      shown: Optional[str]) -> None:
-        if diagnosis is None:  # not asked for: no flow view, so only the session and the terminal
+        if diagnosis is None:  # not asked for: no flow view, and the process cannot reach stdout
             self.session.record(flow.id, None, as_json)
             self.show(flow, shown)
             return
@@ -222,7 +243,10 @@ class Diagnose:
 
     def _worker_lost(self, reason: str, owed: list) -> None:
         self.worker = None
-        log.warning("authlens: %s; analysing in the proxy's thread from now on", reason)
+        missed = (" (the summary and report miss the flows it analysed)" if self.helper_writes
+                  else "")
+        self.helper_writes = False
+        log.warning("authlens: %s; analysing in the proxy's thread from now on%s", reason, missed)
         for flow in owed:
             self.response(flow)
 

@@ -2,21 +2,24 @@
 
 mitmdump runs its event loop on one core; authlens' analysis on that thread cost it a fifth of
 its throughput (bench/live.py). So, while the proxy serves live traffic, the proxy's thread only
-takes each finished flow's raw parts (``adapter.record_of``, a few µs), sends them here in one
-batch per loop iteration, and applies what comes back for the flows that have something to say:
-their terminal text already drawn, their JSON for the session, and the diagnosis itself only
-where a flow view (mitmweb, console) or log lines need it. The trackers (token lifecycle,
-redirects, CORS, cookies) live here and see the flows in the order the proxy finished them.
+takes each finished flow's raw parts (``adapter.record_of``, a few µs), sends them here in
+batches (one every ``BATCH_DELAY`` at most: each write wakes this process), and applies what
+comes back for the flows that have something to say: their terminal text already drawn, their
+JSON for the session, and the diagnosis itself only where a flow view (mitmweb, console) or log
+lines need it. Where nothing needs the diagnoses (mitmdump), this process writes the text to the
+proxy's stdout itself and keeps the session until the proxy asks for it, and the proxy's thread
+gets back only acknowledgements. The trackers (token lifecycle, redirects, CORS, cookies) live
+here and see the flows in the order the proxy finished them.
 
     main --("flows", [(seq, record), ...])-->  worker  --("results", last_seq, [...])--> main
-    main --("settings", Settings) / ("present", Output, send_diagnoses)--> worker
+    main --("settings", Settings) / ("present", Output, send_diagnoses, encoding)--> worker
     main --("ask", id, question, args)-->      worker  --("answer", id, value)-->        main
 
 Frames are a 4-byte little-endian length, a codec byte and the message (``frame``); both ends
 are this module. The proxy's side never blocks on the pipe (non-blocking fds watched by the
 event loop) except in ``ask``, which commands and the end of the session use, with a time limit.
 If the process dies or falls too far behind, ``Worker`` says so through ``on_lost`` with the
-flows it still owed.
+flows it still owed results for.
 
 Run as ``python -m authlens.mitm.worker`` by ``Worker.start``.
 """
@@ -43,15 +46,19 @@ from ..credentials import redact_url
 from ..oauth import timeline
 from ..oauth.lifecycle import lifecycle_of
 from ..render import terminal
+from ..session import SessionLog
 from .adapter import exchange_from_record, text_of
 
 log = logging.getLogger("authlens")
 
 MAX_PENDING = 20_000
 """Flows sent but not yet answered; past this the process is too far behind to be useful."""
-ACK_EVERY = 16
+ACK_EVERY = 64
 """The process answers a batch without results only once this many flows wait for an answer:
 each answer wakes the proxy's thread, and most flows have nothing to say."""
+
+BATCH_DELAY = 0.005
+"""Seconds a batch gathers flows before it goes out."""
 
 _LENGTH = 4
 _MARSHAL, _PICKLE = b"m", b"p"
@@ -99,7 +106,7 @@ class Worker:
     on the event loop's thread: its diagnosis (None unless asked for), the diagnosis as JSON, and
     what the terminal output asked for shows of it (``terminal.Output.text``).
     ``on_lost(reason, flows)`` is called once if the process stops answering, with the flows sent
-    and not answered (the caller analyses them itself).
+    for a result and not answered (the caller analyses them itself).
     """
 
     def __init__(self, on_result: Callable[[Any, dict, str, Optional[str]], None],
@@ -116,15 +123,28 @@ class Worker:
         self._in = bytearray()
         self._answers: dict[int, Any] = {}
         self._watching_write = False
+        self.terminal = None
+        """The proxy's stdout when the process can write to it too (``start``)."""
 
-    def start(self, loop, first_messages: list) -> None:
-        """Start the process (raises OSError/NotImplementedError if this platform can't)."""
+    def start(self, loop, terminal=None) -> None:
+        """Start the process (raises OSError/NotImplementedError if this platform can't).
+        ``terminal``: the proxy's stdout, handed to the process (a duplicate of its descriptor)
+        for when it is asked to write there itself (``present``)."""
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        self.process = subprocess.Popen([sys.executable, "-m", "authlens.mitm.worker"],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-                                        start_new_session=True)  # out of reach of Ctrl-C
+        command = [sys.executable, "-m", "authlens.mitm.worker"]
+        handed = _duplicate_descriptor(terminal)
+        if handed is not None:
+            command += ["--terminal", str(handed)]
+        try:
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            env=env, pass_fds=() if handed is None else (handed,),
+                                            start_new_session=True)  # out of reach of Ctrl-C
+        finally:
+            if handed is not None:
+                os.close(handed)
+        self.terminal = terminal if handed is not None else None
         self.loop = loop
         os.set_blocking(self.process.stdin.fileno(), False)
         os.set_blocking(self.process.stdout.fileno(), False)
@@ -133,16 +153,17 @@ class Worker:
         except Exception:
             self._kill()
             raise
-        for message in first_messages:
-            self.send(message)
 
     def send(self, message: Any) -> None:
         if self.process is not None:
             self._flush_batch()
             self._write(frame(message))
 
-    def submit(self, flow, record: tuple) -> bool:
-        """Queue a flow; the batch goes out once this loop iteration is over. False if the
+    def submit(self, record: tuple, flow=None) -> bool:
+        """Queue a flow's record; the batch goes out ``BATCH_DELAY`` after its first flow.
+        ``flow``: where its result goes; None when no result is wanted back, and then the flow
+        is not held either (held flows outlive the young garbage collections and are promoted,
+        and full collections, pauses of milliseconds in mitmdump, come more often). False if the
         process is gone (the flow is then the caller's)."""
         if len(self._pending) >= MAX_PENDING:
             self._lose(f"the analysis process is {MAX_PENDING} flows behind")
@@ -151,7 +172,7 @@ class Worker:
         seq = next(self._seq)
         self._pending.append((seq, flow))
         if not self._batch:
-            self.loop.call_soon(self._flush_batch)
+            self.loop.call_later(BATCH_DELAY, self._flush_batch)
         self._batch.append((seq, record))
         return True
 
@@ -196,6 +217,11 @@ class Worker:
     def _flush_batch(self) -> None:
         if self._batch and self.process is not None:
             batch, self._batch = self._batch, []
+            if self.terminal is not None:  # what the proxy wrote about these flows goes first
+                try:
+                    self.terminal.flush()
+                except (OSError, ValueError):
+                    pass
             self._write(frame(("flows", batch)))
 
     def _write(self, data: bytes) -> None:
@@ -241,7 +267,9 @@ class Worker:
                 while pending and pending[0][0] < seq:
                     pending.popleft()
                 if pending and pending[0][0] == seq:
-                    self.on_result(pending.popleft()[1], *result)
+                    flow = pending.popleft()[1]
+                    if flow is not None:
+                        self.on_result(flow, *result)
             while pending and pending[0][0] <= last:
                 pending.popleft()
         elif kind == "answer":
@@ -273,24 +301,65 @@ class Worker:
             return
         self._unwatch()
         self._kill()
-        owed = [flow for _, flow in self._pending]
+        owed = [flow for _, flow in self._pending if flow is not None]
+        if len(owed) < len(self._pending):
+            reason += f" ({len(self._pending) - len(owed)} flows sent to it go unanalysed)"
         self._pending.clear()
         self._batch.clear()
         self._out.clear()
         self.on_lost(reason, owed)
 
 
+def _duplicate_descriptor(file) -> Optional[int]:
+    """A new descriptor for ``file``'s, to hand to the process (None if it has none, e.g. a
+    captured stream, or where ``Popen`` cannot pass descriptors)."""
+    if os.name != "posix":
+        return None
+    try:
+        return os.dup(file.fileno())
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
+
+
 # ---- the process ---------------------------------------------------------------------------
 
-class _Analysis:
-    """The process's state: the analyzer with its trackers, and what to send back of each result."""
+class _Terminal:
+    """The proxy's stdout, written to from this process (its own duplicate descriptor, sharing
+    the file's offset with the proxy). A write that fails stops them all, said once."""
 
-    def __init__(self):
+    def __init__(self, fd: Optional[int]):
+        self.fd = fd
+        self.encoding = "utf-8"
+
+    def write(self, text: Optional[str]) -> None:
+        if not text or self.fd is None:
+            return
+        data = memoryview(text.encode(self.encoding, "replace"))
+        try:
+            while data:
+                try:
+                    data = data[os.write(self.fd, data):]
+                except BlockingIOError:  # someone made the shared file non-blocking
+                    select.select([], [self.fd], [])
+        except OSError as exc:
+            self.fd = None
+            _say(logging.WARNING, f"authlens: the analysis process cannot write to stdout "
+                                  f"({exc}); no more diagnoses are shown there")
+
+
+class _Analysis:
+    """The process's state: the analyzer with its trackers, what to send back of each result, and
+    the session while this process writes to the terminal itself."""
+
+    def __init__(self, terminal_fd: Optional[int] = None):
         self.trackers = default_trackers()
         self.lifecycle = lifecycle_of(self.trackers)
         self.analyzer = Analyzer(trackers=self.trackers)
         self.output = terminal.Output()
         self.send_diagnoses = True
+        self.terminal = _Terminal(terminal_fd)
+        self.writes_terminal = False
+        self.session = SessionLog()
         self.answered = 0
         """The last flow the proxy has been answered for."""
         self.unanswered = 0
@@ -299,9 +368,14 @@ class _Analysis:
     def settings(self, settings) -> None:
         self.analyzer = Analyzer(settings, trackers=self.trackers)
 
-    def present(self, output: terminal.Output, send_diagnoses: bool) -> None:
-        """Draw each diagnosis for ``output``; send the diagnoses themselves back or not."""
+    def present(self, output: terminal.Output, send_diagnoses: bool,
+                encoding: Optional[str] = None) -> None:
+        """Draw each diagnosis for ``output``; send the diagnoses themselves back or not. With an
+        ``encoding``, write the text to the proxy's stdout here instead and keep the session
+        (``flows`` then sends back nothing but acknowledgements)."""
         self.output, self.send_diagnoses = output, send_diagnoses
+        self.writes_terminal = encoding is not None and self.terminal.fd is not None
+        self.terminal.encoding = encoding or "utf-8"
 
     def flows(self, batch: list) -> Optional[tuple]:
         """The message answering a batch, or None while there is nothing to say yet."""
@@ -309,11 +383,15 @@ class _Analysis:
         for seq, record in batch:
             try:
                 diagnosis = self.analyzer.analyze(exchange_from_record(record))
-                if not diagnosis.noteworthy:
-                    continue
-                result = diagnosis.to_dict()
-                results.append((seq, result if self.send_diagnoses else None, json.dumps(result),
-                                self.output.text(result)))
+                result = diagnosis.to_dict() if diagnosis.noteworthy else None
+                as_json = json.dumps(result) if result else None
+                if self.writes_terminal:
+                    self.session.record(record[0], None, as_json)
+                    if result:
+                        self.terminal.write(self.output.text(result))
+                elif result:
+                    results.append((seq, result if self.send_diagnoses else None, as_json,
+                                    self.output.text(result)))
             except Exception as exc:  # noqa: BLE001 - one bad flow must not stop the others
                 _say(logging.ERROR, f"authlens: internal error in the analysis process on "
                                     f"{_where(record)}: {type(exc).__name__}: {exc}")
@@ -334,6 +412,8 @@ class _Analysis:
             return timeline.for_flows(self.lifecycle, args[0])
         if question == "recent":
             return timeline.recent(self.lifecycle)
+        if question == "session":
+            return self.session.take()
         raise ValueError(f"unknown question {question!r}")
 
 
@@ -360,6 +440,13 @@ def _send(message) -> None:
     _replies.flush()
 
 
+def _terminal_fd(argv: list) -> Optional[int]:
+    """The descriptor ``--terminal FD`` names (the proxy's stdout), if any."""
+    if len(argv) == 2 and argv[0] == "--terminal" and argv[1].isdigit():
+        return int(argv[1])
+    return None
+
+
 def serve() -> None:
     """Answer the proxy until it closes the pipe."""
     global _replies
@@ -371,7 +458,7 @@ def serve() -> None:
     # an interrupt meant for the proxy must not end it first (where start_new_session is not
     # enough: other platforms, a signal sent to this process).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    analysis = _Analysis()
+    analysis = _Analysis(_terminal_fd(sys.argv[1:]))
     source = sys.stdin.buffer
     buffer = bytearray()
     while True:
