@@ -1,7 +1,8 @@
 """Live cost: wrk through mitmdump (reverse proxy) to a fast loopback server: bare, with an
 empty addon script (the control: what loading any script costs, and how far this machine's noise
 goes), and with authlens; the order rotates each round, since the machine drifts. Prints each
-run, then the median throughput ratios to bare mitmdump and the p99 latency each adds.
+run, then the median throughput ratios to bare mitmdump (of the medians, and the median and
+range of each round's ratio to the bare run of the same round) and the p99 latency each adds.
 
 It also prints the CPU time each request costs the proxy's process and, apart, authlens' helper
 process (Linux ``/proc``): the CPU ratio is bare proxy CPU per request / this arm's. While the
@@ -203,7 +204,10 @@ def main() -> None:
           f"{base_cpu:.0f} µs/request on {os.cpu_count()} CPUs")
     for arm in ARMS[1:]:
         rps, p99, cpu = (median(arm, f) for f in ("rps", "p99_ms", "proxy_us"))
-        print(f"{arm}: median {rps:.0f} req/s, ratio {rps / base_rps:.3f}; "
+        paired = sorted(r.rps / b.rps for r, b in zip(results[arm], results["bare"]))
+        print(f"{arm}: median {rps:.0f} req/s, ratio {rps / base_rps:.3f} (each round against "
+              f"its own bare run: median {statistics.median(paired):.3f}, "
+              f"{paired[0]:.3f}–{paired[-1]:.3f}); "
               f"p99 {p99:.2f} ms ({p99 - base_p99:+.2f} ms); proxy CPU {cpu:.0f} µs/request, "
               f"CPU ratio {base_cpu / cpu:.3f}; helper {median(arm, 'helper_us'):.0f} µs/request")
 
