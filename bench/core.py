@@ -17,8 +17,8 @@ import statistics
 import time
 
 import jwt
-
 import traffic
+
 from authlens.analyze import Analyzer, Settings, default_trackers
 from authlens.rules import RuleStore
 
@@ -103,7 +103,7 @@ def main() -> None:
         hooks += time_hooks(make_addons(), [traffic.flow(r) for r in mix[:args.flows // 4]])
         decode += time_jwt(tokens)
     by_kind: dict[str, list[int]] = {}
-    for r, ns in zip(mix * args.rounds, core):
+    for r, ns in zip(mix * args.rounds, core, strict=False):
         by_kind.setdefault(kind(r), []).append(ns)
     print(f"authlens core, {args.flows} flows x {args.rounds} rounds; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")

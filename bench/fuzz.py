@@ -29,12 +29,12 @@ REDACT_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/x
 
 def target(name: str):
     """``fuzz(data: bytes)`` for one parser: the input goes where that parser reads it."""
+    from core import analyzer
+
     from authlens import challenge, cookies
     from authlens.capture.redaction import Redactor
     from authlens.model import Exchange, RequestView, ResponseView
     from authlens.rules import load_text
-
-    from core import analyzer
     az = analyzer()
 
     def analyze(request=(), response=(), code=401, body=b"", answer=b"", method="GET",

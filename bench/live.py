@@ -204,7 +204,7 @@ def main() -> None:
           f"{base_cpu:.0f} µs/request on {os.cpu_count()} CPUs")
     for arm in ARMS[1:]:
         rps, p99, cpu = (median(arm, f) for f in ("rps", "p99_ms", "proxy_us"))
-        paired = sorted(r.rps / b.rps for r, b in zip(results[arm], results["bare"]))
+        paired = sorted(r.rps / b.rps for r, b in zip(results[arm], results["bare"], strict=False))
         print(f"{arm}: median {rps:.0f} req/s, ratio {rps / base_rps:.3f} (each round against "
               f"its own bare run: median {statistics.median(paired):.3f}, "
               f"{paired[0]:.3f}–{paired[-1]:.3f}); "

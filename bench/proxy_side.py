@@ -34,9 +34,10 @@ PACE = 0.0016
 
 async def measure(flows: int, with_authlens: bool) -> float:
     """CPU µs of this process per flow over ``flows`` flows."""
-    from mitmproxy.test import taddons
-    from authlens.mitm.addon import AuthLens
     import traffic  # after authlens: it puts this checkout's package first on the path
+    from mitmproxy.test import taddons
+
+    from authlens.mitm.addon import AuthLens
 
     tokens = [traffic.mint(c, 0, sent=time.time()) for c in range(traffic.CLIENTS)]
     mix = [traffic.flow(r, sent=time.time()) for r in traffic.requests(500, tokens=tokens)]

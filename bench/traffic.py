@@ -12,9 +12,9 @@ import base64
 import itertools
 import random
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import jwt
 

@@ -2,12 +2,14 @@
 
 import logging
 
+log = logging.getLogger(__name__)
+
 
 def response(flow):
     flow.comment = "seen"
     flow.marked = ":no_entry:"
-    logging.info(f"addon_seen: {flow.request.path} -> {flow.response.status_code}")
+    log.info(f"addon_seen: {flow.request.path} -> {flow.response.status_code}")
 
 
 def done():
-    logging.info("addon_seen: done")
+    log.info("addon_seen: done")

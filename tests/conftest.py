@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from harness import Mitmdump, Mitmweb, Upstream
 
 CHROMIUM = "/usr/bin/chromium"

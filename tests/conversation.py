@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from authlens.analyze import Analyzer, Settings, default_trackers
 from factories import NOW, exchange
+
+from authlens.analyze import Analyzer, Settings, default_trackers
 
 CLIENT = "10.0.0.7"
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import jwt
 
 from authlens.analyze import Analyzer, Settings
@@ -22,7 +20,7 @@ def mint(lifetime: float = 3600, issued: float = NOW - 60, alg: str = "HS256", *
     return jwt.encode(payload, key, algorithm=alg)
 
 
-def exchange(authorization: Optional[str] = None, status: Optional[int] = 200,
+def exchange(authorization: str | None = None, status: int | None = 200,
              url: str = "https://api.example.test/v1/orders", method: str = "GET",
              headers: tuple = (), response_headers: tuple = (), body: bytes = b"",
              response_body: bytes = b"", sent: float = NOW) -> Exchange:

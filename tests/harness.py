@@ -287,7 +287,7 @@ class _MitmProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise RuntimeError(f"{self.tool} ignored SIGINT for {timeout}s\n{self.output()}")
+                raise RuntimeError(f"{self.tool} ignored SIGINT for {timeout}s\n{self.output()}") from None
         return self.output()
 
     def __exit__(self, *exc) -> None:
@@ -345,7 +345,7 @@ class Mitmdump(_MitmProcess):
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            raise RuntimeError(f"mitmdump -nr did not finish in {timeout}s\n{self.output()}")
+            raise RuntimeError(f"mitmdump -nr did not finish in {timeout}s\n{self.output()}") from None
         if rc != 0:
             raise RuntimeError(f"mitmdump -nr exited {rc}\n{self.output()}")
         return self.output()

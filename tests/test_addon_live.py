@@ -11,7 +11,6 @@ import time
 
 import jwt
 import pytest
-
 from harness import Mitmdump, Response, curl
 
 SECRET = "authlens-live-test-key-0123456789abcdef"
@@ -167,7 +166,7 @@ def test_live_mitmdump_keeps_diagnosing_when_the_process_dies(api, mitmdump):
     send_all(proxy.proxy_url, api)
     out = proxy.stop()
     assert "analysing in the proxy's thread from now on" in out
-    for _, status, verdict, cause, _ in CASES.values():
+    for _, _status, verdict, cause, _ in CASES.values():
         assert f"{verdict.upper()} ({cause})" in out
     assert "authlens: 7 flows seen, 6 with findings" in out
     assert "Traceback" not in out

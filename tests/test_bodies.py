@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from authlens.analyze import Analyzer
 from authlens.model import Exchange, RequestView, ResponseView

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from capture_helpers import BROWSER_HAR, CAPTURES, FLOW_FILES, verdicts
 from mitmproxy import io as mitm_io
 from mitmproxy.io import tnetstring
 from mitmproxy.test import tflow
@@ -12,8 +13,6 @@ from mitmproxy.test import tflow
 from authlens import capture
 from authlens.capture import flowfile, har, tnet
 from authlens.mitm.adapter import exchange_from_flow
-
-from capture_helpers import BROWSER_HAR, CAPTURES, FLOW_FILES, verdicts
 
 
 @pytest.mark.parametrize("path", FLOW_FILES, ids=lambda p: p.stem)

@@ -6,11 +6,10 @@ import json
 import re
 
 import pytest
+from capture_helpers import BROWSER_HAR, CAPTURES, FLOW_FILES, verdicts
 
 from authlens.capture import scan
 from authlens.cli import main
-
-from capture_helpers import BROWSER_HAR, CAPTURES, FLOW_FILES, verdicts
 
 SECRETS = ("test-client-secret-4f1c9a", "test-refresh-token-8d2e5b7c1a", "test-api-key-5e0b8c2f7d9a41",
            "test-session-6a1f3e9b2c", "test-password-staging-1")
@@ -102,6 +101,7 @@ def test_diff_environment_claims(capsys):
 
 def test_mitm_diff_command(caplog):
     from mitmproxy import io as mitm_io
+
     from authlens.mitm.commands_diff import DiffCommand
     flows = []
     for name in ("healthy.flow", "missing_bearer.flow"):

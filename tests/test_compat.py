@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from harness import proxied_client
 from mitmproxy import contentviews, options
 from mitmproxy.test import taddons, tflow
 from mitmproxy.tools.web.webaddons import WebAddon
 from mitmproxy.version import VERSION
 
 from authlens.mitm import compat
-from harness import proxied_client
 
 COMPAT_ADDON = Path(__file__).parent / "addon_compat.py"
 only11 = pytest.mark.skipif(compat.MITMPROXY_MAJOR != 11, reason="mitmproxy 11 branch")

@@ -9,7 +9,6 @@ import subprocess
 import time
 
 import pytest
-
 from factories import mint
 from harness import BIN, REPO, curl, free_port
 

@@ -1,12 +1,13 @@
 """Set-Cookie parsing and the session-cookie findings: missing, expired, withheld."""
 
-from hypothesis import given, strategies as st
+from conversation import Conversation, only, step
+from factories import NOW, ids
+from hypothesis import given
+from hypothesis import strategies as st
 
 from authlens.cookies import default_path, parse_set_cookie, sent_cookies, withheld_because
 from authlens.model import RequestView
 from authlens.render import text
-from conversation import Conversation, only, step
-from factories import NOW, ids
 
 SITE = "https://app.example.test"
 REQUEST = RequestView("POST", SITE + "/login", timestamp=NOW)

@@ -1,9 +1,9 @@
-"""Every record of shared/corpus/real_auth_failures.json gets the verdict and cause a person reading
+"""Every record of tests/data/real_auth_failures.json gets the verdict and cause a person reading
 its ``expected_diagnosis`` would call right.
 
-The corpus lives beside the repository (CI clones it with ``shared/`` next to the repo); a missing
-corpus is a failure, not a skip. Fake JWT-looking tokens are replaced by real JWTs minted with pyjwt
-that fit the record's situation (expired, wrong audience, otherwise valid).
+The corpus is kept in the repository (tests/data/); a missing corpus is a failure, not a skip.
+Fake JWT-looking tokens are replaced by real JWTs minted with pyjwt that fit the record's situation
+(expired, wrong audience, otherwise valid).
 """
 
 from __future__ import annotations
@@ -19,27 +19,8 @@ from authlens import bodies
 from authlens.analyze import Analyzer
 from authlens.model import Exchange, RequestView, ResponseView
 
-ROOT = Path(__file__).resolve().parents[1]
-_RELATIVE = Path("shared") / "corpus" / "real_auth_failures.json"
-
-
-def _repo_roots() -> list[Path]:
-    """This checkout, then (for a ``git worktree``) the main checkout it belongs to."""
-    roots = [ROOT]
-    dotgit = ROOT / ".git"
-    if dotgit.is_file():  # worktree: "gitdir: <main>/.git/worktrees/<name>"
-        text = dotgit.read_text(encoding="utf-8", errors="replace").strip()
-        if text.startswith("gitdir:"):
-            gitdir = Path(text[len("gitdir:"):].strip())
-            common = gitdir / "commondir"
-            main_git = (gitdir / common.read_text().strip()).resolve() if common.is_file() \
-                else gitdir.parents[1]
-            roots.append(main_git.parent)
-    return roots
-
-
-CORPUS = next((r.parent / _RELATIVE for r in _repo_roots() if (r.parent / _RELATIVE).is_file()),
-              ROOT.parent / _RELATIVE)
+CORPUS = Path(__file__).resolve().parent / "data" / "real_auth_failures.json"
+"""A copy of the CEO's corpus (real 401/403/400 responses with sources); see its README beside it."""
 
 SENT_AT = 1_700_000_000.0  # when every corpus request is "sent"; minted token times are relative
 _KEY = "authlens-test-key-not-a-secret-000000"
@@ -118,7 +99,7 @@ EXTRA_MASKING_404 = {"www.example.com": ("/private/",)}
 
 
 def load_corpus() -> list[dict]:
-    assert CORPUS.is_file(), f"corpus missing: {CORPUS} (clone shared/ beside the repository)"
+    assert CORPUS.is_file(), f"corpus missing: {CORPUS}"
     return json.loads(CORPUS.read_text(encoding="utf-8"))
 
 

@@ -1,8 +1,9 @@
 """cors-preflight-auth and cors-hides-status: true and false positives, preflight links."""
 
-from authlens.render import text
 from conversation import Conversation, only, step
 from factories import ids
+
+from authlens.render import text
 
 PAGE = "http://127.0.0.1:8001"
 API = "http://127.0.0.1:8002/api/me"

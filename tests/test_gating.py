@@ -11,8 +11,11 @@ import json
 from pathlib import Path
 
 import pytest
+from factories import NOW, exchange, mint
 from hypothesis import example, given
 from hypothesis import strategies as st
+from test_corpus import RECORDS, to_exchange
+from test_fuzz import HOSTS, body, fuzz, header_value, small_text
 
 from authlens import capture, credentials
 from authlens.analyze import REMEMBERED_MAX_CHARS, Analyzer, Context, Settings, default_checks
@@ -20,10 +23,6 @@ from authlens.model import Exchange, RequestView, ResponseView
 from authlens.rules import RuleStore
 from authlens.rules import checks as rule_checks
 from authlens.rules.rule import ErrorSpec
-
-from factories import NOW, exchange, mint
-from test_corpus import RECORDS, to_exchange
-from test_fuzz import HOSTS, body, fuzz, header_value, small_text
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 FAILURE_CHECKS = [c for c in default_checks() if getattr(c, "on_failure", False)]
@@ -168,7 +167,7 @@ def _escaped(name: str, at: int) -> str:
     if not name:
         return name
     at %= len(name)
-    return name[:at] + "\\u%04x" % ord(name[at]) + name[at + 1:]
+    return name[:at] + f"\\u{ord(name[at]):04x}" + name[at + 1:]
 
 
 @fuzz
@@ -206,7 +205,7 @@ _URL_PART = st.text(st.sampled_from("ab=&%?#@:/\t+2F0_"), max_size=12)
 def test_the_shown_request_url_is_the_redacted_url(names, values, tail, many, userinfo,
                                                     fragment):
     """``Context.shown_request_url`` skips ``redact_url`` only where it would change nothing."""
-    pairs = [f"{name}={value}" for name, value in zip(names, values)]
+    pairs = [f"{name}={value}" for name, value in zip(names, values, strict=False)]
     if many:
         pairs = ["x=1"] * 300 + pairs
     url = f"https://{userinfo}api.example.test/v1/items?" + "&".join(pairs) + tail + fragment

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mitmproxy.version import VERSION
-
 from harness import Mitmdump, Response, curl, proxied_client, send_raw
+from mitmproxy.version import VERSION
 
 SEEN = Path(__file__).parent / "addon_seen.py"
 VERSION_TUPLE = tuple(int(x) for x in VERSION.split(".")[:3])

@@ -7,6 +7,8 @@ import base64
 import json
 
 import pytest
+from conversation import Conversation, only, step
+from factories import NOW, exchange, ids, mint
 from rich.console import Console
 
 from authlens import redact
@@ -16,8 +18,6 @@ from authlens.model import RequestView, ResponseView
 from authlens.oauth import grants, timeline
 from authlens.oauth.lifecycle import TokenLifecycle, lifecycle_of
 from authlens.render import terminal, text
-from conversation import Conversation, only, step
-from factories import NOW, exchange, ids, mint
 
 TOKEN_URL = "https://login.example.test/tenant-a/oauth2/v2.0/token"
 API = "https://api.example.test/v1/orders"

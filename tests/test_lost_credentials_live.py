@@ -68,7 +68,7 @@ def finding_ids(flow) -> list:
 
 def assert_linked(flow, relation: str, other) -> None:
     link = {"relation": relation, "flow": other.id}
-    assert any(link.items() <= l.items() for l in diagnosis(flow)["links"]), diagnosis(flow)
+    assert any(link.items() <= seen.items() for seen in diagnosis(flow)["links"]), diagnosis(flow)
     assert f"See flow {other.id} ({relation})" in flow.comment
 
 

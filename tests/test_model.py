@@ -13,7 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from authlens.model import (
-    _PLAIN_URL, RequestView, ResponseView, header_value, header_values, plain,
+    _PLAIN_URL,
+    RequestView,
+    ResponseView,
+    header_value,
+    header_values,
+    plain,
 )
 
 PIECES = st.sampled_from(["http", "https", "HTTPS", "wss", "x+y", "://", ":", "/", "//", "?", "#",

@@ -14,7 +14,6 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Optional
 
 import httpx
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
@@ -75,10 +74,10 @@ CLIENTS = {c.client_id: c for c in (
 @dataclass
 class Token(TokenMixin):
     client_id: str
-    user: Optional[str]
+    user: str | None
     scope: str
     access_token: str
-    refresh_token: Optional[str]
+    refresh_token: str | None
     expires_in: int
     issued_at: float = field(default_factory=time.time)
     revoked: bool = False
@@ -116,7 +115,7 @@ class Store:
                                      token["access_token"], token.get("refresh_token"),
                                      token["expires_in"]))
 
-    def find(self, **value) -> Optional[Token]:
+    def find(self, **value) -> Token | None:
         [(name, wanted)] = value.items()
         with self.lock:
             return next((t for t in self.tokens if getattr(t, name) == wanted), None)

@@ -1,9 +1,10 @@
 """credential-dropped-on-redirect: true and false positives, chains, replays, bounded memory."""
 
+from conversation import Conversation, only, step
+from factories import ids
+
 from authlens.redirects import RedirectTracker
 from authlens.render import text
-from conversation import Conversation, step, only
-from factories import ids
 
 A = "http://127.0.0.1:9001"
 B = "http://127.0.0.1:9002"

@@ -11,12 +11,11 @@ from http.server import ThreadingHTTPServer
 
 import httpx
 import pytest
+from capture_helpers import CAPTURES, ROOT, verdicts
+from harness import BIN
 from mitmproxy import io as mitm_io
 
 from authlens.render.text import COMMENT_PREFIX
-
-from capture_helpers import CAPTURES, ROOT, verdicts
-from harness import BIN
 
 sys.path.insert(0, str(CAPTURES))
 import make_captures  # noqa: E402

@@ -1,4 +1,4 @@
-"""Every finding a rule enables, and every preset against its records of the shared corpus."""
+"""Every finding a rule enables, and every preset against its records of the corpus (tests/data)."""
 
 import json
 import threading
@@ -7,11 +7,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from factories import NOW, exchange, ids, mint
+from test_corpus import load_corpus, to_exchange
 
 from authlens.analyze import Analyzer, Settings
 from authlens.rules import RuleSet, RuleStore, load_text
-from factories import NOW, exchange, ids, mint
-from test_corpus import load_corpus, to_exchange
 
 RULES = '''
 [[rule]]
@@ -229,7 +229,7 @@ def test_signature_with_a_jwks_url_the_user_named(keys):
         server.shutdown()
 
 
-# ---- presets against the shared corpus ---------------------------------------------------------
+# ---- presets against the corpus ----------------------------------------------------------------
 
 PRESETS = RuleStore([], presets=True)
 PRESETS.reload()

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from harness import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,6 @@ import time
 
 import jwt
 import pytest
-
 from harness import Response, Upstream, read_flows
 
 NOW = time.time()

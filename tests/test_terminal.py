@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from factories import diagnose, exchange, mint
 from rich.cells import cell_len
 
 from authlens.render import terminal
-
-from factories import diagnose, exchange, mint
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

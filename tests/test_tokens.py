@@ -1,8 +1,9 @@
 """Token decoding and time checks (real JWTs minted with pyjwt)."""
 
+from factories import NOW, diagnose, exchange, ids, mint
+
 from authlens import tokens
 from authlens.credentials import Credential
-from factories import NOW, diagnose, exchange, ids, mint
 
 
 def decoded(value: str) -> tokens.Token:

@@ -8,6 +8,7 @@ import json
 import re
 
 import pytest
+from factories import NOW, exchange, mint
 from mitmproxy import contentviews, options
 from mitmproxy.addons.view import View
 from mitmproxy.test import taddons, tflow
@@ -18,7 +19,6 @@ from authlens.mitm import compat
 from authlens.mitm.addon import Annotate, Diagnose, TerminalOutput, make_addons
 from authlens.mitm.ui import VIEW_NAME, CommentColumn
 from authlens.render import report, text
-from factories import NOW, exchange, mint
 
 EXPIRED = mint(issued=NOW - 7200, lifetime=3600)
 VALID = mint(scp="Orders.Read")
@@ -283,7 +283,6 @@ def test_options_without_web_columns_are_left_alone():
 
 def test_readme_filter_recipes_select_what_they_say(tctx):
     from mitmproxy import flowfilter
-
     from test_readme import README
 
     table = README.split("- **Filters**", 1)[1].split("`~marker` matches", 1)[0]

@@ -1,11 +1,12 @@
 """Verdict and cause selection, the session log, and the text renderers."""
 
+from factories import NOW, exchange, mint
+
 from authlens import catalog
 from authlens.analyze import Analyzer, Settings
 from authlens.model import Finding
 from authlens.render import text
 from authlens.session import SessionLog
-from factories import NOW, exchange, mint
 
 
 def analyze_with(findings, status):

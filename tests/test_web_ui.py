@@ -6,12 +6,11 @@ import re
 import time
 
 import pytest
-from playwright.sync_api import expect
-from mitmproxy.utils.emoji import emoji
-from mitmproxy.version import VERSION
-
 from factories import mint
 from harness import proxied_client
+from mitmproxy.utils.emoji import emoji
+from mitmproxy.version import VERSION
+from playwright.sync_api import expect
 
 EXPIRED = ("/api/orders", 401, 'Bearer error="invalid_token", error_description="The token expired"')
 NO_SCOPE = ("/api/admin", 403, 'Bearer error="insufficient_scope", scope="Orders.Write"')
@@ -75,6 +74,10 @@ def test_mitmweb_shows_verdicts_markers_and_view(web, page, artifacts):
             expect(row(page, path)).to_be_visible()
     search.fill("")
     expect(row(page, HEALTHY)).to_be_visible()
+    # mitmweb 12.3 shows its filter help under an empty, focused search box, over the first rows;
+    # a person clicks away from the box before picking a flow
+    search.blur()
+    expect(page.locator(".popover-content")).to_have_count(0)
 
     # a diagnosed flow: "auto" picks the authlens view (request and response)
     row(page, NO_SCOPE[0]).locator("td.col-path").click()

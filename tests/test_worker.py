@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from harness import read_flows
 
 from authlens.analyze import Analyzer, Settings, default_trackers
 from authlens.credentials import redact_url
@@ -16,7 +17,6 @@ from authlens.mitm import worker
 from authlens.mitm.adapter import exchange_from_flow, record_of
 from authlens.render import terminal
 from authlens.rules import RuleStore
-from harness import read_flows
 
 CAPTURES = sorted((Path(__file__).resolve().parents[1] / "captures").glob("*.flow"))
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Callable, Iterable, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple
 
 from . import bodies, catalog, challenge, credential_checks, credentials, tokens
-from .rules import RuleSet
-from .rules import checks as rule_checks
+from .caching import once
 from .model import (
     VERDICT_UNKNOWN,
     Diagnosis,
@@ -23,9 +23,11 @@ from .model import (
     Finding,
     link_dict,
 )
-from .caching import once
+from .rules import RuleSet
+from .rules import checks as rule_checks
 
-Check = Callable[["Context"], Iterable[Finding]]
+Check = Callable[[Any], Iterable[Finding]]
+"""A check reads a `Context` (or, for ``per_credentials`` checks, a `RequestSide`)."""
 
 REFUSAL_STATUSES = (401, 403, 407)
 
@@ -57,7 +59,7 @@ class Settings:
     """Show secrets in full (off by default)."""
     session_cookies: tuple[str, ...] = ()
     """Names of the cookies that carry the session (a missing one explains a refusal)."""
-    rules: Optional[RuleSet] = None
+    rules: RuleSet | None = None
     """What each API expects (``authlens.rules``); None: judge every API by the standards only."""
 
 
@@ -69,7 +71,7 @@ class Context:
         self.request = exchange.request
         self.response = exchange.response
         self.settings = settings
-        self.status: Optional[int] = self.response.status if self.response is not None else None
+        self.status: int | None = self.response.status if self.response is not None else None
         self.refused = self.status in REFUSAL_STATUSES
 
     @property
@@ -130,7 +132,7 @@ class Context:
         return credentials.extract_credentials(self.request)
 
     @once
-    def request_side(self) -> "RequestSide":
+    def request_side(self) -> RequestSide:
         """Its credentials and where they went. The analyzer sets a shared one, which knows the
         ``per_credentials`` checks; one made here, for a Context used on its own, has no checks
         to run, so its ``findings`` are empty."""
@@ -207,7 +209,7 @@ def default_trackers() -> list:
 class Analyzer:
     """Turns exchanges into diagnoses. Holds the settings and any stateful trackers."""
 
-    def __init__(self, settings: Settings = Settings(), checks: Optional[Sequence[Check]] = None,
+    def __init__(self, settings: Settings = Settings(), checks: Sequence[Check] | None = None,
                  trackers: Sequence[object] = ()):
         self.settings = settings
         self.checks = checks if checks is not None else default_checks()
@@ -231,7 +233,7 @@ class Analyzer:
         return self._trackers
 
     @trackers.setter
-    def trackers(self, trackers: Sequence[object]) -> None:
+    def trackers(self, trackers: Sequence[Any]) -> None:
         self._trackers = tuple(trackers)
         self._tracker_checks = tuple(t.check for t in self._trackers)
 
@@ -303,7 +305,7 @@ def build_diagnosis(ctx: Context, findings: list[Finding], full: bool = False) -
     return diagnosis
 
 
-def decide_verdict(ctx: Context, findings: list[Finding]) -> tuple[Optional[str], Optional[str]]:
+def decide_verdict(ctx: Context, findings: list[Finding]) -> tuple[str | None, str | None]:
     """The verdict and the id of the finding that best explains the refusal.
 
     A call counts as refused on 401/403/407, or when the server said so in a challenge or error

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 from urllib.parse import parse_qsl
 
 from . import catalog
@@ -275,7 +276,7 @@ class VendorError:
     vendor: str
     code: str
     message: str
-    verdict: Optional[str] = None
+    verdict: str | None = None
     """From a table; None: the code is not in one (verdict then follows the status)."""
     explanation: str = ""
     finding: str = "error-in-body"
@@ -288,7 +289,7 @@ class VendorError:
 
 # ---- body decoding ---------------------------------------------------------------------------
 
-def _decode(body: bytes) -> Optional[str]:
+def _decode(body: bytes) -> str | None:
     if not body or len(body) > MAX_BODY or b"\x00" in body[:512]:
         return None
     return body.decode("utf-8", "replace")
@@ -304,7 +305,7 @@ def _load_json(text: str) -> Any:
         return None
 
 
-def _load_form(text: str) -> Optional[dict]:
+def _load_form(text: str) -> dict | None:
     if "=" not in text or "{" in text[:1] or len(text) > 8192:
         return None
     try:
@@ -334,7 +335,7 @@ def _endswith_host(host: str, *suffixes: str) -> bool:
 
 # ---- readers: (ctx, data, text) -> Optional[VendorError] ---------------------------------------
 
-def _slack(ctx, data, text) -> Optional[VendorError]:
+def _slack(ctx, data, text) -> VendorError | None:
     if not isinstance(data, dict) or data.get("ok") is not False:
         return None
     code = data.get("error")
@@ -354,7 +355,7 @@ def _slack(ctx, data, text) -> Optional[VendorError]:
     return VendorError("Slack", code, "", verdict, explanation, evidence=tuple(evidence))
 
 
-def _oauth(ctx, data, text) -> Optional[VendorError]:
+def _oauth(ctx, data, text) -> VendorError | None:
     """RFC 6749 §5.2: ``{"error": "invalid_grant", "error_description": ...}`` (JSON or form)."""
     if not isinstance(data, dict):
         return None
@@ -384,7 +385,7 @@ def _oauth(ctx, data, text) -> Optional[VendorError]:
 _AADSTS = re.compile(r"AADSTS(\d{4,8})")
 
 
-def _aadsts(text: str, codes: Any = None) -> Optional[tuple[int, tuple]]:
+def _aadsts(text: str, codes: Any = None) -> tuple[int, tuple] | None:
     numbers = []
     if isinstance(codes, list):
         numbers = [c for c in codes[:8] if isinstance(c, int)]
@@ -414,7 +415,7 @@ def _microsoft_vendor(host: str) -> str:
     return "Microsoft/OData"
 
 
-def _microsoft(ctx, data, text) -> Optional[VendorError]:
+def _microsoft(ctx, data, text) -> VendorError | None:
     """Graph/ARM/Dataverse/Key Vault ``{"error":{"code","message"}}``, OData ``odata.error``."""
     if not isinstance(data, dict):
         return None
@@ -436,7 +437,7 @@ def _microsoft(ctx, data, text) -> Optional[VendorError]:
     return VendorError(_microsoft_vendor(ctx.request.host), code, message, verdict, explanation)
 
 
-def _google(ctx, data, text) -> Optional[VendorError]:
+def _google(ctx, data, text) -> VendorError | None:
     if not isinstance(data, dict) or not isinstance(data.get("error"), dict):
         return None
     err = data["error"]
@@ -460,7 +461,7 @@ def _google(ctx, data, text) -> Optional[VendorError]:
     return VendorError("Google", reasons[0] if reasons else str(err.get("code", "")), message)
 
 
-def _stripe(ctx, data, text) -> Optional[VendorError]:
+def _stripe(ctx, data, text) -> VendorError | None:
     if not isinstance(data, dict) or not isinstance(data.get("error"), dict):
         return None
     err = data["error"]
@@ -480,7 +481,7 @@ def _stripe(ctx, data, text) -> Optional[VendorError]:
     return VendorError("Stripe", code, message)
 
 
-def _github(ctx, data, text) -> Optional[VendorError]:
+def _github(ctx, data, text) -> VendorError | None:
     host = ctx.request.host
     sso = ctx.response.header("x-github-sso")
     if not isinstance(data, dict) or not isinstance(data.get("message"), str):
@@ -512,7 +513,7 @@ def _github(ctx, data, text) -> Optional[VendorError]:
     return VendorError("GitHub", message[:80], "", verdict, explanation, evidence=tuple(evidence))
 
 
-def _aws(ctx, data, text) -> Optional[VendorError]:
+def _aws(ctx, data, text) -> VendorError | None:
     error_type = ctx.response.header("x-amzn-errortype") or ""
     host = ctx.request.host
     if not (error_type or host.endswith(".amazonaws.com") or
@@ -538,7 +539,7 @@ def _aws(ctx, data, text) -> Optional[VendorError]:
     return VendorError("AWS", code or "error", message, verdict, explanation)
 
 
-def _problem(ctx, data, text) -> Optional[VendorError]:
+def _problem(ctx, data, text) -> VendorError | None:
     """RFC 9457 problem details."""
     if not isinstance(data, dict):
         return None
@@ -551,7 +552,7 @@ def _problem(ctx, data, text) -> Optional[VendorError]:
     return VendorError("Problem details (RFC 9457)", code or "about:blank", message)
 
 
-def _bare_message(ctx, data, text) -> Optional[VendorError]:
+def _bare_message(ctx, data, text) -> VendorError | None:
     """``{"error_description": ...}`` (SharePoint), ``{"message": ...}``, ``{"error": "..."}``."""
     if not isinstance(data, dict):
         return None
@@ -565,7 +566,7 @@ def _bare_message(ctx, data, text) -> Optional[VendorError]:
     return None
 
 
-READERS: tuple[Callable[..., Optional[VendorError]], ...] = (
+READERS: tuple[Callable[..., VendorError | None], ...] = (
     _slack, _oauth, _aws, _github, _stripe, _google, _microsoft, _problem, _bare_message,
 )
 
@@ -575,7 +576,7 @@ READERS: tuple[Callable[..., Optional[VendorError]], ...] = (
 _DIAG = re.compile(r'^\s*(\d+)\s*;\s*reason\s*=\s*"([^"]*)"')
 
 
-def _sharepoint_diagnostics(ctx) -> Optional[VendorError]:
+def _sharepoint_diagnostics(ctx) -> VendorError | None:
     """SharePoint's ``x-ms-diagnostics: 3000003;reason="Invalid audience Uri '...'";...``."""
     value = ctx.response.header("x-ms-diagnostics")
     if not value:
@@ -608,7 +609,7 @@ def _maybe_error_body(ctx) -> bool:
             or body.find(b'"error"', 0, 32) >= 0)
 
 
-def read_error(ctx) -> Optional[VendorError]:
+def read_error(ctx) -> VendorError | None:
     """The vendor error the response carries, or None. Never raises."""
     if ctx.response is None or not _maybe_error_body(ctx):
         return None
@@ -623,7 +624,7 @@ def read_error(ctx) -> Optional[VendorError]:
     return None
 
 
-def _read(ctx) -> Optional[VendorError]:
+def _read(ctx) -> VendorError | None:
     diag = _sharepoint_diagnostics(ctx) if ctx.status in REFUSALS else None
     if diag is not None and diag.known:
         return diag
@@ -673,7 +674,7 @@ def _scrub(ctx, text: str) -> str:
     return text
 
 
-def _default_verdict(status: Optional[int]) -> str:
+def _default_verdict(status: int | None) -> str:
     return AUTHZ if status == 403 else AUTHN
 
 

@@ -39,8 +39,8 @@ def small_lru(maxsize: int, max_chars: int):
             for arg in args:
                 size += len(arg)
             return cached(*args) if size <= max_chars else func(*args)
-        call.cache_clear = cached.cache_clear
-        call.cache_info = cached.cache_info
+        call.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+        call.cache_info = cached.cache_info  # type: ignore[attr-defined]
         return call
     return decorate
 

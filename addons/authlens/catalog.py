@@ -17,7 +17,6 @@ configuration refuses a request that cannot carry a credential), ``note`` (no ma
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 AUTHN = "authentication"
 AUTHZ = "authorization"
@@ -38,7 +37,7 @@ class Entry:
     explanation: str
     fix: str
     cite: str
-    verdict: Optional[str] = None
+    verdict: str | None = None
     weight: int = 0
     group: str = "note"
     fallback: bool = False

@@ -29,8 +29,8 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Optional
 
 from .caching import Memo
 from .model import Finding, ResponseView, on_failure
@@ -56,7 +56,7 @@ class ParseError(str):
     header: str
     position: int
 
-    def __new__(cls, header: str, index: int, position: int, what: str) -> "ParseError":
+    def __new__(cls, header: str, index: int, position: int, what: str) -> ParseError:
         where = f"{header}" + (f" #{index + 1}" if index else "")
         self = super().__new__(cls, f"{where}, position {position}: {what}")
         self.header = header
@@ -70,14 +70,14 @@ class Challenge:
     """As sent; compare with ``name`` (lower case)."""
     params: dict = field(default_factory=dict)
     """Parameter names lower-cased; values unquoted and unescaped."""
-    token68: Optional[str] = None
+    token68: str | None = None
     header: str = "www-authenticate"
 
     @property
     def name(self) -> str:
         return self.scheme.lower()
 
-    def get(self, param: str) -> Optional[str]:
+    def get(self, param: str) -> str | None:
         return self.params.get(param)
 
     def to_dict(self) -> dict:
@@ -122,11 +122,11 @@ class _Parser:
             self.out.errors.append(ParseError(self.header, self.index, pos, what))
 
     def ows(self, i: int) -> int:
-        return _OWS.match(self.s, i).end()
+        return _OWS.match(self.s, i).end()  # type: ignore[union-attr]  # matches empty
 
     def parse(self) -> None:
         s, n = self.s, self.n
-        current: Optional[Challenge] = None
+        current: Challenge | None = None
         after_scheme = False  # the first auth-param follows its scheme without a comma
         i = 0
         while True:
@@ -192,10 +192,10 @@ class _Parser:
         after = self.ows(t.end())
         return after >= self.n or self.s[after] == ","
 
-    def _param(self, challenge: Optional[Challenge], name: str, start: int, i: int) -> int:
+    def _param(self, challenge: Challenge | None, name: str, start: int, i: int) -> int:
         s, n = self.s, self.n
         i = self.ows(i)
-        value: Optional[str]
+        value: str | None
         if i < n and s[i] == '"':
             value, i = self._quoted(i)
             if value is None:
@@ -226,7 +226,7 @@ class _Parser:
             return self._skip_element(i)
         return i
 
-    def _quoted(self, i: int) -> tuple[Optional[str], int]:
+    def _quoted(self, i: int) -> tuple[str | None, int]:
         """Parse a quoted-string at ``s[i] == '"'``; returns (value or None, end)."""
         s, n = self.s, self.n
         start = i
@@ -234,6 +234,7 @@ class _Parser:
         parts = []
         while True:
             m = _QDTEXT.match(s, i)
+            assert m is not None  # the pattern matches empty
             parts.append(m.group())
             i = m.end()
             if i >= n:
@@ -255,7 +256,7 @@ class _Parser:
 
 
 def parse_challenge_header(value: str, header: str = "www-authenticate", index: int = 0,
-                           out: Optional[ParsedChallenges] = None) -> ParsedChallenges:
+                           out: ParsedChallenges | None = None) -> ParsedChallenges:
     """Parse one header line's value (all the challenges in it)."""
     out = out if out is not None else ParsedChallenges()
     try:
@@ -273,7 +274,7 @@ def parse_challenges(values: Iterable[str], header: str = "www-authenticate") ->
     return out
 
 
-def parse_response_challenges(response: Optional[ResponseView]) -> ParsedChallenges:
+def parse_response_challenges(response: ResponseView | None) -> ParsedChallenges:
     """Every challenge in a response's WWW-Authenticate and Proxy-Authenticate lines.
 
     Shared, do not modify: servers send the same challenge lines over and over, so the result is
@@ -292,7 +293,7 @@ def _parse_lines(*lines: str) -> ParsedChallenges:
     """The challenges in ``lines``: header name, value, header name, value..."""
     out = ParsedChallenges()
     counters: dict[str, int] = {}
-    for header, value in zip(lines[::2], lines[1::2]):
+    for header, value in zip(lines[::2], lines[1::2], strict=False):
         index = counters.get(header, 0)
         counters[header] = index + 1
         parse_challenge_header(value, header, index, out)
@@ -336,12 +337,12 @@ def _clip(text: str, limit: int = _MAX_SHOWN) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _error_of(challenge: Challenge) -> Optional[str]:
+def _error_of(challenge: Challenge) -> str | None:
     error = challenge.params.get("error")
     return error.strip().lower() if error else None
 
 
-def _decode_claims(claims: str) -> Optional[str]:
+def _decode_claims(claims: str) -> str | None:
     """CAE/Conditional Access ``claims`` is base64 of a JSON claims request (or the JSON itself)."""
     text = claims.strip()
     if not text.startswith("{") and len(text) <= 8192:
@@ -463,7 +464,7 @@ def check_challenge_malformed(ctx) -> Iterator[Finding]:
     if not parsed.errors:
         return
     for error in parsed.errors[:5]:
-        evidence = [("error", str(error))]
+        evidence: list[tuple[str, object]] = [("error", str(error))]
         if isinstance(error, ParseError):
             evidence += [("header", error.header), ("position", error.position)]
         yield Finding("challenge-malformed", f"{error}.", tuple(evidence))

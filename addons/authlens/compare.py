@@ -8,7 +8,6 @@ credential travelled, the token claims that decide acceptance, the host and the 
 
 from __future__ import annotations
 
-from typing import Optional
 from urllib.parse import parse_qsl
 
 from .analyze import Analyzer, Context
@@ -92,7 +91,7 @@ def _facts(exchange: Exchange, analyzer: Analyzer) -> dict[str, str]:
     return facts
 
 
-def rows(a: Exchange, b: Exchange, analyzer: Optional[Analyzer] = None) -> list[tuple[str, str, str]]:
+def rows(a: Exchange, b: Exchange, analyzer: Analyzer | None = None) -> list[tuple[str, str, str]]:
     """``(aspect, in a, in b)`` for every auth-relevant aspect of either exchange, in a stable
     order (request, host, status, credentials, headers, query, token claims, verdict)."""
     analyzer = analyzer or Analyzer()

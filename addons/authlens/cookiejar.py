@@ -8,8 +8,8 @@ earlier on a related host under a session-like name, and says what happened to i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
 
 from .cookies import (
     SetCookie,
@@ -96,7 +96,7 @@ class CookieJarTracker:
                  and (domain_match(host, s.cookie) or site(host) == site(s.cookie.scope))]
         return sorted(found, key=lambda s: -s.at)  # the newest setting of a name decides
 
-    def _diagnose(self, ctx, stored: _Stored, sent: dict) -> Optional[Finding]:
+    def _diagnose(self, ctx, stored: _Stored, sent: dict) -> Finding | None:
         cookie, moment = stored.cookie, ctx.sent_at
         name = cookie.name
         outcome = (f"was refused ({ctx.status})" if ctx.refused else "was redirected to the login "
@@ -106,6 +106,7 @@ class CookieJarTracker:
         if name in sent and sent[name] != cookie.value:
             return None  # the client has a newer value than the one we saw
         if cookie.expired(moment):
+            assert cookie.expires is not None  # expired() is false without an expiry
             when = ("the server cleared it" if cookie.expires <= stored.at
                     else f"it expired at {utc(cookie.expires)}")
             how = "still sent it" if name in sent else "no longer sends it"

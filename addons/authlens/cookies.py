@@ -10,7 +10,6 @@ from __future__ import annotations
 import email.utils
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 from .model import RequestView
 from .web import site
@@ -31,7 +30,7 @@ class SetCookie:
     secure: bool = False
     samesite: str = ""
     """strict | lax | none | "" (unspecified: Chromium treats it as lax)."""
-    expires: Optional[float] = None
+    expires: float | None = None
     """Absolute epoch seconds from Max-Age (which wins) or Expires; None for a session cookie."""
 
     @property
@@ -55,7 +54,7 @@ def looks_like_session(name: str) -> bool:
     return bool(SESSION_NAME.search(name)) and not NOT_SESSION_NAME.search(name)
 
 
-def parse_set_cookie(line: str, request: RequestView, received: float) -> Optional[SetCookie]:
+def parse_set_cookie(line: str, request: RequestView, received: float) -> SetCookie | None:
     """One Set-Cookie header as a user agent would store it; None when a browser would ignore it."""
     pair, *attributes = line.split(";")
     name, eq, value = pair.partition("=")
@@ -63,8 +62,8 @@ def parse_set_cookie(line: str, request: RequestView, received: float) -> Option
     if not eq or not name:
         return None
     domain, path, secure, samesite = "", "", False, ""
-    max_age: Optional[float] = None
-    expires: Optional[float] = None
+    max_age: float | None = None
+    expires: float | None = None
     for attribute in attributes:
         key, _, arg = attribute.partition("=")
         key, arg = key.strip().lower(), arg.strip()
@@ -86,7 +85,7 @@ def parse_set_cookie(line: str, request: RequestView, received: float) -> Option
                      secure, samesite, expires)
 
 
-def _http_date(text: str) -> Optional[float]:
+def _http_date(text: str) -> float | None:
     for candidate in (text, text.replace("-", " ")):
         try:
             return email.utils.parsedate_to_datetime(candidate).timestamp()
@@ -138,7 +137,7 @@ def cross_site(request: RequestView) -> bool:
     return (scheme.lower(), site(host.rsplit(":", 1)[0])) != (request.scheme, site(request.host))
 
 
-def withheld_because(cookie: SetCookie, request: RequestView) -> Optional[str]:
+def withheld_because(cookie: SetCookie, request: RequestView) -> str | None:
     """Why a browser would not attach ``cookie`` to ``request``; None if it would."""
     if not domain_match(request.host, cookie):
         scope = f"Domain={cookie.domain}" if cookie.domain else f"host-only for {cookie.host}"

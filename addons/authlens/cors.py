@@ -8,7 +8,7 @@ tracker links it to the preflight that came before it.
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from .model import Finding, RequestView, ResponseView
 from .recent import Recent
@@ -20,7 +20,7 @@ def is_preflight(request: RequestView) -> bool:
             and request.header("Access-Control-Request-Method") is not None)
 
 
-def cross_origin_caller(request: RequestView) -> Optional[str]:
+def cross_origin_caller(request: RequestView) -> str | None:
     """The Origin of a cross-origin CORS request (not a navigation), or None."""
     caller = request.header("Origin")
     mode = (request.header("Sec-Fetch-Mode") or "cors").lower()
@@ -30,7 +30,7 @@ def cross_origin_caller(request: RequestView) -> Optional[str]:
     return caller if caller != origin(request.url) else None
 
 
-def cors_failure(request: RequestView, response: ResponseView, caller: str) -> Optional[str]:
+def cors_failure(request: RequestView, response: ResponseView, caller: str) -> str | None:
     """Why the browser withholds this response from a page at ``caller``, or None if it does not."""
     allowed = response.header_all("Access-Control-Allow-Origin")
     credentialed = request.header("Cookie") is not None

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
 
 from .caching import small_lru
-from .credentials import (AMBIGUOUS_NAMES, MAX_FORM_BODY, MAX_REPORTS, Credential,
-                          misspelling)
+from .credentials import AMBIGUOUS_NAMES, MAX_FORM_BODY, MAX_REPORTS, Credential, misspelling
 from .model import Finding, on_failure, per_credentials
 from .redact import redact
 
@@ -80,7 +79,7 @@ def check_credential_missing(ctx) -> Iterator[Finding]:
                   (("status", ctx.status),))
 
 
-def unexpected_scheme(cred: Credential, accepted: Sequence[str], source: str) -> Optional[Finding]:
+def unexpected_scheme(cred: Credential, accepted: Sequence[str], source: str) -> Finding | None:
     """A ``scheme-unexpected`` finding when ``cred``'s scheme is not in ``accepted``.
 
     Reusable by rules that know the API's expected scheme(s): ``source`` says who expects it

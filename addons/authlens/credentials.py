@@ -24,12 +24,12 @@ import base64
 import binascii
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
 from urllib.parse import unquote, urlsplit
 
-from .model import Finding, RequestView
 from .caching import Memo, once, small_lru
+from .model import Finding, RequestView
 from .redact import fingerprint, redact
 
 AUTH_HEADERS = ("authorization", "proxy-authorization")
@@ -161,7 +161,7 @@ class Credential:
     """header | query | userinfo | cookie | body"""
     name: str
     raw: str
-    scheme: Optional[str]
+    scheme: str | None
     value: str
     kind: str = field(default="", compare=False)
     """auth (Authorization, Proxy-Authorization) | apikey | misspelled | query | userinfo |
@@ -217,13 +217,13 @@ class _Parsed:
     core_start: int = 0
     quotes: list = field(default_factory=list)
     """(where, description) of quotes removed."""
-    scheme: Optional[str] = None
+    scheme: str | None = None
     scheme_raw: str = ""
     separator: str = ""
     glued: str = ""
     """':' / '=' / '' when the scheme is glued to the token; None-like '' otherwise."""
     duplicates: list = field(default_factory=list)
-    joined: Optional[str] = None
+    joined: str | None = None
     """The scheme/word of a second credential joined with a comma."""
     params: bool = False
     token: str = ""
@@ -319,7 +319,7 @@ def _parse_auth(raw: str) -> _Parsed:
         if not core:
             p.empty = True
             return p
-    word = _WORD.match(core).group()
+    word = _WORD.match(core).group()  # type: ignore[union-attr]  # matches empty
     rest_start = len(word)
     glued = None
     if _SCHEME_NAME.fullmatch(word) and not word.startswith("eyJ") and (
@@ -336,11 +336,11 @@ def _parse_auth(raw: str) -> _Parsed:
         p.value = _clean_token(core)
         return p
 
-    p.separator = _JUNK_RUN.match(core, rest_start).group()
+    p.separator = _JUNK_RUN.match(core, rest_start).group()  # type: ignore[union-attr]  # matches empty
     rest = core[rest_start + len(p.separator):]
     # The same (or another) scheme written again: "Bearer Bearer ey...".
     for _ in range(4):
-        word2 = _WORD.match(rest).group()
+        word2 = _WORD.match(rest).group()  # type: ignore[union-attr]  # matches empty
         if not word2 or word2.lower() not in KNOWN_SCHEMES:
             break
         after = rest[len(word2):]
@@ -382,7 +382,7 @@ def _clean_token(token: str) -> str:
     return _JUNK_RUN_PLUS.sub("", token) if _BAD_CHAR.search(token) or " " in token else token
 
 
-def split_scheme(raw: str) -> tuple[Optional[str], str]:
+def split_scheme(raw: str) -> tuple[str | None, str]:
     """``'Bearer abc'`` -> ``('Bearer', 'abc')``; a bare token -> ``(None, token)``.
 
     The value has stray quotes, whitespace and invisible characters removed."""
@@ -413,7 +413,7 @@ def _describe_char(ch: str) -> str:
     return f"U+{cp:04X} {_char_name(ch)}"
 
 
-def _char_evidence(ch: str, position: int, where: str, count: Optional[int] = None) -> tuple:
+def _char_evidence(ch: str, position: int, where: str, count: int | None = None) -> tuple:
     cp = ord(ch)
     ev = [("position", position), ("where", where)]
     if 0xDC80 <= cp <= 0xDCFF:
@@ -600,12 +600,12 @@ def _scheme_missing(cred: Credential, value: str) -> Finding:
 def _lint_token68(cred: Credential, value: str, scheme: str) -> Iterator[Finding]:
     if _TOKEN68.fullmatch(value) is not None:
         return
-    chars_ok = _TOKEN68_CHARS.match(value).end()
+    chars_ok = _TOKEN68_CHARS.match(value).end()  # type: ignore[union-attr]  # matches empty
     # Characters the whitespace check already names (non-ASCII, controls) are skipped.
     pos = chars_ok
     while pos < len(value) and pos < MAX_SCAN and not _NOT_SPACE_OR_BAD.match(value, pos):
         pos += 1
-        pos = _TOKEN68_CHARS.match(value, pos).end()
+        pos = _TOKEN68_CHARS.match(value, pos).end()  # type: ignore[union-attr]  # matches empty
     if pos < len(value) and pos < MAX_SCAN:
         ch = value[pos]
         hint = _token_hint(value, ch)
@@ -640,7 +640,7 @@ def _token_hint(value: str, ch: str) -> str:
     return ""
 
 
-def _b64_decode(value: str) -> Optional[bytes]:
+def _b64_decode(value: str) -> bytes | None:
     if not _BASE64_STD.fullmatch(value):
         return None
     try:
@@ -784,7 +784,7 @@ def _is_phrase_placeholder(v: str) -> bool:
 
 # --- extraction ------------------------------------------------------------------------------------
 
-def header_kind(name: str) -> Optional[str]:
+def header_kind(name: str) -> str | None:
     """What a request header is, credential-wise: auth | apikey | misspelled | cookie | None."""
     n = name.lower()
     if n in AUTH_HEADERS:
@@ -805,7 +805,7 @@ def header_kind(name: str) -> Optional[str]:
 
 
 @small_lru(2048, 256)
-def misspelling(name: str) -> Optional[str]:
+def misspelling(name: str) -> str | None:
     """Why header ``name`` looks like a misspelled Authorization, or None."""
     n = name.lower()
     if n in AUTH_HEADERS:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 
@@ -10,7 +10,7 @@ from functools import lru_cache
 def utc(epoch: float) -> str:
     """``2026-11-23 10:02:11Z``."""
     try:
-        return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     except (OverflowError, OSError, ValueError):
         return f"{epoch!r} (out of range)"
 
@@ -18,7 +18,7 @@ def utc(epoch: float) -> str:
 def clock(epoch: float) -> str:
     """``09:02:11Z``: the time of day, for events of one session."""
     try:
-        return datetime.fromtimestamp(epoch, timezone.utc).strftime("%H:%M:%SZ")
+        return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%SZ")
     except (OverflowError, OSError, ValueError):
         return f"{epoch!r} (out of range)"
 

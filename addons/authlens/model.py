@@ -11,14 +11,15 @@ byte the client sent, invisible characters included, is still there to be linted
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional, Tuple
+from typing import Any
 from urllib.parse import urlsplit
 
 from . import catalog
 from .caching import once
 
-HeaderFields = Tuple[Tuple[str, str], ...]
+HeaderFields = tuple[tuple[str, str], ...]
 
 # The shape nearly every request URL has: scheme://host[:port][/path][?query][#fragment], with an
 # ASCII host, no userinfo, IPv6 literal, backslash, whitespace or control character (the cases
@@ -40,7 +41,7 @@ def header_values(fields: HeaderFields, name: str) -> list[str]:
     return [value for key, value in fields if key.lower() == wanted]
 
 
-def header_value(fields: HeaderFields, name: str) -> Optional[str]:
+def header_value(fields: HeaderFields, name: str) -> str | None:
     """The first value of header ``name``, or None."""
     wanted = name.lower()
     for key, value in fields:
@@ -59,7 +60,7 @@ class _HeaderLookup:
     def _first_values(self) -> dict[str, str]:
         return {key.lower(): value for key, value in reversed(self.headers)}
 
-    def header(self, name: str) -> Optional[str]:
+    def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
         return self._first_values.get(name.lower())
 
@@ -81,7 +82,7 @@ class RequestView(_HeaderLookup):
     url: str
     headers: HeaderFields = ()
     body: bytes = b""
-    timestamp: Optional[float] = None
+    timestamp: float | None = None
     """When the request was sent (epoch seconds); token times are judged against it."""
     http_version: str = "HTTP/1.1"
 
@@ -116,7 +117,7 @@ class RequestView(_HeaderLookup):
         return self._split()
 
     @property
-    def port(self) -> Optional[int]:
+    def port(self) -> int | None:
         try:
             return self._parts.port or {"http": 80, "https": 443}.get(self.scheme)
         except ValueError:
@@ -142,7 +143,7 @@ class ResponseView(_HeaderLookup):
     headers: HeaderFields = ()
     body: bytes = b""
     reason: str = ""
-    timestamp: Optional[float] = None
+    timestamp: float | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class Exchange:
     """One request and, when there was one, its response."""
 
     request: RequestView
-    response: Optional[ResponseView] = None
+    response: ResponseView | None = None
     id: str = ""
     client: str = ""
     """Who sent it (peer address or another stable client key), for cross-flow tracking."""
@@ -182,7 +183,7 @@ def _only_escaped_bytes(text: str) -> bool:
     return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
 
 
-def link_dict(link: Tuple[str, str, str]) -> dict:
+def link_dict(link: tuple[str, str, str]) -> dict:
     relation, flow_id, description = link
     return {"relation": relation, "flow": flow_id, "description": description}
 
@@ -209,11 +210,11 @@ class Finding:
 
     id: str
     message: str
-    evidence: Tuple[Tuple[str, Any], ...] = ()
+    evidence: tuple[tuple[str, Any], ...] = ()
     """Plain-typed facts behind the message, e.g. (("char", "U+200B"), ("position", 12))."""
-    verdict: Optional[str] = None
+    verdict: str | None = None
     """Overrides the catalog's verdict where the finding itself decides it (a vendor error code)."""
-    links: Tuple[Tuple[str, str, str], ...] = ()
+    links: tuple[tuple[str, str, str], ...] = ()
     """Other flows behind this finding: (relation, flow id, one-line description)."""
 
     @property
@@ -225,12 +226,12 @@ class Finding:
         return self.entry.severity
 
     @property
-    def effective_verdict(self) -> Optional[str]:
+    def effective_verdict(self) -> str | None:
         return self.verdict or self.entry.verdict
 
     def to_dict(self) -> dict:
         entry = self.entry
-        out = {
+        out: dict[str, object] = {
             "id": self.id,
             "severity": entry.severity,
             "title": entry.title,
@@ -254,11 +255,11 @@ class Diagnosis:
 
     url: str
     method: str
-    status: Optional[int]
+    status: int | None
     findings: list[Finding] = field(default_factory=list)
-    verdict: Optional[str] = None
+    verdict: str | None = None
     """authentication / authorization / unknown for a refused call; None when nothing went wrong."""
-    cause: Optional[str] = None
+    cause: str | None = None
     summary: str = ""
     credentials: list[dict] = field(default_factory=list)
     tokens: list[dict] = field(default_factory=list)
@@ -276,7 +277,7 @@ class Diagnosis:
         return self.verdict is not None or any(f.severity != "info" for f in self.findings)
 
     @property
-    def cause_finding(self) -> Optional[Finding]:
+    def cause_finding(self) -> Finding | None:
         return next((f for f in self.findings if f.id == self.cause), None)
 
     def to_dict(self) -> dict:

@@ -8,8 +8,8 @@ without Authorization. A chain of redirects is followed hop by hop.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
 
 from .model import Finding
 from .recent import Recent
@@ -24,7 +24,7 @@ class _Redirect:
     source: str
     target: str
     sent: float
-    followed_by: Optional[str] = None
+    followed_by: str | None = None
     """The one follow-up this redirect explains (a replay of that flow matches it again)."""
 
 
@@ -47,7 +47,7 @@ class RedirectTracker:
             self._remember(ctx, target, dropped)
         return (self._finding(ctx, dropped),) if dropped is not None and ctx.refused else ()
 
-    def _redirect_to(self, ctx) -> Optional[_Redirect]:
+    def _redirect_to(self, ctx) -> _Redirect | None:
         """The remembered redirect that this request follows, if any."""
         exchange = ctx.exchange
         redirect = self._redirects.get((exchange.client, normalize(ctx.request.url)))
@@ -60,7 +60,7 @@ class RedirectTracker:
         redirect.followed_by = exchange.id
         return redirect
 
-    def _remember(self, ctx, target: str, dropped: Optional[_Redirect]) -> None:
+    def _remember(self, ctx, target: str, dropped: _Redirect | None) -> None:
         """Keep a redirect to another origin made by a request that had the credential, or that
         continues a chain which had it (``dropped``: the credential was lost one hop earlier)."""
         request = ctx.request

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 
 class SessionLog:
@@ -25,7 +25,7 @@ class SessionLog:
         self._reports: OrderedDict[str, str] = OrderedDict()
         """Flow id -> its diagnosis as JSON, for flows with something to say (oldest first)."""
 
-    def record(self, flow_id: str, diagnosis: Optional[dict], as_json: Optional[str] = None) -> None:
+    def record(self, flow_id: str, diagnosis: dict | None, as_json: str | None = None) -> None:
         """Count the flow once and keep its diagnosis (``as_json``: its JSON, if already made;
         the diagnosis itself may then be left out)."""
         if flow_id in self._diagnoses:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
 
 import jwt
 from jwt.utils import base64url_decode
@@ -51,24 +51,24 @@ class Token:
     def fingerprint(self) -> str:
         return fingerprint(self.value)
 
-    def claim_time(self, name: str) -> Optional[float]:
+    def claim_time(self, name: str) -> float | None:
         value = self.claims.get(name)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
         return float(value)
 
     @once
-    def validity(self) -> tuple[Optional[float], Optional[float]]:
+    def validity(self) -> tuple[float | None, float | None]:
         """(exp, the later of nbf and iat): the times a call is judged against, read once."""
         starts = [t for t in (self.claim_time("nbf"), self.claim_time("iat")) if t is not None]
         return self.claim_time("exp"), max(starts) if starts else None
 
     @property
-    def lifetime(self) -> Optional[float]:
+    def lifetime(self) -> float | None:
         exp, iat = self.claim_time("exp"), self.claim_time("iat")
         return exp - iat if exp is not None and iat is not None else None
 
-    def describe(self, reveal: bool = False, now: Optional[float] = None) -> dict:
+    def describe(self, reveal: bool = False, now: float | None = None) -> dict:
         """Plain, redacted view: the claims that matter, times in UTC (and relative to ``now``)."""
         out: dict = {"kind": self.kind, "fingerprint": self.fingerprint,
                      "value": redact(self.value, reveal), "source": self.credential.name}

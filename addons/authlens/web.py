@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Optional
 from urllib.parse import urljoin, urlsplit
 
 from .model import RequestView, ResponseView
@@ -47,7 +46,7 @@ def site(host: str) -> str:
         return ".".join(host.split(".")[-2:])
 
 
-def redirect_target(request: RequestView, response: Optional[ResponseView]) -> Optional[str]:
+def redirect_target(request: RequestView, response: ResponseView | None) -> str | None:
     """Where a redirect response sends the client (absolute, normalized), or None."""
     if response is None or response.status not in REDIRECT_STATUSES:
         return None
@@ -60,7 +59,7 @@ def redirect_target(request: RequestView, response: Optional[ResponseView]) -> O
         return None
 
 
-def login_redirect(request: RequestView, response: Optional[ResponseView]) -> Optional[str]:
+def login_redirect(request: RequestView, response: ResponseView | None) -> str | None:
     """The target when a redirect sends the client to what looks like a sign-in page."""
     target = redirect_target(request, response)
     if target and _LOGIN_PATH.search(urlsplit(target).path):

@@ -11,7 +11,7 @@ among the headers, ``startedDateTime`` in UTC with ``Z``, and DevTools' ``_resou
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 
@@ -26,7 +26,7 @@ def browserize(har: dict) -> dict:
         request["headers"] = [{"name": n, "value": v} for n, v in pseudo] + [
             {"name": h["name"].lower(), "value": h["value"]} for h in request["headers"]
             if h["name"].lower() not in ("host", "connection")]
-        started = datetime.fromisoformat(entry["startedDateTime"]).astimezone(timezone.utc)
+        started = datetime.fromisoformat(entry["startedDateTime"]).astimezone(UTC)
         entry["startedDateTime"] = started.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         entry["_resourceType"] = "fetch"
     return har

@@ -6,8 +6,8 @@ core; ``redaction`` writes shareable copies.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from ..model import Exchange
 from . import flowfile, har
@@ -28,7 +28,7 @@ def kind(path: str) -> str:
 
 def expand(paths: Iterable[str]) -> list[str]:
     """Files as given, folders as the captures under them (sorted)."""
-    out = []
+    out: list[str] = []
     for path in paths:
         p = Path(path)
         if p.is_dir():

@@ -8,8 +8,8 @@ built by the same functions the live adapter uses, so both give equal ``Exchange
 from __future__ import annotations
 
 import mmap
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, Optional
 
 from mitmproxy.io import compat
 from mitmproxy.version import FLOW_FORMAT_VERSION
@@ -48,7 +48,7 @@ def read_state(record: bytes) -> dict:
     return state
 
 
-def exchange_from_state(state: dict) -> Optional[Exchange]:
+def exchange_from_state(state: dict) -> Exchange | None:
     """The exchange of an HTTP flow's state; None for other flows (TCP, UDP, DNS)."""
     if state.get("type") != "http":
         return None
@@ -63,7 +63,7 @@ def exchange_from_state(state: dict) -> Optional[Exchange]:
     return exchange_from_record((state["id"], peer, request, response))
 
 
-def exchanges(path: str, start: int = 0, end: Optional[int] = None) -> Iterator[Exchange]:
+def exchanges(path: str, start: int = 0, end: int | None = None) -> Iterator[Exchange]:
     """The HTTP exchanges of ``path`` (or of the records in byte range ``start:end``)."""
     with mapped(path) as buf:
         for first, stop in tnet.spans(buf, start, end):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Iterator, Optional
 
 from ..mitm.adapter import request_view, response_view
 from ..model import Exchange
@@ -25,7 +25,7 @@ def entries(har: dict) -> list:
     return har.get("log", {}).get("entries", [])
 
 
-def timestamp(started: Optional[str]) -> Optional[float]:
+def timestamp(started: str | None) -> float | None:
     """ISO 8601 ``startedDateTime`` -> epoch seconds (``Z`` spelled out for Python 3.10)."""
     if not started:
         return None
@@ -39,7 +39,7 @@ def _fields(headers: list) -> tuple:
     return tuple((h["name"], h["value"]) for h in headers if not h["name"].startswith(":"))
 
 
-def _content(content: Optional[dict]) -> bytes:
+def _content(content: dict | None) -> bytes:
     if not content or content.get("text") is None:
         return b""
     text = content["text"]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import quote, quote_plus, unquote_plus
 
 from mitmproxy import http, tcp, udp
@@ -118,7 +118,7 @@ class Redactor:
             return self.url(value)
         return value
 
-    def params(self, text: str, is_secret: Callable[[str], bool] = SECRET_NAME.search) -> str:
+    def params(self, text: str, is_secret: Callable[[str], object] = SECRET_NAME.search) -> str:
         """``a=1&b=2`` (query, form, cookie): the values of secret names replaced."""
         def one(match) -> str:
             sep, name, value = match.groups()

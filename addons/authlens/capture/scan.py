@@ -14,8 +14,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional
 
 from ..analyze import Analyzer, Settings, default_trackers
 from . import exchanges, flowfile, har, kind, tnet
@@ -31,8 +31,8 @@ class Task:
     path: str
     records: int
     start: int = 0
-    end: Optional[int] = None
-    warm: Optional[int] = None
+    end: int | None = None
+    warm: int | None = None
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Chunk:
     """``render(diagnosis)`` of each diagnosis, when a renderer was given."""
 
 
-def plan(path: str, chunk: Optional[int] = CHUNK) -> list[Task]:
+def plan(path: str, chunk: int | None = CHUNK) -> list[Task]:
     """One task per file, or per ``chunk`` records of a big ``.flow`` file (None: never cut)."""
     if kind(path) == "har":
         return [Task(path, len(har.entries(har.load(path))))]
@@ -68,11 +68,12 @@ def _warmup(task: Task):
     return flowfile.exchanges(task.path, task.warm, task.start) if task.warm is not None else ()
 
 
-Render = Optional[Callable[[dict], str]]
+_DEFAULT_SETTINGS = Settings()
+Render = Callable[[dict], str] | None
 
 
-def run(task: Task, settings: Settings = Settings(), render: Render = None,
-        analyzer: Optional[Analyzer] = None) -> Chunk:
+def run(task: Task, settings: Settings = _DEFAULT_SETTINGS, render: Render = None,
+        analyzer: Analyzer | None = None) -> Chunk:
     """Analyse one task (the worker side: plain data in and out), with a fresh analyzer warmed
     up on the records before it, or with ``analyzer`` that has seen them. ``render``
     (picklable) turns each diagnosis into text here, on the worker's core."""
@@ -95,7 +96,7 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def scan(tasks: list[Task], settings: Settings = Settings(), jobs: Optional[int] = None,
+def scan(tasks: list[Task], settings: Settings = _DEFAULT_SETTINGS, jobs: int | None = None,
          render: Render = None) -> Iterator[Chunk]:
     """The chunks' results, in file and record order; in parallel when it pays. At most two
     chunks per worker are in flight, so a slow consumer never piles results up in memory."""

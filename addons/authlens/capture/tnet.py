@@ -8,7 +8,8 @@ to keep: ``None`` keeps a value whole, a dict keeps only the named keys of a dic
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 _MAX_DIGITS = 12
 
@@ -22,7 +23,7 @@ def _head(buf, pos: int) -> tuple[int, int]:
     return start, start + int(buf[pos:colon])
 
 
-def spans(buf, start: int = 0, end: Optional[int] = None) -> Iterator[tuple[int, int]]:
+def spans(buf, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
     """(start, end) of each top-level value in ``buf[start:end]``, payloads unread."""
     end = len(buf) if end is None else end
     pos = start
@@ -32,7 +33,7 @@ def spans(buf, start: int = 0, end: Optional[int] = None) -> Iterator[tuple[int,
         pos = stop + 1
 
 
-def parse(buf, pos: int = 0, select: Optional[dict] = None) -> tuple[Any, int]:
+def parse(buf, pos: int = 0, select: dict | None = None) -> tuple[Any, int]:
     """The value at ``pos`` (restricted to ``select``) and the offset after it."""
     start, end = _head(buf, pos)
     tag = buf[end]

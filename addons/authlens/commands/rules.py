@@ -7,8 +7,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..rules import RuleStore
-from ..rules.store import default_paths
 from ..rules.schema import annotated_example
+from ..rules.store import default_paths
 
 _README_BLOCK = re.compile(r"(<!-- rules-example:start -->\n```toml\n).*?(```\n<!-- rules-example:end -->)", re.S)
 
@@ -51,7 +51,7 @@ def run_check(args) -> int:
         for host in rule.hosts:
             winner = store.ruleset.match(host.replace("*", "x"), rule.paths[0] if rule.paths else "/",
                                          rule.methods[0] if rule.methods else "GET")
-            note = "" if winner is rule else f"  (overridden by {winner.name}, {winner.where})"
+            note = "" if winner is rule or winner is None else f"  (overridden by {winner.name}, {winner.where})"
             print(f"  {host}{note}")
     print(f"{len(store.ruleset)} rules in force, {len(store.errors)} errors")
     return 1 if store.errors else 0

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .. import catalog, capture
+from .. import capture, catalog
 from ..analyze import Settings
 from ..capture import scan
 from ..render import markdown, report, terminal
@@ -98,7 +98,7 @@ def emit(fmt: str, out, tally: report.Tally, chunks: Iterator[scan.Chunk]) -> No
     """Write the flows as they come, then the totals."""
     if fmt == "rich":
         for chunk in chunks:
-            for diagnosis, text in zip(chunk.diagnoses, chunk.rendered):
+            for diagnosis, text in zip(chunk.diagnoses, chunk.rendered, strict=False):
                 tally.add(diagnosis)
                 out.file.write(text)
         out.print(terminal.summary_table(tally))

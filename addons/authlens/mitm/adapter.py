@@ -7,7 +7,7 @@ and are shared by the live adapter (``exchange_from_flow``) and the capture read
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from mitmproxy import http
@@ -27,7 +27,7 @@ def str_fields(fields: Iterable[tuple[bytes, bytes]]) -> HeaderFields:
                  for k, v in fields)
 
 
-def _decoded(raw: Optional[bytes], fields: HeaderFields, decode: bool) -> bytes:
+def _decoded(raw: bytes | None, fields: HeaderFields, decode: bool) -> bytes:
     """The body as ``Message.get_content(strict=False)`` gives it, cut at BODY_LIMIT."""
     if not raw:
         return b""
@@ -43,8 +43,8 @@ def _decoded(raw: Optional[bytes], fields: HeaderFields, decode: bool) -> bytes:
     return content[:BODY_LIMIT]
 
 
-def request_view(method: str, url: str, fields: HeaderFields, raw_body: Optional[bytes],
-                 timestamp: Optional[float], http_version: str, decode: bool = True) -> RequestView:
+def request_view(method: str, url: str, fields: HeaderFields, raw_body: bytes | None,
+                 timestamp: float | None, http_version: str, decode: bool = True) -> RequestView:
     """The request view; its body only for token endpoint calls (grant, client id and credentials
     in a form, in JSON at some well-known endpoints). ``decode=False``: body already decoded (HAR)."""
     content_type = header_value(fields, "content-type") or ""
@@ -62,8 +62,8 @@ def response_body_matters(status: int, content_type: str, size: int) -> bool:
                              and size <= BODY_LIMIT)
 
 
-def response_view(status: int, reason: str, fields: HeaderFields, raw_body: Optional[bytes],
-                  timestamp: Optional[float], decode: bool = True) -> ResponseView:
+def response_view(status: int, reason: str, fields: HeaderFields, raw_body: bytes | None,
+                  timestamp: float | None, decode: bool = True) -> ResponseView:
     """The response view; its body only where an error or a token can be in it
     (``response_body_matters``)."""
     content_type = header_value(fields, "content-type") or ""

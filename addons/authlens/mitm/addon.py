@@ -20,7 +20,10 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 from mitmproxy import ctx, exceptions, hooks, http
 
@@ -74,13 +77,13 @@ class Diagnose:
         """Called as ``show(flow, shown)`` then (``shown``: its terminal text when the analysis
         process drew it)."""
         self.output = terminal.Output()
-        self.worker: Optional[Worker] = None
+        self.worker: Worker | None = None
         self.running_loop = None
         self.redraw = False
         """Tell views (mitmweb, console) when a diagnosis lands after the flow was shown."""
         self.helper_writes = False
         """The analysis process writes to stdout and records the session itself (mitmdump)."""
-        self.last_timelines: Optional[list] = None
+        self.last_timelines: list | None = None
 
     def load(self, loader):
         loader.add_option("authlens_leeway", int, 60,
@@ -188,12 +191,14 @@ class Diagnose:
             worker.send(("settings", self.analyzer.settings))
             self._present_with(worker)
             self.worker = worker
-            log.info("authlens: analysing live flows in process %d", worker.process.pid)
+            log.info("authlens: analysing live flows in process %s", worker.process and worker.process.pid)
         elif not wanted and self.worker is not None:
             self._stop_worker()
 
     def _stop_worker(self) -> None:
         worker, self.worker = self.worker, None
+        if worker is None:
+            return
         self.last_timelines = worker.ask("recent", timeout=10.0)  # answered after every flow sent
         if self.helper_writes:
             self._take_session(worker)
@@ -217,8 +222,8 @@ class Diagnose:
         diagnosis = self.analyzer.analyze(exchange_from_flow(flow))
         self._store(flow, diagnosis.to_dict() if diagnosis.noteworthy else None)
 
-    def _store(self, flow: http.HTTPFlow, result: Optional[dict], as_json: Optional[str] = None,
-               shown: Optional[str] = None) -> None:
+    def _store(self, flow: http.HTTPFlow, result: dict | None, as_json: str | None = None,
+               shown: str | None = None) -> None:
         if result:
             flow.metadata[METADATA_KEY] = result
         else:
@@ -226,13 +231,13 @@ class Diagnose:
         self.session.record(flow.id, result, as_json)
         self._present(flow, shown)
 
-    def _present(self, flow: http.HTTPFlow, shown: Optional[str] = None) -> None:
+    def _present(self, flow: http.HTTPFlow, shown: str | None = None) -> None:
         self.annotate(flow)
         self.show(flow, shown)
 
     @never_raises
-    def _from_worker(self, flow: http.HTTPFlow, diagnosis: Optional[dict], as_json: str,
-                     shown: Optional[str]) -> None:
+    def _from_worker(self, flow: http.HTTPFlow, diagnosis: dict | None, as_json: str,
+                     shown: str | None) -> None:
         if diagnosis is None:  # not asked for: no flow view, and the process cannot reach stdout
             self.session.record(flow.id, None, as_json)
             self.show(flow, shown)
@@ -326,7 +331,7 @@ class TerminalOutput:
     def __init__(self, diagnose: Diagnose):
         self.diagnose = diagnose
         self.session = diagnose.session
-        self.console = None
+        self.console: Console | None = None
         self.output = terminal.Output()
 
     def load(self, loader):
@@ -356,7 +361,7 @@ class TerminalOutput:
         return self.output.style
 
     @never_raises
-    def present(self, flow: http.HTTPFlow, shown: Optional[str] = None) -> None:
+    def present(self, flow: http.HTTPFlow, shown: str | None = None) -> None:
         """Show a flow's diagnosis (``shown``: its text, already drawn for this output)."""
         if self.style == "off":
             return
@@ -373,13 +378,14 @@ class TerminalOutput:
                 return
             shown = self.output.text(diagnosis)
         out = self.console.file if self.console else sys.stdout
-        out.write(shown)
+        out.write(shown or "")
         out.flush()
 
     @never_raises
     def done(self):
         if self.style == "rich":
             timelines = self.diagnose.recent_timelines()
+            assert self.console is not None  # made with the rich style
             self.console.print(terminal.summary(self.session.seen, self.session.diagnoses(),
                                                 timelines))
         elif self.style == "log" and self.session.seen:
@@ -394,7 +400,7 @@ class Report:
         self.session = session
 
     def load(self, loader):
-        loader.add_option("authlens_report", Optional[str], None,
+        loader.add_option("authlens_report", Optional[str], None,  # noqa: UP045 (mitmproxy 11 typecheck)
                           "Write a report of all diagnoses to this path at exit: Markdown if "
                           "it ends in .md, JSON otherwise.")
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from mitmproxy import contentviews
+from mitmproxy import contentviews, http
 from mitmproxy import flow as mflow
-from mitmproxy import http
 from mitmproxy.version import VERSION
 
 logger = logging.getLogger(__name__)
@@ -22,15 +21,15 @@ _registered: dict[str, object] = {}
 
 
 def _make_view_12(name: str, render: Render, priority: Priority | None):
-    class _View(contentviews.Contentview):
+    class _View(contentviews.Contentview):  # type: ignore[name-defined]
         @property
         def name(self) -> str:
             return name
 
-        def prettify(self, data: bytes, metadata: contentviews.Metadata) -> str:
+        def prettify(self, data: bytes, metadata: contentviews.Metadata) -> str:  # type: ignore[name-defined]
             return render(metadata.flow, metadata.http_message)
 
-        def render_priority(self, data: bytes, metadata: contentviews.Metadata) -> float:
+        def render_priority(self, data: bytes, metadata: contentviews.Metadata) -> float:  # type: ignore[name-defined]
             return priority(metadata.flow, metadata.http_message) if priority else 0
 
     return _View()
@@ -65,7 +64,7 @@ def register_contentview(name: str, render: Render, priority: Priority | None = 
     else:
         view = _make_view_11(name, render, priority)
         if existing := contentviews.get(name):  # 11 raises on duplicate names
-            contentviews.remove(existing)
+            contentviews.remove(existing)  # type: ignore[arg-type]
     contentviews.add(view)
     _registered[name.lower()] = view
 
@@ -77,10 +76,10 @@ def unregister_contentview(name: str) -> None:
         return
     if MITMPROXY_MAJOR >= 12:
         # 12 has no public removal API (contentviews.remove is a deprecated no-op).
-        if contentviews.registry._by_name.get(name.lower()) is view:
-            del contentviews.registry._by_name[name.lower()]
-    elif view in contentviews.views:
-        contentviews.remove(view)
+        if contentviews.registry._by_name.get(name.lower()) is view:  # type: ignore[attr-defined]
+            del contentviews.registry._by_name[name.lower()]  # type: ignore[attr-defined]
+    elif view in contentviews.views:  # type: ignore[attr-defined]
+        contentviews.remove(view)  # type: ignore[arg-type]
 
 
 def ensure_web_column(options, column: str = "comment") -> bool:

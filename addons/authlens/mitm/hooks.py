@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Optional
 
 from mitmproxy import flow as mflow
 
@@ -37,7 +36,7 @@ def _failed_on(args: tuple) -> str:
         return ""
 
 
-def diagnosis_of(flow: mflow.Flow) -> Optional[dict]:
+def diagnosis_of(flow: mflow.Flow) -> dict | None:
     """The stored diagnosis of a flow (from this session or read back from a .flow file)."""
     value = flow.metadata.get(METADATA_KEY)
     return value if isinstance(value, dict) else None

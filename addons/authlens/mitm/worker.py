@@ -38,8 +38,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from ..analyze import Analyzer, default_trackers
 from ..credentials import redact_url
@@ -109,11 +110,11 @@ class Worker:
     for a result and not answered (the caller analyses them itself).
     """
 
-    def __init__(self, on_result: Callable[[Any, dict, str, Optional[str]], None],
+    def __init__(self, on_result: Callable[[Any, dict, str, str | None], None],
                  on_lost: Callable[[str, list], None]):
         self.on_result = on_result
         self.on_lost = on_lost
-        self.process: Optional[subprocess.Popen] = None
+        self.process: subprocess.Popen | None = None
         self.loop = None
         self._seq = itertools.count(1)
         self._asks = itertools.count(1)
@@ -310,7 +311,7 @@ class Worker:
         self.on_lost(reason, owed)
 
 
-def _duplicate_descriptor(file) -> Optional[int]:
+def _duplicate_descriptor(file) -> int | None:
     """A new descriptor for ``file``'s, to hand to the process (None if it has none, e.g. a
     captured stream, or where ``Popen`` cannot pass descriptors)."""
     if os.name != "posix":
@@ -327,11 +328,11 @@ class _Terminal:
     """The proxy's stdout, written to from this process (its own duplicate descriptor, sharing
     the file's offset with the proxy). A write that fails stops them all, said once."""
 
-    def __init__(self, fd: Optional[int]):
+    def __init__(self, fd: int | None):
         self.fd = fd
         self.encoding = "utf-8"
 
-    def write(self, text: Optional[str]) -> None:
+    def write(self, text: str | None) -> None:
         if not text or self.fd is None:
             return
         data = memoryview(text.encode(self.encoding, "replace"))
@@ -351,7 +352,7 @@ class _Analysis:
     """The process's state: the analyzer with its trackers, what to send back of each result, and
     the session while this process writes to the terminal itself."""
 
-    def __init__(self, terminal_fd: Optional[int] = None):
+    def __init__(self, terminal_fd: int | None = None):
         self.trackers = default_trackers()
         self.lifecycle = lifecycle_of(self.trackers)
         self.analyzer = Analyzer(trackers=self.trackers)
@@ -369,7 +370,7 @@ class _Analysis:
         self.analyzer = Analyzer(settings, trackers=self.trackers)
 
     def present(self, output: terminal.Output, send_diagnoses: bool,
-                encoding: Optional[str] = None) -> None:
+                encoding: str | None = None) -> None:
         """Draw each diagnosis for ``output``; send the diagnoses themselves back or not. With an
         ``encoding``, write the text to the proxy's stdout here instead and keep the session
         (``flows`` then sends back nothing but acknowledgements)."""
@@ -377,7 +378,7 @@ class _Analysis:
         self.writes_terminal = encoding is not None and self.terminal.fd is not None
         self.terminal.encoding = encoding or "utf-8"
 
-    def flows(self, batch: list) -> Optional[tuple]:
+    def flows(self, batch: list) -> tuple | None:
         """The message answering a batch, or None while there is nothing to say yet."""
         results = []
         for seq, record in batch:
@@ -401,7 +402,7 @@ class _Analysis:
         self.unanswered = last
         return None
 
-    def acknowledge(self, last: Optional[int] = None, results: Optional[list] = None) -> tuple:
+    def acknowledge(self, last: int | None = None, results: list | None = None) -> tuple:
         """The answer for every flow up to ``last`` (default: every flow seen)."""
         last = self.unanswered if last is None else last
         self.answered = self.unanswered = last
@@ -440,7 +441,7 @@ def _send(message) -> None:
     _replies.flush()
 
 
-def _terminal_fd(argv: list) -> Optional[int]:
+def _terminal_fd(argv: list) -> int | None:
     """The descriptor ``--terminal FD`` names (the proxy's stdout), if any."""
     if len(argv) == 2 and argv[0] == "--terminal" and argv[1].isdigit():
         return int(argv[1])

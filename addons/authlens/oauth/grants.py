@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Optional, Union
 from urllib.parse import parse_qsl, unquote_plus
 
 from ..caching import Memo
@@ -105,12 +104,12 @@ class TokenResponse:
 
     error: str = ""
     access_key: str = ""
-    expires_in: Optional[float] = None
+    expires_in: float | None = None
     refresh_key: str = ""
     scope: str = ""
     audience: str = ""
     """The access token's ``aud`` when it is a JWT."""
-    exp: Optional[float] = None
+    exp: float | None = None
     """The access token's ``exp`` when it is a JWT."""
 
     @property
@@ -118,7 +117,7 @@ class TokenResponse:
         return bool(self.access_key)
 
 
-def parse_request(request: RequestView) -> Union[TokenRequest, Revocation, None]:
+def parse_request(request: RequestView) -> TokenRequest | Revocation | None:
     """The token or revocation request this is, or None. Cheap on anything else."""
     if request.method.upper() != "POST" or not request.body or len(request.body) > MAX_BODY:
         return None
@@ -134,7 +133,7 @@ def parse_request(request: RequestView) -> Union[TokenRequest, Revocation, None]
     return None
 
 
-def _params(body: bytes, json_allowed: bool) -> Optional[dict]:
+def _params(body: bytes, json_allowed: bool) -> dict | None:
     text = body.decode("utf-8", "replace")
     if text.lstrip().startswith("{"):
         if not json_allowed:
@@ -191,7 +190,7 @@ def _basic_client(request: RequestView) -> str:
     return unquote_plus(user) if colon else ""
 
 
-def parse_response(response: ResponseView) -> Optional[TokenResponse]:
+def parse_response(response: ResponseView) -> TokenResponse | None:
     """The token endpoint's answer (JSON, or GitHub's form encoding), or None."""
     body = response.body
     if not body or len(body) > MAX_BODY:
@@ -223,7 +222,7 @@ def parse_response(response: ResponseView) -> Optional[TokenResponse]:
     return TokenResponse(error=error) if isinstance(error, str) and error else None
 
 
-def _seconds(value) -> Optional[float]:
+def _seconds(value) -> float | None:
     """``expires_in`` is a number, or a string of one (Entra v1, some gateways)."""
     if isinstance(value, bool):
         return None

@@ -9,9 +9,9 @@ changes nothing. Only token keys (hash prefixes) are kept, never a token.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from statistics import median
-from typing import Iterable, Optional, Tuple
 
 from ..humanize import clock, duration
 from ..model import Finding
@@ -19,9 +19,9 @@ from ..recent import Recent
 from . import grants
 from .grants import shown
 
-Event = Tuple[float, str, str]
+Event = tuple[float, str, str]
 """(when, flow id, what happened)"""
-GrantEvent = Tuple[float, str, str, str]
+GrantEvent = tuple[float, str, str, str]
 """(when, flow id, event: issued | failed | revoked, detail), for a client's timeline"""
 
 MAX_REJECTIONS = 5
@@ -49,18 +49,18 @@ class Issued:
     client_id: str
     audience: str
     issued_at: float
-    expires_at: Optional[float]
-    lifetime: Optional[float]
+    expires_at: float | None
+    lifetime: float | None
     with_refresh: bool
     uses: int = 0
-    first_used: Optional[float] = None
-    last_used: Optional[float] = None
+    first_used: float | None = None
+    last_used: float | None = None
     rejections: list = field(default_factory=list)
-    replaced: Optional[Event] = None
+    replaced: Event | None = None
     """The newer token for the same client and audience: (when, flow, its key)."""
-    revoked: Optional[Event] = None
+    revoked: Event | None = None
 
-    def origin(self, now: Optional[float] = None) -> str:
+    def origin(self, now: float | None = None) -> str:
         """``issued by POST host/token at 09:02:11Z, lifetime 3600 s, expired 12 min ago``."""
         text = f"issued by POST {self.endpoint} at {clock(self.issued_at)}"
         if self.lifetime is not None:
@@ -83,8 +83,8 @@ class Refresh:
     client_id: str
     audience: str
     issued_at: float
-    redeemed: Optional[Event] = None
-    revoked: Optional[Event] = None
+    redeemed: Event | None = None
+    revoked: Event | None = None
 
     def origin(self) -> str:
         return f"refresh token {shown(self.key)} issued by POST {self.endpoint} at " \
@@ -177,7 +177,7 @@ class TokenLifecycle:
         return findings, keys
 
     def _issue(self, flow: str, at: float, request: grants.TokenRequest,
-               answer: grants.TokenResponse, client: str, refresh: Optional[Refresh]) -> Issued:
+               answer: grants.TokenResponse, client: str, refresh: Refresh | None) -> Issued:
         known = self.tokens.get(answer.access_key)
         if known is not None:  # the server handed out a cached token again
             self.tokens.move_to_end(answer.access_key)
@@ -270,8 +270,8 @@ class TokenLifecycle:
             findings.extend(self._pattern(ctx, issued.key, issued.issued_at, issued.lifetime))
         return findings
 
-    def _pattern(self, ctx, token_key: str, issued_at: Optional[float],
-                 lifetime: Optional[float]) -> list:
+    def _pattern(self, ctx, token_key: str, issued_at: float | None,
+                 lifetime: float | None) -> list:
         """token-lifetime-pattern: different tokens rejected by one host at about the same age."""
         if issued_at is None or ctx.sent_at < issued_at:
             return []
@@ -322,6 +322,7 @@ def _origin(issued: Issued, sent: float) -> Finding:
 
 
 def _stale(issued: Issued, sent: float) -> Finding:
+    assert issued.replaced is not None
     at, flow, newer = issued.replaced
     return Finding(
         "token-stale",

@@ -3,7 +3,7 @@ rejected, revoked. Plain dicts (for JSON and tests) and text (for the command an
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from ..humanize import clock
 from .grants import shown
@@ -19,7 +19,7 @@ def _life(issued: Issued, now: float) -> list[dict]:
     """What happened to a token after it was issued."""
     token = shown(issued.key)
     events = []
-    if issued.uses:
+    if issued.uses and issued.first_used is not None and issued.last_used is not None:
         times = "once" if issued.uses == 1 else f"{issued.uses} times"
         events.append(_event(issued.first_used, "used", token,
                              f"{times}, last at {clock(issued.last_used)}"))
@@ -34,7 +34,7 @@ def _life(issued: Issued, now: float) -> list[dict]:
     return events
 
 
-def token_timeline(tracker: TokenLifecycle, key: str) -> Optional[dict]:
+def token_timeline(tracker: TokenLifecycle, key: str) -> dict | None:
     """One token's history, or None when the proxy did not see it issued."""
     issued = tracker.tokens.get(key)
     if issued is None:
@@ -75,7 +75,7 @@ def recent(tracker: TokenLifecycle, clients: int = 5) -> list[dict]:
     return [client_timeline(tracker, c) for c in list(tracker.history)[-clients:]]
 
 
-def text(timeline: dict, limit: Optional[int] = None) -> str:
+def text(timeline: dict, limit: int | None = None) -> str:
     """``client app @127.0.0.1`` then one line per event (the last ``limit`` when given)."""
     events = timeline["events"]
     lines = [timeline["title"]]

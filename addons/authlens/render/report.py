@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Iterable, Iterator
+from typing import IO
 
 from .. import __version__
 from .text import headline
@@ -43,7 +44,7 @@ class Tally:
             yield diagnosis
 
     @classmethod
-    def of(cls, seen: int, diagnoses: Iterable[dict]) -> "Tally":
+    def of(cls, seen: int, diagnoses: Iterable[dict]) -> Tally:
         tally = cls(seen)
         for diagnosis in diagnoses:
             tally.add(diagnosis)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Iterable, Iterator, Optional, Sequence
+from functools import cache
 
 from rich.cells import cell_len, chop_cells, set_cell_size
 from rich.console import COLOR_SYSTEMS, Console, Group, RenderableType
@@ -15,8 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import catalog
-from .report import Tally
 from ..oauth.timeline import text as timeline_text
+from .report import Tally
 from .text import headline
 
 TIMELINE_EVENTS = 12
@@ -61,9 +61,9 @@ class Output:
 
     style: str = "off"
     width: int = 100
-    color_system: Optional[str] = None
+    color_system: str | None = None
 
-    def text(self, diagnosis: dict) -> Optional[str]:
+    def text(self, diagnosis: dict) -> str | None:
         """What this output writes to stdout for a diagnosis: its rich block or its JSON line
         (None for log lines, which go through logging, and for off)."""
         if self.style == "rich":
@@ -77,7 +77,7 @@ def make_console(file=None) -> Console:
     return Console(file=file, highlight=False, soft_wrap=False)
 
 
-def render_block(diagnosis: dict, width: int = 100, color_system: Optional[str] = None) -> str:
+def render_block(diagnosis: dict, width: int = 100, color_system: str | None = None) -> str:
     """The block for one flow (request, credential, token, what the server said, verdict, fix) as
     the text a console of this width and colour system (``Console.color_system``) prints.
 
@@ -225,7 +225,7 @@ def _paint(text: str, style: str, system) -> str:
     return _style(style).render(text, color_system=system) if style and system else text
 
 
-@lru_cache(maxsize=None)
+@cache
 def _style(name: str) -> Style:
     return Style.parse(name)
 

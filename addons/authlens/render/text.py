@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from .. import catalog
 from ..humanize import relative
 
@@ -83,7 +81,7 @@ def merge_comment(existing: str, ours: str) -> str:
     return f"{kept}\n{ours}" if kept else ours
 
 
-def explain(diagnosis: dict, now: Optional[float] = None) -> str:
+def explain(diagnosis: dict, now: float | None = None) -> str:
     """A full plain-text explanation (content view, ``authlens.explain``); ``now`` adds each
     token's countdown and age."""
     out = [f"{diagnosis.get('status') or '---'} {diagnosis['method']} {diagnosis['url']}",
@@ -104,7 +102,7 @@ def explain(diagnosis: dict, now: Optional[float] = None) -> str:
     return "\n".join(out)
 
 
-def token_lines(diagnosis: dict, now: Optional[float] = None) -> list[str]:
+def token_lines(diagnosis: dict, now: float | None = None) -> list[str]:
     """Each token: kind and fingerprint, JOSE header, claims with human times, lifetime, and
     (given ``now``) how long it has left or how long ago it expired."""
     out = []

@@ -8,9 +8,9 @@ problem, not the request's.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from typing import Iterable, Optional
 from urllib.parse import parse_qsl
 
 from ..model import VERDICT_UNKNOWN, Finding, on_failure
@@ -32,7 +32,7 @@ _VERDICTS = {"authentication": "authentication", "authorization": "authorization
 class VendorError:
     code: str
     message: str
-    known: Optional[ErrorCode]
+    known: ErrorCode | None
     where: str
 
 
@@ -53,7 +53,7 @@ def _cookies(ctx) -> dict[str, str]:
     return {k.lower(): m.value for k, m in jar.items()}
 
 
-def _present(ctx, spec: CredentialSpec) -> Optional[str]:
+def _present(ctx, spec: CredentialSpec) -> str | None:
     """The value sent where ``spec`` wants it, or None."""
     if spec.place in ("scheme", "header"):
         return ctx.request.header(spec.name)
@@ -108,7 +108,7 @@ def _field(data, dotted: str):
     return data
 
 
-def vendor_error(ctx) -> Optional[VendorError]:
+def vendor_error(ctx) -> VendorError | None:
     """The API's own error report, read as its rule says (the first known code wins)."""
     rule, response = ctx.rule, ctx.response
     if rule is None or rule.errors is None or response is None:
@@ -247,7 +247,7 @@ def check_token_audience(ctx) -> Iterable[Finding]:
                       f"The token's audience is {', '.join(audiences)}{belongs}; {_api(rule)} "
                       f"accepts {', '.join(accepted)}. Get a token for this API.",
                       (("aud", audiences), ("accepted", list(accepted)),
-                       ("aud_belongs_to", owner.name if belongs else None)))
+                       ("aud_belongs_to", owner.name if owner is not None and belongs else None)))
 
 
 @on_failure

@@ -10,7 +10,6 @@ import logging
 import os
 import urllib.request
 from functools import lru_cache
-from typing import Optional
 
 import jwt
 
@@ -37,7 +36,7 @@ def _keyset(source: JwksSource) -> jwt.PyJWKSet:
     return jwt.PyJWKSet.from_dict(json.loads(text))
 
 
-def signature_problem(token: str, header: dict, source: JwksSource) -> Optional[str]:
+def signature_problem(token: str, header: dict, source: JwksSource) -> str | None:
     """Why ``token``'s signature does not verify with ``source``'s keys, or None when it does."""
     try:
         keys = _keyset(source).keys

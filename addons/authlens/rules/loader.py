@@ -6,10 +6,11 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import sys
+import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from . import schema
 from .rule import (
@@ -23,11 +24,6 @@ from .rule import (
     Rule,
     TokenSpec,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 _TOML_LINE = re.compile(r"at line (\d+)")

@@ -8,9 +8,9 @@ the few rules that share the host.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fnmatch import fnmatchcase
 from functools import lru_cache
-from typing import Iterable, Optional
 
 from .rule import USER, JwksSource, Rule
 
@@ -74,16 +74,16 @@ class RuleSet:
         ranked = sorted(((rank, order), rule) for order, (rank, rule) in best.items())
         return tuple((rank, rule) for (rank, _order), rule in ranked)
 
-    def match(self, host: str, path: str = "/", method: str = "GET") -> Optional[Rule]:
+    def match(self, host: str, path: str = "/", method: str = "GET") -> Rule | None:
         """The rule for a request, or None."""
         return self._best(host, path, method, None)
 
-    def explain(self, host: str, path: str = "/", method: str = "GET") -> tuple[Optional[Rule], list]:
+    def explain(self, host: str, path: str = "/", method: str = "GET") -> tuple[Rule | None, list]:
         """The winning rule, and ``(rule, reason)`` for every rule whose host matched."""
         reasons: list[tuple[Rule, str]] = []
         return self._best(host, path, method, reasons), reasons
 
-    def _best(self, host: str, path: str, method: str, reasons: Optional[list]) -> Optional[Rule]:
+    def _best(self, host: str, path: str, method: str, reasons: list | None) -> Rule | None:
         path = path.split("?", 1)[0] or "/"
         winner, best_key = None, None
         for rank, rule in self.candidates(host.lower()):
@@ -98,7 +98,7 @@ class RuleSet:
                 reasons.append((rule, _why(rank, rule, path)))
         return winner
 
-    def audience_owner(self, audience: str) -> Optional[Rule]:
+    def audience_owner(self, audience: str) -> Rule | None:
         """The rule whose API a token audience belongs to (to say 'this is a Graph token')."""
         for rule in self.rules:
             if rule.token is None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Iterable, Optional
 
 from ..caching import once
 
@@ -38,7 +38,7 @@ class TokenSpec:
     issuers: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
-    max_skew: Optional[int] = None
+    max_skew: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class ErrorSpec:
     """code (str) -> ErrorCode"""
 
     @once
-    def body_test(self) -> Optional[re.Pattern]:
+    def body_test(self) -> re.Pattern | None:
         """What a JSON body holding a field this reads must contain unless it uses escapes (its
         top-level name in quotes), as one search that also finds a backslash; None when a field
         has no such test (an index, a non-ASCII name): every body is then parsed."""
@@ -94,9 +94,9 @@ class Rule:
     docs: str = ""
     any_credential: bool = False
     credentials: tuple[CredentialSpec, ...] = ()
-    token: Optional[TokenSpec] = None
+    token: TokenSpec | None = None
     environments: tuple[Environment, ...] = ()
-    errors: Optional[ErrorSpec] = None
+    errors: ErrorSpec | None = None
     origin: str = USER
     source: str = ""
     line: int = 0

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 # ``type`` names what a value must be; the validator and the docs use the same words.
 STRING, STRINGS, INTEGER, INTEGERS, BOOLEAN = "string", "list of strings", "integer", "list of integers", "boolean"
@@ -18,7 +19,7 @@ METHOD = re.compile(r"^[A-Z]+$")
 VERDICTS = ("authentication", "authorization", "other")
 
 
-def _host_glob(value: str) -> Optional[str]:
+def _host_glob(value: str) -> str | None:
     if "://" in value or "/" in value:
         return "a host glob, without scheme or path (write 'api.example.com', '*.example.com')"
     if not HOST_GLOB.match(value) or value.count("[") != value.count("]"):
@@ -27,19 +28,19 @@ def _host_glob(value: str) -> Optional[str]:
     return None
 
 
-def _path_prefix(value: str) -> Optional[str]:
+def _path_prefix(value: str) -> str | None:
     return None if value.startswith("/") else "a path prefix starts with '/' (e.g. '/v1/')"
 
 
-def _method(value: str) -> Optional[str]:
+def _method(value: str) -> str | None:
     return None if METHOD.match(value) else "an HTTP method in upper case (e.g. 'GET')"
 
 
-def _not_empty(value: str) -> Optional[str]:
+def _not_empty(value: str) -> str | None:
     return None if value.strip() else "a non-empty string"
 
 
-def _non_negative(value: int) -> Optional[str]:
+def _non_negative(value: int) -> str | None:
     return None if value >= 0 else "an integer >= 0"
 
 
@@ -54,13 +55,13 @@ class Key:
     """For tables: a dict; for arrays of tables: a list of dicts; keys missing from every example
     are shown commented out."""
     required: bool = False
-    check: Optional[Callable[[Any], Optional[str]]] = None
+    check: Callable[[Any], str | None] | None = None
     """For a string (or each item of a list): returns what was expected, or None when fine."""
     choices: tuple = ()
     keys: tuple = ()
     """The keys of a table, of each table in an array, of each table in a table of tables."""
 
-    def key(self, name: str) -> Optional["Key"]:
+    def key(self, name: str) -> Key | None:
         return next((k for k in self.keys if k.name == name), None)
 
 

@@ -5,8 +5,8 @@ A file with an error keeps its last good version in force (none, if it never loa
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .loader import PRESETS_DIR, LoadedFile, RuleError, load_file, rule_files
 from .matcher import RuleSet
@@ -36,7 +36,7 @@ class RuleStore:
         return sources
 
     def _stamp(self, sources) -> dict:
-        stamps = {}
+        stamps: dict[str, object] = {}
         for path, _origin in sources:
             try:
                 st = os.stat(path)
@@ -55,7 +55,8 @@ class RuleStore:
         if stamps == self._stamps:
             return False
         self._stamps = stamps
-        errors, good = [], {}
+        errors: list = []
+        good: dict = {}
         for path, origin in sources:
             loaded = load_file(path, origin)
             key = str(path)
