@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, NamedTuple
 
-from . import bodies, catalog, challenge, credential_checks, credentials, tokens
+from . import bodies, catalog, challenge, credential_checks, credentials, statements, tokens
 from .caching import once
 from .model import (
     VERDICT_UNKNOWN,
@@ -41,6 +41,59 @@ SERVER_SIDE_REFUSALS = frozenset({
     "oauth-invalid-scope", "oauth-invalid-request", "vendor-error",
     "cookie-session-missing", "cookie-session-expired", "cookie-not-sent",
 })
+
+# ---- which finding is the cause: one explicit order -------------------------------------------
+
+DEFECT, STATEMENT, CROSS_FLOW, GENERIC = "defect", "statement", "cross-flow", "generic"
+
+PRECEDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # 1. A definite defect of the request that explains the refusal: whatever the server says,
+    #    this request could not have worked. The route comes first (nothing else matters on a
+    #    path that does not exist), then the defects that make the credential unreadable, then
+    #    a credential in the wrong place or absent (a cross-flow finding that says *why* it is
+    #    absent, such as a redirect that dropped it, outranks the bare absence).
+    (DEFECT, ("route-not-found", "cors-preflight-auth", "credential-placeholder",
+              "credential-empty", "scheme-duplicated", "credential-quoted",
+              "credential-whitespace", "basic-malformed", "challenge-charset-mismatch",
+              "scheme-missing", "credential-malformed", "header-misspelled", "header-duplicated",
+              "apikey-wrong-place", "credential-dropped-on-redirect", "cookie-not-sent",
+              "cookie-session-expired", "cookie-session-missing", "credential-missing",
+              "scheme-unexpected")),
+    # 2. The server's specific statement, mapped to a finding and confirmed by the token, and
+    #    the token's own facts. token-stale explains an expiry (the newer token existed), so it
+    #    comes before it; the token's identity (signature, audience, issuer) before its times;
+    #    authentication before authorization within what the server named.
+    (STATEMENT, ("token-stale", "token-signature-invalid", "token-audience-mismatch",
+                 "token-issuer-mismatch", "token-unsigned", "token-malformed",
+                 "token-wrong-type", "token-revoked", "token-expired", "token-not-yet-valid",
+                 "credential-invalid", "oauth-client-mismatch", "oauth-invalid-client",
+                 "oauth-invalid-grant", "oauth-unauthorized-client", "oauth-invalid-scope",
+                 "oauth-invalid-request", "challenge-claims-required",
+                 "challenge-step-up-required", "challenge-invalid-dpop-proof",
+                 "challenge-dpop-nonce", "sso-not-authorized", "token-scope-missing",
+                 "challenge-insufficient-scope", "permission-missing",
+                 "api-access-not-configured", "challenge-invalid-request", "vendor-error")),
+    # 3. Cross-flow patterns: a hint drawn from other flows, never over evidence about this one.
+    (CROSS_FLOW, ("token-lifetime-pattern",)),
+    # 4. Generic: the server refused and said so in words authlens has no mapping for, or only
+    #    the status code. The fix then quotes what the server said.
+    (GENERIC, ("challenge-invalid-token", "error-in-body", "status-hidden-404",
+               "status-unauthorized", "status-forbidden")),
+)
+"""The order in which findings explain a refusal, highest first: the tier, then the position in
+it. A warning never outranks an error (``cause_key``); an id not listed ranks after all listed."""
+
+RANK: dict[str, int] = {finding_id: i for i, finding_id in enumerate(
+    finding_id for _tier, ids in PRECEDENCE for finding_id in ids)}
+TIER: dict[str, str] = {finding_id: tier for tier, ids in PRECEDENCE for finding_id in ids}
+GENERIC_IDS = frozenset(dict(PRECEDENCE)[GENERIC])
+
+
+def cause_key(finding: Finding) -> tuple[int, int]:
+    """Sort key of a finding as the cause (lowest wins): errors before warnings, then
+    ``PRECEDENCE``."""
+    return (0 if finding.severity == "error" else 1, RANK.get(finding.id, len(RANK)))
+
 
 _VERDICT_LEADS = {
     catalog.AUTHN: "Authentication problem (prove who you are again)",
@@ -193,7 +246,7 @@ REMEMBERED_MAX_CHARS = 8 * 1024
 
 def default_checks() -> tuple[Check, ...]:
     return (*credential_checks.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS,
-            *rule_checks.CHECKS)
+            *statements.CHECKS, *rule_checks.CHECKS)
 
 
 def default_trackers() -> list:
@@ -272,10 +325,10 @@ class Analyzer:
         for check in chain(checks, trackers):
             found.extend(check(ctx))
         findings = found
-        if len(found) > 1:  # keep the first of findings that say the same thing
-            unique: dict[tuple[str, str], Finding] = {}
+        if len(found) > 1:  # a finding is reported once per flow: the first of each id
+            unique: dict[str, Finding] = {}
             for finding in found:
-                unique.setdefault((finding.id, finding.message), finding)
+                unique.setdefault(finding.id, finding)
             findings = list(unique.values())
         if findings and any(f.effective_verdict and not f.entry.fallback for f in findings):
             findings = [f for f in findings if not f.entry.fallback]
@@ -308,18 +361,21 @@ def build_diagnosis(ctx: Context, findings: list[Finding], full: bool = False) -
 def decide_verdict(ctx: Context, findings: list[Finding]) -> tuple[str | None, str | None]:
     """The verdict and the id of the finding that best explains the refusal.
 
-    A call counts as refused on 401/403/407, or when the server said so in a challenge or error
-    body (a 200 with Slack's ``ok:false``, a token endpoint's 400). Request-side evidence outranks
-    the status code through catalog weights: an empty token on a 403 is an authentication problem,
-    ``insufficient_scope`` on a 401 an authorization problem.
+    A call counts as refused on 401/403/407, when the server said so in a challenge or error
+    body (a 200 with Slack's ``ok:false``, a token endpoint's 400), or on a 400 whose request has
+    a definite credential defect. The cause is the first by ``cause_key`` (``PRECEDENCE``): an
+    empty token on a 403 is an authentication problem, ``insufficient_scope`` on a 401 an
+    authorization problem.
     """
-    refused = ctx.refused or any(f.id in SERVER_SIDE_REFUSALS for f in findings)
+    refused = ctx.refused or any(f.id in SERVER_SIDE_REFUSALS for f in findings) or (
+        ctx.status == 400 and any(TIER.get(f.id) == DEFECT and f.severity == "error"
+                                  for f in findings))
     if not refused:
         return None, None
     explaining = [f for f in findings if f.effective_verdict]
     if not explaining:
         return VERDICT_UNKNOWN, None
-    best = max(explaining, key=lambda f: f.entry.weight)  # max() keeps the first of equals
+    best = min(explaining, key=cause_key)
     return best.effective_verdict, best.id
 
 
@@ -332,7 +388,18 @@ def summarize(diagnosis: Diagnosis) -> str:
     lead = _VERDICT_LEADS[diagnosis.verdict]
     if cause is None:
         return f"{lead}: the server gave no reason authlens can read."
-    return f"{lead}: {cause.message} Fix: {cause.entry.fix}"
+    return f"{lead}: {cause.message} Fix: {fix_of(cause)}"
+
+
+def fix_of(finding: Finding) -> str:
+    """The fix shown for a cause: the catalog's, or for a generic finding what the server said."""
+    if finding.id not in GENERIC_IDS:
+        return finding.entry.fix
+    evidence = dict(finding.evidence)
+    said = evidence.get("message") or evidence.get("error_description")
+    if said:
+        return f"{finding.entry.fix} The server said: {str(said)!r}."
+    return finding.entry.fix
 
 
 def _severity_order(finding: Finding) -> int:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from . import catalog
+from . import catalog, scopes
 from .catalog import AUTHN, AUTHZ, UNKNOWN
 from .model import Finding, on_failure
 from .redact import redact
@@ -212,6 +212,64 @@ AWS = {
     "InvalidClientTokenId": (AUTHN, "the access key id does not exist"),
     "RequestExpired": (AUTHN, "the signed request is too old (clock skew)"),
 }
+
+# ---- vendor code -> the specific catalog finding it names (else error-in-body) ------------------
+
+_EXPIRED, _AUDIENCE, _ISSUER = "token-expired", "token-audience-mismatch", "token-issuer-mismatch"
+_SCOPE, _PERMISSION, _INVALID = "token-scope-missing", "permission-missing", "credential-invalid"
+_NOT_ENABLED, _REVOKED = "api-access-not-configured", "token-revoked"
+
+SPECIFIC = {
+    # Microsoft Graph / Azure / Dataverse / SharePoint
+    "Authentication_ExpiredToken": _EXPIRED, "ExpiredAuthenticationToken": _EXPIRED,
+    "InvalidAuthenticationTokenAudience": _AUDIENCE, "InvalidAuthenticationTokenTenant": _ISSUER,
+    "Authorization_RequestDenied": _SCOPE,
+    "Authorization_IdentityNotFound": _PERMISSION, "AccessDenied": _PERMISSION,
+    "ErrorAccessDenied": _PERMISSION, "accessDenied": _PERMISSION,
+    "AuthorizationFailed": _PERMISSION, "LinkedAuthorizationFailed": _PERMISSION,
+    "RequestDisallowedByPolicy": _PERMISSION, "AuthorizationPermissionMismatch": _PERMISSION,
+    "ForbiddenByRbac": _PERMISSION, "ForbiddenByPolicy": _PERMISSION,
+    "0x80072560": _PERMISSION, "0x80040220": _PERMISSION, "0x8004f507": _PERMISSION,
+    "-2147024891": _PERMISSION,
+    # Google
+    "ACCESS_TOKEN_SCOPE_INSUFFICIENT": _SCOPE, "insufficientPermissions": _SCOPE,
+    "SERVICE_DISABLED": _NOT_ENABLED, "accessNotConfigured": _NOT_ENABLED,
+    "BILLING_DISABLED": _NOT_ENABLED,
+    "API_KEY_INVALID": _INVALID, "keyInvalid": _INVALID, "authError": _INVALID,
+    "ACCESS_TOKEN_EXPIRED": _EXPIRED, "IAM_PERMISSION_DENIED": _PERMISSION,
+    # GitHub (message prefixes, lower case)
+    "bad credentials": _INVALID,
+    "resource not accessible by integration": _PERMISSION,
+    "resource not accessible by personal access token": _PERMISSION,
+    "must have admin rights to repository": _PERMISSION,
+    "resource protected by organization saml enforcement": "sso-not-authorized",
+    # Slack
+    "invalid_auth": _INVALID, "token_revoked": _REVOKED, "token_expired": _EXPIRED,
+    "account_inactive": _REVOKED, "missing_scope": _SCOPE, "no_permission": _PERMISSION,
+    "access_denied": _PERMISSION, "team_access_not_granted": _PERMISSION,
+    # Stripe (codes and message prefixes)
+    "invalid api key provided": _INVALID, "api_key_expired": _EXPIRED,
+    "permission_error": _PERMISSION, "does not have the required permissions": _PERMISSION,
+    # AWS
+    "AccessDeniedException": _PERMISSION, "ForbiddenException": _NOT_ENABLED,
+    "ExpiredTokenException": _EXPIRED, "UnrecognizedClientException": _INVALID,
+    "InvalidClientTokenId": _INVALID,
+}
+"""Vendor error code (or, for vendors without codes, a lower-case message prefix) -> the
+catalog id it names. A code missing here stays ``error-in-body``, whose fix quotes the server."""
+
+
+def specific_finding(error: VendorError) -> str | None:
+    """The catalog id ``error``'s code names, or None."""
+    found = SPECIFIC.get(error.code) or SPECIFIC.get(error.code.split(",")[0].strip())
+    if found:
+        return found
+    for text in (error.code.lower(), error.message.lower()):
+        for key, finding in SPECIFIC.items():
+            if " " in key and text.startswith(key):
+                return finding
+    return None
+
 
 _AWS_MESSAGES = {
     "missing authentication token": "MissingAuthenticationTokenException",
@@ -712,31 +770,13 @@ def _sent_credential(ctx) -> bool:
     return any(key.lower() in _CREDENTIAL_HEADERS for key, _ in ctx.request.headers)
 
 
-_PARENT_SCOPES = {"repo": ("public_repo", "repo:status", "repo_deployment", "repo:invite"),
-                  "user": ("read:user", "user:email", "user:follow")}
-
-
-def _covers(have: str, want: str) -> bool:
-    if have == want or want in _PARENT_SCOPES.get(have, ()):
-        return True
-    kind, _, target = want.partition(":")
-    hkind, _, htarget = have.partition(":")
-    rank = {"read": 0, "write": 1, "admin": 2}
-    return (bool(target) and target == htarget and kind in rank and hkind in rank
-            and rank[hkind] >= rank[kind])
-
-
 def _scope_gap(ctx) -> list:
     """Scopes the endpoint accepts (any one suffices) when the token has none of them."""
     accepted = ctx.response.header("x-accepted-oauth-scopes")
     have = ctx.response.header("x-oauth-scopes")
     if not accepted or have is None:
         return []
-    want = [s.strip() for s in accepted[:2048].split(",") if s.strip()]
-    has = [s.strip() for s in have[:2048].split(",") if s.strip()]
-    if not want or any(_covers(h, w) for w in want for h in has):
-        return []
-    return want[:16]
+    return scopes.missing(scopes.split(accepted), scopes.split(have), any_of=True)[:16]
 
 
 @on_failure

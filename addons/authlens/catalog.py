@@ -7,9 +7,8 @@ from here (``authlens catalog --markdown``) and a test keeps the two in step.
 ``verdict`` is what the finding means for a refused call when it is the best explanation:
 ``authentication`` (prove who you are again: fix, refresh or send the credential) or
 ``authorization`` (the credential is fine; get the permission). ``None``: it never explains a
-refusal by itself (a hint, a server defect, a security warning). ``weight`` ranks findings when
-choosing the cause: request-side evidence outranks what the server said, which outranks the bare
-status code. ``group`` picks the flow marker: ``format`` (the request is malformed), ``credential``
+refusal by itself (a hint, a server defect, a security warning). Which finding is named as the
+cause is decided by one explicit order, ``analyze.PRECEDENCE``, not by the entries. ``group`` picks the flow marker: ``format`` (the request is malformed), ``credential``
 (the credential is refused), ``permission`` (the credential lacks rights), ``server`` (the server's
 configuration refuses a request that cannot carry a credential), ``note`` (no marker).
 """
@@ -17,10 +16,20 @@ configuration refuses a request that cannot carry a credential), ``note`` (no ma
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-AUTHN = "authentication"
-AUTHZ = "authorization"
-UNKNOWN = "unknown"
+
+class Verdict(StrEnum):
+    """What a refused call needs: the one set of verdicts (JSON keeps the plain strings)."""
+
+    AUTHENTICATION = "authentication"
+    AUTHORIZATION = "authorization"
+    UNKNOWN = "unknown"
+
+
+AUTHN = Verdict.AUTHENTICATION
+AUTHZ = Verdict.AUTHORIZATION
+UNKNOWN = Verdict.UNKNOWN
 """Not an entry verdict: a finding sets it (``Finding.verdict``) when the call was refused but
 neither re-authenticating nor a permission fixes it (``route-not-found``, ``oauth-invalid-request``);
 those entries have verdict None and outrank other evidence through their weight."""
@@ -38,7 +47,6 @@ class Entry:
     fix: str
     cite: str
     verdict: str | None = None
-    weight: int = 0
     group: str = "note"
     fallback: bool = False
     """Reported only when no other finding explains the refusal (the bare status code)."""
@@ -52,21 +60,21 @@ _ENTRIES = [
         "server refused it.",
         "Client: attach the credential (check the connection/connector is signed in and that the "
         "code path that adds the header runs for this request).",
-        "RFC 9110 §11.6.2, §15.5.2", AUTHN, 70, "credential"),
+        "RFC 9110 §11.6.2, §15.5.2", AUTHN, "credential"),
     Entry(
         "credential-empty", "error", "Empty credential",
         "The Authorization header is empty or names a scheme with nothing after it (`Bearer`, "
         "`Bearer `): the variable that should hold the token was empty.",
         "Client: make sure the token was acquired before this call and that the variable holding it "
         "is set in this scope.",
-        "RFC 9110 §11.6.2; RFC 6750 §2.1", AUTHN, 95, "format"),
+        "RFC 9110 §11.6.2; RFC 6750 §2.1", AUTHN, "format"),
     Entry(
         "credential-placeholder", "error", "Placeholder instead of a credential",
         "The credential is a template or default value that was never filled in (`{{token}}`, "
         "`${TOKEN}`, `null`, `undefined`, `[object Object]`, `YOUR_API_KEY`, ...).",
         "Client: the expression/variable substitution did not run; fix the variable name or the step "
         "that sets it.",
-        "RFC 9110 §11.6.2", AUTHN, 96, "format"),
+        "RFC 9110 §11.6.2", AUTHN, "format"),
     Entry(
         "credential-quoted", "error", "Credential wrapped in quotes",
         "Quotes surround the header value or the token (`\"Bearer ey...\"`, `Bearer \"ey...\"`). "
@@ -74,7 +82,7 @@ _ENTRIES = [
         "expression engine or JSON serialisation added them.",
         "Client: remove the quotes where the header is built (use the raw string, not a JSON-encoded "
         "one).",
-        "RFC 9110 §11.4; RFC 6750 §2.1", AUTHN, 94, "format"),
+        "RFC 9110 §11.4; RFC 6750 §2.1", AUTHN, "format"),
     Entry(
         "credential-whitespace", "error", "Stray whitespace or invisible character in credential",
         "The credential contains leading/trailing or doubled spaces, a tab, CR/LF, a zero-width or "
@@ -82,65 +90,65 @@ _ENTRIES = [
         "template line break changes the token.",
         "Client: trim the value where it is read (secret store, environment variable, config file) "
         "and rebuild the header as `Scheme<one space>credential`.",
-        "RFC 9110 §11.4, §5.5; RFC 6750 §2.1", AUTHN, 93, "format"),
+        "RFC 9110 §11.4, §5.5; RFC 6750 §2.1", AUTHN, "format"),
     Entry(
         "scheme-missing", "error", "No authentication scheme",
         "The Authorization header holds a bare token or key with no scheme in front of it: the "
         "server cannot tell how to read it. (Not reported when the server accepted the call or is "
         "known to take bare credentials, e.g. AWS API Gateway authorizers.)",
         "Client: send `Authorization: Bearer <token>` (or the scheme the API documents).",
-        "RFC 9110 §11.4, §11.6.2; RFC 6750 §2.1", AUTHN, 92, "format"),
+        "RFC 9110 §11.4, §11.6.2; RFC 6750 §2.1", AUTHN, "format"),
     Entry(
         "scheme-duplicated", "error", "Scheme written twice",
         "The scheme appears twice (`Bearer Bearer ey...`): the code adds `Bearer ` to a value that "
         "already had it.",
         "Client: add the scheme in one place only (usually: store the raw token, prefix when sending).",
-        "RFC 9110 §11.4; RFC 6750 §2.1", AUTHN, 97, "format"),
+        "RFC 9110 §11.4; RFC 6750 §2.1", AUTHN, "format"),
     Entry(
         "scheme-unexpected", "error", "Scheme the server does not accept",
         "The request used a scheme the server did not challenge for (sent Bearer, server asks Basic), "
         "or not the one the API's rule expects. Servers sometimes accept schemes they do not "
         "advertise, so an explicit error from the server outranks this.",
         "Client: use the scheme in the server's WWW-Authenticate challenge or the API's documentation.",
-        "RFC 9110 §11.6.1, §11.6.2", AUTHN, 50, "format"),
+        "RFC 9110 §11.6.1, §11.6.2", AUTHN, "format"),
     Entry(
         "credential-malformed", "error", "Credential does not fit its scheme's syntax",
         "A Bearer credential must be token68 (letters, digits, `-._~+/`, trailing `=`). A character "
         "outside that set means something else was pasted in (`Bearer token=abc`, a JSON object, "
         "a whole header line).",
         "Client: send only the token itself after `Bearer `.",
-        "RFC 9110 §11.2; RFC 6750 §2.1", AUTHN, 90, "format"),
+        "RFC 9110 §11.2; RFC 6750 §2.1", AUTHN, "format"),
     Entry(
         "basic-malformed", "error", "Basic credential not encoded right",
         "A Basic credential must be base64(user-id \":\" password). This one is not base64, decodes "
         "to something without a colon, or is `user:pass` in clear.",
         "Client: send `Basic ` + base64(\"user:password\") (most HTTP libraries do this for you: pass "
         "user and password, not a header).",
-        "RFC 7617 §2", AUTHN, 91, "format"),
+        "RFC 7617 §2", AUTHN, "format"),
     Entry(
         "credential-in-url", "warning", "Credential in the URL",
         "A token, key or password is in the query string or the URL's user-info. URLs end up in "
         "logs, browser history and Referer headers; many APIs ignore or reject credentials there.",
         "Client: move the credential to the Authorization header (or the header the API documents).",
-        "RFC 6750 §2.3, §5.3; RFC 9110 §4.2.4", None, 20, "note"),
+        "RFC 6750 §2.3, §5.3; RFC 9110 §4.2.4", None, "note"),
     Entry(
         "header-misspelled", "error", "Authorization header misspelled",
         "The credential is in a header the server does not read (`Authorisation`, `Authentication`, "
         "`Auth`, `Bearer`, ...), so as far as the server knows none was sent.",
         "Client: send it in `Authorization` (or the header the API documents).",
-        "RFC 9110 §11.6.2", AUTHN, 89, "format"),
+        "RFC 9110 §11.6.2", AUTHN, "format"),
     Entry(
         "header-duplicated", "error", "Authorization header sent more than once",
         "Authorization is a singleton field; with two of them servers and proxies pick one, join "
         "them with a comma, or reject the request.",
         "Client: set the header once (look for a default header plus a per-request one).",
-        "RFC 9110 §5.3, §11.6.2", AUTHN, 88, "format"),
+        "RFC 9110 §5.3, §11.6.2", AUTHN, "format"),
     Entry(
         "credential-over-http", "warning", "Credential sent over plain HTTP",
         "The credential crossed the network unencrypted to a host that is not loopback. Anyone on the "
         "path can read and replay it; many servers refuse or redirect such requests.",
         "Client: use https://; rotate the credential if this was a real one.",
-        "RFC 6750 §5.3; RFC 7617 §4; RFC 9110 §17.16", None, 15, "note"),
+        "RFC 6750 §5.3; RFC 7617 §4; RFC 9110 §17.16", None, "note"),
     # ---- the token -------------------------------------------------------------------------
     Entry(
         "token-expired", "error", "Token expired",
@@ -149,37 +157,37 @@ _ENTRIES = [
         "leeway).",
         "Client: refresh or re-acquire the token before it expires (check that the refresh actually "
         "replaces the token the client sends).",
-        "RFC 7519 §4.1.4; RFC 6750 §3.1 invalid_token", AUTHN, 85, "credential"),
+        "RFC 7519 §4.1.4; RFC 6750 §3.1 invalid_token", AUTHN, "credential"),
     Entry(
         "token-not-yet-valid", "error", "Token not yet valid",
         "The token's `nbf` (or `iat`) lies in the future of the time the request was sent: the clock "
         "of the client or of the token issuer is off.",
         "Machine running the client (or the issuer): fix the clock (NTP); or wait for nbf.",
-        "RFC 7519 §4.1.5, §4.1.6", AUTHN, 84, "credential"),
+        "RFC 7519 §4.1.5, §4.1.6", AUTHN, "credential"),
     Entry(
         "token-malformed", "error", "Token cannot be decoded",
         "The token looks like a JWT (three dot-separated parts) but a part is not valid base64url or "
         "JSON: it was truncated, edited or double-encoded on the way.",
         "Client: send the token exactly as the issuer returned it (look for truncation, URL-encoding "
         "or a value that was concatenated).",
-        "RFC 7519 §7.2; RFC 7515 §7.1", AUTHN, 86, "credential"),
+        "RFC 7519 §7.2; RFC 7515 §7.1", AUTHN, "credential"),
     Entry(
         "token-unsigned", "error", "Unsigned token (alg none)",
         "The JWT header says `alg: none`: no signature. Servers must reject such tokens.",
         "Client/issuer: request a signed token from the real identity provider; `alg: none` tokens "
         "come from test stubs or forged tokens.",
-        "RFC 7518 §3.6; RFC 8725 §2.1, §3.1", AUTHN, 83, "credential"),
+        "RFC 7518 §3.6; RFC 8725 §2.1, §3.1", AUTHN, "credential"),
     Entry(
         "token-opaque", "info", "Opaque token",
         "The token is not a JWT: only the server that issued it can read it, so its expiry and scopes "
         "cannot be checked here.",
         "Nothing to fix; use the issuer's introspection endpoint to read it if needed.",
-        "RFC 6750 §1.3; RFC 7662", None, 0, "note"),
+        "RFC 6750 §1.3; RFC 7662", None, "note"),
     Entry(
         "token-encrypted", "info", "Encrypted token (JWE)",
         "The token is an encrypted JWT (five parts); its claims are readable only by the audience.",
         "Nothing to fix client-side.",
-        "RFC 7516 §7.1", None, 0, "note"),
+        "RFC 7516 §7.1", None, "note"),
     # ---- the token's life (authlens.oauth.lifecycle: what the proxy saw earlier) ------------
     Entry(
         "token-origin", "info", "Where the token came from",
@@ -187,7 +195,7 @@ _ENTRIES = [
         "session: which grant, client and endpoint, when, its lifetime, and what happened to it "
         "since (refreshed, revoked, expired).",
         "Nothing to fix by itself; follow the link to the flow that issued the token.",
-        "RFC 6749 §5.1", None, 0, "note"),
+        "RFC 6749 §5.1", None, "note"),
     Entry(
         "token-stale", "error", "Stale token: a newer one was already issued",
         "The request carried a token although the token endpoint had already issued a newer one "
@@ -196,7 +204,7 @@ _ENTRIES = [
         "thread).",
         "Client: after a refresh, replace the token everywhere it is used (read it from one "
         "place per request, not from a copy taken at start-up).",
-        "RFC 6749 §6, §1.5", AUTHN, 87, "credential"),
+        "RFC 6749 §6, §1.5", AUTHN, "credential"),
     Entry(
         "token-lifetime-pattern", "warning", "Tokens rejected at the same age",
         "Several different tokens were rejected by this host when they reached about the same "
@@ -204,7 +212,7 @@ _ENTRIES = [
         "plan for, the 'fails after X minutes, consistently' symptom.",
         "Client: refresh (or re-acquire) tokens before they reach that age, e.g. at 80% of the "
         "observed lifetime or of expires_in.",
-        "RFC 6749 §5.1 expires_in, §6", AUTHN, 63, "credential"),
+        "RFC 6749 §5.1 expires_in, §6", AUTHN, "credential"),
     Entry(
         "oauth-no-refresh-token", "warning", "Expiring token issued without a refresh token",
         "The token endpoint issued an access token that expires, but no refresh token: when it "
@@ -213,7 +221,7 @@ _ENTRIES = [
         "the client is not allowed the refresh_token grant.",
         "Client: request `offline_access` (or the provider's equivalent) in the authorization "
         "request; app registration: allow refresh tokens for this client.",
-        "RFC 6749 §1.5, §5.1; OpenID Connect Core §11", None, 12, "note"),
+        "RFC 6749 §1.5, §5.1; OpenID Connect Core §11", None, "note"),
     Entry(
         "oauth-client-mismatch", "error", "Refresh sent by another client or to another endpoint",
         "The refresh token was sent with another client_id, or to another token endpoint URL, "
@@ -222,20 +230,20 @@ _ENTRIES = [
         "invalid_client.",
         "Client config: refresh with the same client_id, client authentication and token "
         "endpoint URL (tenant, v1 vs v2) as the sign-in that issued the refresh token.",
-        "RFC 6749 §6, §10.4", AUTHN, 79, "credential"),
+        "RFC 6749 §6, §10.4", AUTHN, "credential"),
     # ---- response side ---------------------------------------------------------------------
     Entry(
         "challenge-missing", "warning", "401 without WWW-Authenticate",
         "A 401 response must say how to authenticate in a WWW-Authenticate header. This server did "
         "not, so clients cannot react automatically (no retry with the right scheme or scope).",
         "Server: add the challenge. Client side: read the error body for the reason.",
-        "RFC 9110 §15.5.2, §11.6.1", None, 10, "note"),
+        "RFC 9110 §15.5.2, §11.6.1", None, "note"),
     Entry(
         "challenge-invalid-token", "error", "Server says the token is invalid",
         "The server's challenge carries `error=\"invalid_token\"`: the token is expired, revoked, "
         "malformed, or for another audience or issuer.",
         "Client: acquire a new token for this API (right audience/resource and tenant) and send it.",
-        "RFC 6750 §3.1", AUTHN, 60, "credential"),
+        "RFC 6750 §3.1", AUTHN, "credential"),
     Entry(
         "challenge-insufficient-scope", "error", "Token lacks the required scope",
         "The server's challenge carries `error=\"insufficient_scope\"`: the caller is authenticated "
@@ -243,31 +251,32 @@ _ENTRIES = [
         "not help.",
         "Permissions: request/consent the scope named in the challenge (app registration, admin "
         "consent, role assignment), then get a new token that carries it.",
-        "RFC 6750 §3.1", AUTHZ, 75, "permission"),
+        "RFC 6750 §3.1", AUTHZ, "permission"),
     Entry(
         "challenge-invalid-request", "error", "Server says the request is malformed",
         "The server's challenge carries `error=\"invalid_request\"`: a parameter is missing, repeated "
         "or malformed, or the credential was sent more than one way.",
         "Client: send the credential once, in the documented place and format.",
-        "RFC 6750 §3.1", AUTHN, 65, "format"),
+        "RFC 6750 §3.1", AUTHN, "format"),
     Entry(
         "challenge-malformed", "warning", "WWW-Authenticate does not parse",
         "The server's WWW-Authenticate header does not follow the challenge syntax; clients may "
         "ignore it.",
         "Server: fix the header syntax. Client: read the error body instead.",
-        "RFC 9110 §11.6.1, §11.3", None, 5, "note"),
+        "RFC 9110 §11.6.1, §11.3", None, "note"),
     Entry(
         "status-error-mismatch", "warning", "Error code on the wrong status",
         "The challenge's error code does not match the status: `insufficient_scope` belongs on a 403, "
         "`invalid_token` on a 401. Trust the error code: it says which problem this really is.",
         "Server: use the status RFC 6750 assigns to the error. Client: act on the error code.",
-        "RFC 6750 §3.1", None, 8, "note"),
+        "RFC 6750 §3.1", None, "note"),
     Entry(
         "error-in-body", "error", "Server explained the refusal in its body",
         "The response body carries the API's own error code and message (Graph, Google, GitHub, AWS, "
         "Slack, ...), which says more than the status code.",
-        "As the vendor's code says (see the message).",
-        "RFC 9457; vendor documentation", AUTHN, 62, "credential"),
+        "Act on the server's own words (quoted in the message); authlens has no more specific "
+        "finding for this code.",
+        "RFC 9457; vendor documentation", AUTHN, "credential"),
     Entry(
         "challenge-claims-required", "error", "Conditional Access wants a new token with claims",
         "The challenge carries `error=\"insufficient_claims\"` and a `claims` request (Microsoft "
@@ -277,7 +286,7 @@ _ENTRIES = [
         "purpose: re-authenticating (with the claims) is the fix.",
         "Client: acquire a new token interactively, passing the challenge's `claims` (MSAL: "
         "`WithClaims(...)` / `claims_challenge=`), and declare the `cp1` client capability.",
-        "Microsoft identity platform: claims challenges, CAE; RFC 6750 §3", AUTHN, 82,
+        "Microsoft identity platform: claims challenges, CAE; RFC 6750 §3", AUTHN,
         "credential"),
     Entry(
         "challenge-step-up-required", "error", "Stronger or more recent sign-in required",
@@ -285,7 +294,7 @@ _ENTRIES = [
         "but the sign-in behind it was not strong enough (`acr_values`) or is too old (`max_age`).",
         "Client: send the user through the authorization server again requesting the `acr_values` "
         "/ `max_age` from the challenge, then retry with the new token.",
-        "RFC 9470 §3, §4", AUTHN, 81, "credential"),
+        "RFC 9470 §3, §4", AUTHN, "credential"),
     Entry(
         "challenge-dpop-nonce", "warning", "DPoP nonce required",
         "The challenge carries `error=\"use_dpop_nonce\"`: the server wants a DPoP proof that "
@@ -293,7 +302,7 @@ _ENTRIES = [
         "token.",
         "Client: build a new DPoP proof with the `nonce` claim set to the `DPoP-Nonce` value and "
         "retry (most DPoP libraries do this automatically once).",
-        "RFC 9449 §9, §8", AUTHN, 66, "credential"),
+        "RFC 9449 §9, §8", AUTHN, "credential"),
     Entry(
         "challenge-invalid-dpop-proof", "error", "DPoP proof rejected",
         "The challenge carries `error=\"invalid_dpop_proof\"`: the DPoP proof JWT is missing, "
@@ -301,7 +310,7 @@ _ENTRIES = [
         "does not match the token's key binding (`ath`, `cnf.jkt`).",
         "Client: create a fresh proof per request with the exact method and URL, the current time, "
         "a new jti, `ath` of the access token, signed with the key the token is bound to.",
-        "RFC 9449 §4.3, §7.1", AUTHN, 67, "format"),
+        "RFC 9449 §4.3, §7.1", AUTHN, "format"),
     Entry(
         "challenge-charset-mismatch", "error", "Basic credential in the wrong character encoding",
         "The server's Basic challenge says `charset=\"UTF-8\"`, but the user-id:password the "
@@ -309,7 +318,7 @@ _ENTRIES = [
         "password was encoded differently from how the server stored it.",
         "Client: encode `user:password` as UTF-8 before base64 (e.g. requests: pass bytes, or use "
         "`HTTPBasicAuth` with str in a recent version).",
-        "RFC 7617 §2.1", AUTHN, 90, "format"),
+        "RFC 7617 §2.1", AUTHN, "format"),
     Entry(
         "route-not-found", "error", "No such route (API Gateway's 'Missing Authentication Token')",
         "AWS API Gateway answers requests for a path, method or stage it does not have with 403 "
@@ -318,7 +327,7 @@ _ENTRIES = [
         "authorization and no SigV4 signature was sent.",
         "Client: check the URL (stage name, resource path, trailing slash) and the HTTP method "
         "against the deployed API; redeploy the stage if the route is new.",
-        "AWS API Gateway documentation: MissingAuthenticationTokenException", None, 99, "note"),
+        "AWS API Gateway documentation: MissingAuthenticationTokenException", None, "note"),
     Entry(
         "status-hidden-404", "warning", "404 that may hide a refusal",
         "The server answered 404 to a request that carried a credential, and this API hides "
@@ -328,7 +337,7 @@ _ENTRIES = [
         "Permissions: check the token's scopes/permissions and the account's access to the "
         "resource (GitHub: compare X-OAuth-Scopes with X-Accepted-OAuth-Scopes); otherwise check "
         "the path.",
-        "RFC 9110 §15.5.5, §15.5.4", AUTHZ, 30, "permission"),
+        "RFC 9110 §15.5.5, §15.5.4", AUTHZ, "permission"),
     # ---- across flows: credentials lost on the way (redirects, CORS, cookies) ----------------
     Entry(
         "credential-dropped-on-redirect", "error", "Credential dropped on a cross-origin redirect",
@@ -339,7 +348,7 @@ _ENTRIES = [
         "re-attach the credential for that host deliberately (e.g. curl --location-trusted, a "
         "requests auth handler per host) only if you trust it.",
         "RFC 9110 §15.4, §11.6.2; Fetch Standard §4.4 HTTP-redirect fetch; curl CVE-2022-27776",
-        AUTHN, 78, "credential"),
+        AUTHN, "credential"),
     Entry(
         "cors-preflight-auth", "error", "CORS preflight refused for lack of credentials",
         "The request is a browser's CORS preflight (OPTIONS with Access-Control-Request-Method). "
@@ -348,7 +357,7 @@ _ENTRIES = [
         "sends the real request.",
         "Server: let OPTIONS preflights through before authentication and answer them with "
         "Access-Control-Allow-Origin/-Methods/-Headers (and -Credentials when needed).",
-        "Fetch Standard §3.2.2, §4.8 CORS-preflight fetch; RFC 9110 §9.3.7", AUTHN, 98, "server"),
+        "Fetch Standard §3.2.2, §4.8 CORS-preflight fetch; RFC 9110 §9.3.7", AUTHN, "server"),
     Entry(
         "cors-hides-status", "warning", "CORS hides the real status from the page",
         "The cross-origin response lacks a matching Access-Control-Allow-Origin (or, for a call with "
@@ -356,21 +365,21 @@ _ENTRIES = [
         "sees only a network/CORS error (`TypeError: Failed to fetch`), never the 401/403.",
         "Server: send the CORS headers on error responses too, so the page can read the status. "
         "Debugging: look at this flow's real status and its other findings, not the script's error.",
-        "Fetch Standard §3.2.3, §4.9 CORS check", None, 12, "note"),
+        "Fetch Standard §3.2.3, §4.9 CORS check", None, "note"),
     Entry(
         "cookie-session-missing", "error", "Session cookie not sent",
         "The request relies on a session cookie (named by a rule, or set earlier on this host) but "
         "arrived without it, and the server refused it or redirected to its login page.",
         "Client: keep and send the cookie (a cookie jar / `requests.Session`, fetch with "
         "`credentials: 'include'`, the same browser context), or sign in again.",
-        "RFC 6265 §5.4; RFC 9110 §15.5.2", AUTHN, 77, "credential"),
+        "RFC 6265 §5.4; RFC 9110 §15.5.2", AUTHN, "credential"),
     Entry(
         "cookie-session-expired", "error", "Session cookie expired",
         "The session cookie's Expires/Max-Age had passed (or the server cleared it) when the request "
         "was sent: a browser no longer sends it, and a server no longer accepts it.",
         "Client: sign in again (or refresh the session before it ends); server: lengthen the "
         "session or renew the cookie on activity if sessions end too soon.",
-        "RFC 6265 §4.1.2.1, §4.1.2.2, §5.3", AUTHN, 85, "credential"),
+        "RFC 6265 §4.1.2.1, §4.1.2.2, §5.3", AUTHN, "credential"),
     Entry(
         "cookie-not-sent", "error", "Session cookie withheld by its own attributes",
         "The session cookie exists but its Set-Cookie attributes stop the browser from sending it "
@@ -378,20 +387,20 @@ _ENTRIES = [
         "that does not cover this URL.",
         "Server: set the attributes this use needs (SameSite=None; Secure for cross-site calls, a "
         "Domain/Path covering the API, https); or client: call the API from the same site.",
-        "RFC 6265 §5.4; draft-ietf-httpbis-rfc6265bis §5.6.7 (SameSite)", AUTHN, 79, "credential"),
+        "RFC 6265 §5.4; draft-ietf-httpbis-rfc6265bis §5.6.7 (SameSite)", AUTHN, "credential"),
     Entry(
         "status-unauthorized", "error", "401: the server did not accept the credential",
         "The server refused the credential without saying why: it is wrong, expired, revoked, for "
         "another API or tenant, or missing.",
         "Client: get a fresh credential for this API and check the request's header as sent.",
-        "RFC 9110 §15.5.2", AUTHN, 1, "credential", fallback=True),
+        "RFC 9110 §15.5.2", AUTHN, "credential", fallback=True),
     Entry(
         "status-forbidden", "error", "403: authenticated, but not allowed",
         "The server knows who is calling and refuses the operation: a role, scope, license, policy or "
         "resource permission is missing. Logging in again will not help.",
         "Permissions: have the account or app granted the role/scope for this resource (ask the "
         "resource's admin).",
-        "RFC 9110 §15.5.4", AUTHZ, 1, "permission", fallback=True),
+        "RFC 9110 §15.5.4", AUTHZ, "permission", fallback=True),
     # ---- token endpoint (RFC 6749 §5.2 error responses) ------------------------------------
     Entry(
         "oauth-invalid-grant", "error", "Token endpoint: grant invalid, expired or revoked",
@@ -400,7 +409,7 @@ _ENTRIES = [
         "redirect URI. A refresh token that fails this way will not start working again.",
         "Client: start a new sign-in (interactive) to get a new code/refresh token; for codes, "
         "redeem each only once with the same redirect_uri used to obtain it.",
-        "RFC 6749 §5.2", AUTHN, 77, "credential"),
+        "RFC 6749 §5.2", AUTHN, "credential"),
     Entry(
         "oauth-invalid-client", "error", "Token endpoint: client authentication failed",
         "The token endpoint answered `invalid_client`: the client id is unknown, or its secret, "
@@ -408,28 +417,83 @@ _ENTRIES = [
         "registration does not allow. This is the application's credential, not the user's.",
         "App registration / client config: use the current client secret *value* (not its id), "
         "certificate or assertion, and the auth method (Basic vs POST body) the server expects.",
-        "RFC 6749 §5.2, §2.3.1", AUTHN, 78, "credential"),
+        "RFC 6749 §5.2, §2.3.1", AUTHN, "credential"),
     Entry(
         "oauth-unauthorized-client", "error", "Token endpoint: client not allowed this grant",
         "The token endpoint answered `unauthorized_client`: the client authenticated but is not "
         "allowed to use this grant type (client credentials, refresh, device code, ...).",
         "App registration: enable the grant type / flow for this client (or use the flow it is "
         "registered for).",
-        "RFC 6749 §5.2", AUTHZ, 76, "permission"),
+        "RFC 6749 §5.2", AUTHZ, "permission"),
     Entry(
         "oauth-invalid-scope", "error", "Token endpoint: scope invalid or not granted",
         "The token endpoint answered `invalid_scope`: a requested scope is unknown, malformed, "
         "for another resource, or more than the client or user was granted.",
         "Client / app registration: request only scopes the API defines and the app is granted "
         "(and consented); one resource per token request.",
-        "RFC 6749 §5.2, §3.3", AUTHZ, 76, "permission"),
+        "RFC 6749 §5.2, §3.3", AUTHZ, "permission"),
     Entry(
         "oauth-invalid-request", "error", "Token endpoint: malformed token request",
         "The token endpoint answered `invalid_request`: a required parameter (grant_type, code, "
         "redirect_uri, client_id, code_verifier...) is missing, repeated or malformed. Not a bad "
         "credential: the request itself is wrong.",
         "Client: send the parameters the grant requires, form-encoded, each once.",
-        "RFC 6749 §5.2", None, 74, "note"),
+        "RFC 6749 §5.2", None, "note"),
+    # ---- the server's own words, mapped to what they mean (statements.py, bodies.py) ---------
+    Entry(
+        "credential-invalid", "error", "Server does not recognise the credential",
+        "The server said the credential itself is wrong (`Bad credentials`, `Invalid API key "
+        "provided`, `invalid_auth`, `API_KEY_INVALID`, `Invalid Credentials`): mistyped, "
+        "rotated or deleted, from another account, project or mode (test vs live).",
+        "Client: send the current credential for this account and environment (copy it again "
+        "from where it is issued; check test vs live keys).",
+        "RFC 9110 §15.5.2; RFC 6750 §3.1; vendor documentation", AUTHN, "credential"),
+    Entry(
+        "token-revoked", "error", "Token revoked or no longer active",
+        "The server said the token (or the session or grant behind it) was revoked or is no "
+        "longer active: a sign-out, password change, app uninstall or admin action ended it.",
+        "Client: get a new token (sign in again); a revoked token never works again.",
+        "RFC 7009; RFC 7662 §2.2 active; RFC 6750 §3.1", AUTHN, "credential"),
+    Entry(
+        "token-wrong-type", "error", "Wrong kind of token for this API",
+        "The server refused the token and its claims say it is another kind than this API takes "
+        "(an access token where an ID token is expected or the reverse, a user token where an app "
+        "token is expected).",
+        "Client: send the kind of token the API's authorizer is configured for (e.g. API Gateway "
+        "Cognito authorizers without scopes want the ID token).",
+        "RFC 9068 §2.1; OpenID Connect Core §2; AWS API Gateway Cognito authorizers", AUTHN,
+        "credential"),
+    Entry(
+        "permission-missing", "error", "The identity lacks a permission on this resource",
+        "The server said the caller is known but lacks a permission, role, privilege or "
+        "membership for this resource, or a policy on the resource refuses it. A new token with "
+        "the same grants will not help.",
+        "Permissions: have the resource's admin grant the role/privilege or change the policy "
+        "named in the message (then retry; no new sign-in needed unless roles are in the token).",
+        "RFC 9110 §15.5.4; vendor documentation", AUTHZ, "permission"),
+    Entry(
+        "sso-not-authorized", "error", "Token not authorized for the organization's SSO",
+        "The organization enforces SAML single sign-on and this token has not been authorized "
+        "for it (GitHub `X-GitHub-SSO: required`). The token is valid elsewhere.",
+        "User: open the URL in the X-GitHub-SSO header (valid for one hour) and authorize the "
+        "token for the organization, then retry.",
+        "GitHub REST API: SAML SSO authorization", AUTHZ, "permission"),
+    Entry(
+        "api-access-not-configured", "error", "The API is not enabled for this caller",
+        "The credential is fine, but the API is not enabled or subscribed for the caller's "
+        "project, key or plan (Google `SERVICE_DISABLED`, API Gateway key without a usage plan). "
+        "Neither a new credential nor a new sign-in fixes it.",
+        "Configuration: enable the API for the project (or add the key to a usage plan of this "
+        "stage), then retry.",
+        "Google Cloud API errors; AWS API Gateway usage plans", AUTHZ, "permission"),
+    Entry(
+        "credential-unusual-char", "warning", "Credential character outside token68",
+        "The credential has a character token68 does not allow (`!`, `#`, `$`, `*`, ...). Many "
+        "servers accept such tokens, so this is reported but never named as the cause of a "
+        "refusal.",
+        "Client: if the server refuses the token, check that the value is the token as issued "
+        "(no extra characters).",
+        "RFC 9110 §11.2; RFC 6750 §2.1", None, "note"),
     # ---- rules: what the API expects (rules/, presets) -------------------------------------
     Entry(
         "apikey-wrong-place", "error", "Credential sent in the wrong place",
@@ -438,7 +502,7 @@ _ENTRIES = [
         "none was sent.",
         "Client: send the credential where the API's rule (and documentation) says: the header, "
         "parameter or cookie named in the message.",
-        "RFC 6750 §2; API documentation", AUTHN, 91, "format"),
+        "RFC 6750 §2; API documentation", AUTHN, "format"),
     Entry(
         "token-audience-mismatch", "error", "Token issued for another API",
         "The token's `aud` is not an audience this API accepts: it was requested for another "
@@ -446,14 +510,14 @@ _ENTRIES = [
         "resource server).",
         "Client: request the token for this API (the `scope`/`resource` of the token request must "
         "name this API), then send that token.",
-        "RFC 7519 §4.1.3; RFC 8707; RFC 9068 §4", AUTHN, 87, "credential"),
+        "RFC 7519 §4.1.3; RFC 8707; RFC 9068 §4", AUTHN, "credential"),
     Entry(
         "token-issuer-mismatch", "error", "Token from another issuer or environment",
         "The token's `iss` (or tenant) is not one this API trusts: typically a staging token on a "
         "production host, or a token from another tenant.",
         "Client: get the token from the issuer/tenant of the environment you are calling (check "
         "the authority URL and tenant id in the client's configuration).",
-        "RFC 7519 §4.1.1; RFC 9068 §4", AUTHN, 86, "credential"),
+        "RFC 7519 §4.1.1; RFC 9068 §4", AUTHN, "credential"),
     Entry(
         "token-scope-missing", "error", "Token lacks a scope or role this call needs",
         "The token is accepted but does not carry the scope(s) or role(s) the call requires (from "
@@ -461,19 +525,19 @@ _ENTRIES = [
         "Re-authenticating with the same consent will not help.",
         "Permissions: grant/consent the missing scope or role (app registration, admin consent, "
         "app reinstall), then get a new token that carries it.",
-        "RFC 6750 §3.1; RFC 8693 §4.2; RFC 9068 §2.2.3", AUTHZ, 78, "permission"),
+        "RFC 6750 §3.1; RFC 8693 §4.2; RFC 9068 §2.2.3", AUTHZ, "permission"),
     Entry(
         "token-signature-invalid", "error", "Token signature does not verify",
         "The token's signature does not verify against the issuer's keys (JWKS): it was altered, "
         "signed by another issuer or environment, or with a key the issuer no longer publishes.",
         "Client: get a fresh token from the issuer this API trusts; never edit tokens.",
-        "RFC 7515 §5.2; RFC 7517; RFC 8725 §3.1", AUTHN, 89, "credential"),
+        "RFC 7515 §5.2; RFC 7517; RFC 8725 §3.1", AUTHN, "credential"),
     Entry(
         "vendor-error", "error", "The API's own error code, explained",
         "The API reported a documented error code (body field or header); the API's rule says what "
         "it means and whether it is an authentication or an authorization problem.",
         "As the message says for this code.",
-        "API documentation (rules/, presets)", AUTHN, 79, "credential"),
+        "API documentation (rules/, presets)", AUTHN, "credential"),
 ]
 
 CATALOG: dict[str, Entry] = {entry.id: entry for entry in _ENTRIES}

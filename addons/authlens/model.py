@@ -30,9 +30,10 @@ _PLAIN_URL = re.compile(
     r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#@\[\]\\\x00-\x20\x7f-\U0010ffff]*)"
     r"((?:/[^?#\\\x00-\x20\x7f]*)?)(?:\?([^#\\\x00-\x20\x7f]*))?(?:#[^\\\x00-\x20\x7f]*)?")
 
-VERDICT_AUTHENTICATION = "authentication"
-VERDICT_AUTHORIZATION = "authorization"
-VERDICT_UNKNOWN = "unknown"
+Verdict = catalog.Verdict
+VERDICT_AUTHENTICATION = Verdict.AUTHENTICATION
+VERDICT_AUTHORIZATION = Verdict.AUTHORIZATION
+VERDICT_UNKNOWN = Verdict.UNKNOWN
 
 
 def header_values(fields: HeaderFields, name: str) -> list[str]:
@@ -162,6 +163,8 @@ def plain(value: Any) -> Any:
     (from a header or body the client sent) becomes the text ``\\xNN``. Messages and redacted
     values quote what was sent, and a ``.flow`` file cannot store a lone surrogate."""
     if isinstance(value, str):
+        if type(value) is not str:  # a Verdict: stored as its plain string
+            value = str(value)
         if value.isascii():
             return value
         try:

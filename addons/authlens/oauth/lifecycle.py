@@ -102,10 +102,14 @@ class TokenLifecycle:
         """refresh token key -> Refresh"""
         self.latest: Recent = Recent(max_tokens)
         """(client, audience) -> key of the newest token issued for it."""
+        self.by_address: Recent = Recent(max_tokens)
+        """(address, audience) -> key of the newest token issued to a client at that address."""
+        self.rejected: Recent = Recent(max_tokens)
+        """key of a token the proxy did not see issued -> (address, first refusal time)."""
         self.history: Recent = Recent(max_clients)
         """client -> its grant events (issued, failed, revoked)."""
         self.ages: Recent = Recent(max_clients)
-        """(address, host) -> (age at first rejection, token key) of recent 401s."""
+        """(address, host, port) -> (age at first rejection, token key) of recent 401s."""
         self.flows: Recent = Recent(max_flows)
         """flow id -> (findings, token keys): replays answer from here."""
         self.now = 0.0
@@ -196,6 +200,7 @@ class TokenLifecycle:
         if previous is not None and previous.replaced is None:
             previous.replaced = (at, flow, issued.key)
         self.latest[(client, audience)] = issued.key
+        self.by_address[(client.rpartition(" @")[2], audience)] = issued.key
         self.tokens[issued.key] = issued
         if refresh is not None and refresh.redeemed is None:
             refresh.redeemed = (at, flow, issued.key)
@@ -236,6 +241,10 @@ class TokenLifecycle:
             token_key = grants.key(token.value)
             issued = self.tokens.get(token_key)
             if issued is None:
+                if ctx.refused:
+                    stale = self._unseen_stale(ctx, token, token_key)
+                    if stale is not None:
+                        findings.append(stale)
                 if ctx.status == 401:
                     findings.extend(self._pattern(ctx, token_key, token.claim_time("iat"), None))
                 continue
@@ -270,12 +279,51 @@ class TokenLifecycle:
             findings.extend(self._pattern(ctx, issued.key, issued.issued_at, issued.lifetime))
         return findings
 
+    def _unseen_stale(self, ctx, token, token_key: str) -> Finding | None:
+        """token-stale for a token the proxy did not see issued: after it was refused, the token
+        endpoint issued a newer token for its audience to a client at the same address (or to
+        the client its claims name), and the client sent the old one again."""
+        sent, address = ctx.sent_at, ctx.exchange.client
+        first = self.rejected.get(token_key)
+        if first is None:
+            self.rejected[token_key] = (address, sent)
+        claims = token.claims or {}
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else [a for a in aud if isinstance(a, str)] \
+            if isinstance(aud, list) else []
+        for audience in audiences:
+            newer = self.tokens.get(self.by_address.get((address, audience), ""))
+            if newer is None or newer.key == token_key or newer.issued_at > sent:
+                continue
+            named = next((str(claims[c]) for c in ("azp", "client_id", "appid", "cid")
+                          if claims.get(c)), "")
+            iat = token.claim_time("iat")
+            refused_before = first is not None and first[0] == address and \
+                first[1] < newer.issued_at
+            if not (refused_before or (named and named == newer.client_id)) or (
+                    iat is not None and iat >= newer.issued_at):
+                continue
+            return Finding(
+                "token-stale",
+                f"The token sent ({shown(token_key)}, aud {audience}) is older than "
+                f"{shown(newer.key)}, which POST {newer.endpoint} issued to client "
+                f"{newer.client_id or '(no client_id)'} at this address at "
+                f"{clock(newer.issued_at)} ({newer.grant} grant), "
+                f"{duration(sent - newer.issued_at)} before this request"
+                + (", after the old token had already been refused" if refused_before else "")
+                + ": the refresh worked, but the client still sends the old token.",
+                (("token", shown(token_key)), ("newer_token", shown(newer.key)),
+                 ("replaced_at", newer.issued_at), ("audience", audience)),
+                links=(("replaced-by", newer.flow,
+                        f"newer token {shown(newer.key)} issued at {clock(newer.issued_at)}"),))
+        return None
+
     def _pattern(self, ctx, token_key: str, issued_at: float | None,
                  lifetime: float | None) -> list:
         """token-lifetime-pattern: different tokens rejected by one host at about the same age."""
         if issued_at is None or ctx.sent_at < issued_at:
             return []
-        where = (ctx.exchange.client, ctx.request.host)
+        where = (ctx.exchange.client, ctx.request.host, ctx.request.port)
         ages = self.ages.get(where)
         if ages is None:
             ages = deque(maxlen=AGE_SAMPLES)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl
 
+from .. import scopes
 from ..model import VERDICT_UNKNOWN, Finding, on_failure
 from ..redact import redact
 from .jwks import signature_problem
@@ -214,17 +215,11 @@ def _audiences(token) -> list[str]:
 
 
 def token_scopes(token) -> set[str]:
-    claims = token.claims
-    scopes: set[str] = set()
-    for name in ("scp", "scope"):
-        value = claims.get(name)
-        scopes.update(value.split() if isinstance(value, str) else value if isinstance(value, list) else ())
-    return scopes
+    return scopes.token_scopes(token.claims)
 
 
 def token_roles(token) -> set[str]:
-    roles = token.claims.get("roles")
-    return set(roles) if isinstance(roles, list) else set()
+    return scopes.token_roles(token.claims)
 
 
 def _jwts(ctx):
@@ -285,9 +280,9 @@ def check_token_scopes(ctx) -> Iterable[Finding]:
     for token in _jwts(ctx):
         for kind, required, have in (("scope", rule.token.scopes, token_scopes(token)),
                                      ("role", rule.token.roles, token_roles(token))):
-            missing = [s for s in required if s not in have]
-            if missing:
-                yield _scope_finding(f"{_api(rule)} needs {kind}(s)", missing, sorted(have))
+            lacking = scopes.missing(required, have)
+            if lacking:
+                yield _scope_finding(f"{_api(rule)} needs {kind}(s)", lacking, sorted(have))
 
 
 @on_failure
@@ -301,10 +296,10 @@ def check_challenge_scopes(ctx) -> Iterable[Finding]:
         return
     have = sorted(set().union(*(token_scopes(t) for t in jwts)))
     for challenge in asking:
-        missing = [s for s in challenge.get("scope").split() if s not in have]
-        if missing:
+        lacking = scopes.missing(scopes.split(challenge.get("scope")), have)
+        if lacking:
             yield _scope_finding(f"The server's challenge ({challenge.scheme}) asks for scope(s)",
-                                 missing, have)
+                                 lacking, have)
 
 
 @on_failure
@@ -316,25 +311,10 @@ def check_accepted_scopes(ctx) -> Iterable[Finding]:
     accepted, granted = response.header("x-accepted-oauth-scopes"), response.header("x-oauth-scopes")
     if accepted is None or granted is None:
         return
-    wanted = [s.strip() for s in accepted.split(",") if s.strip()]
-    have = [s.strip() for s in granted.split(",") if s.strip()]
-    if wanted and not any(_covers(h, w) for w in wanted for h in have):
-        yield _scope_finding("X-Accepted-OAuth-Scopes says the call needs one of", wanted, have)
-
-
-def _covers(have: str, want: str) -> bool:
-    """GitHub's scope hierarchy: ``repo`` covers ``repo:status``, ``user`` covers ``read:user``,
-    ``admin:org`` covers ``write:org`` and ``read:org``, ``write:x`` covers ``read:x``."""
-    if have == want:
-        return True
-    head, _, tail = want.partition(":")
-    if not tail:
-        return False
-    if have in (head, tail):
-        return True
-    have_head, _, have_tail = have.partition(":")
-    rank = {"read": 0, "write": 1, "admin": 2}
-    return have_tail == tail and rank.get(have_head, -1) > rank.get(head, 3)
+    have = scopes.split(granted)
+    lacking = scopes.missing(scopes.split(accepted), have, any_of=True)
+    if lacking:
+        yield _scope_finding("X-Accepted-OAuth-Scopes says the call needs one of", lacking, have)
 
 
 def _scope_finding(lead: str, missing: list[str], have: list[str]) -> Finding:
