@@ -39,7 +39,7 @@ def test_graph_codes():
     assert f.effective_verdict == AUTHN
     d = diagnose(403, {"error": {"code": "Authorization_RequestDenied", "message": "no"}},
                  "https://graph.microsoft.com/v1.0/users", req_headers=BEARER)
-    assert (d.verdict, d.cause) == (AUTHZ, "error-in-body")
+    assert (d.verdict, d.cause) == (AUTHZ, "token-scope-missing")
 
 
 def test_graph_authorization_code_on_a_401_is_authorization():
@@ -52,7 +52,7 @@ def test_sharepoint_odata_verbose_and_odata_error():
     body = {"error": {"code": "-2147024891, System.UnauthorizedAccessException",
                       "message": {"lang": "en-US", "value": "Access denied."}}}
     d = diagnose(403, body, "https://contoso.sharepoint.com/_api/web", req_headers=BEARER)
-    assert (d.verdict, d.cause) == (AUTHZ, "error-in-body")
+    assert (d.verdict, d.cause) == (AUTHZ, "permission-missing")
     assert "Access denied." in body_finding(d).message and "SharePoint" in body_finding(d).message
     d = diagnose(403, {"odata.error": {"code": "-2147024891, System.UnauthorizedAccessException",
                                        "message": {"lang": "en-US", "value": "Denied"}}},
@@ -79,7 +79,7 @@ def test_google_errorinfo_and_legacy():
     body = {"error": {"code": 400, "message": "API key not valid.", "status": "INVALID_ARGUMENT",
                       "details": [{"reason": "API_KEY_INVALID"}]}}
     d = diagnose(400, body)
-    assert (d.verdict, d.cause) == (AUTHN, "error-in-body")
+    assert (d.verdict, d.cause) == (AUTHN, "credential-invalid")
 
 
 def test_google_400_validation_error_is_not_a_refusal():
@@ -92,7 +92,7 @@ def test_google_400_validation_error_is_not_a_refusal():
 def test_github_messages_sso_and_scopes():
     url = "https://api.github.com/user"
     d = diagnose(401, {"message": "Bad credentials"}, url, req_headers=BEARER)
-    assert (d.verdict, d.cause) == (AUTHN, "error-in-body")
+    assert (d.verdict, d.cause) == (AUTHN, "credential-invalid")
     d = diagnose(403, {"message": "Resource not accessible by integration"}, url,
                  req_headers=BEARER)
     assert d.verdict == AUTHZ
@@ -108,7 +108,7 @@ def test_github_messages_sso_and_scopes():
 def test_slack_ok_false_on_200():
     d = diagnose(200, {"ok": False, "error": "invalid_auth"}, "https://slack.com/api/auth.test",
                  req_headers=BEARER)
-    assert (d.verdict, d.cause) == (AUTHN, "error-in-body")
+    assert (d.verdict, d.cause) == (AUTHN, "credential-invalid")
     d = diagnose(200, {"ok": False, "error": "missing_scope", "needed": "chat:write",
                        "provided": "channels:read"}, "https://slack.com/api/chat.postMessage",
                  req_headers=BEARER)

@@ -57,8 +57,7 @@ PRECEDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (
               "credential-whitespace", "basic-malformed", "challenge-charset-mismatch",
               "scheme-missing", "credential-malformed", "header-misspelled", "header-duplicated",
               "apikey-wrong-place", "credential-dropped-on-redirect", "cookie-not-sent",
-              "cookie-session-expired", "cookie-session-missing", "credential-missing",
-              "scheme-unexpected")),
+              "cookie-session-expired", "cookie-session-missing", "credential-missing")),
     # 2. The server's specific statement, mapped to a finding and confirmed by the token, and
     #    the token's own facts. token-stale explains an expiry (the newer token existed), so it
     #    comes before it; the token's identity (signature, audience, issuer) before its times;
@@ -72,7 +71,11 @@ PRECEDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (
                  "challenge-step-up-required", "challenge-invalid-dpop-proof",
                  "challenge-dpop-nonce", "sso-not-authorized", "token-scope-missing",
                  "challenge-insufficient-scope", "permission-missing",
-                 "api-access-not-configured", "challenge-invalid-request", "vendor-error")),
+                 "api-access-not-configured", "challenge-invalid-request", "vendor-error",
+                 # servers accept schemes they do not advertise (Stripe challenges Basic and
+                 # takes Bearer): a scheme the challenge does not name explains the refusal only
+                 # when the server said nothing more specific.
+                 "scheme-unexpected")),
     # 3. Cross-flow patterns: a hint drawn from other flows, never over evidence about this one.
     (CROSS_FLOW, ("token-lifetime-pattern",)),
     # 4. Generic: the server refused and said so in words authlens has no mapping for, or only
@@ -246,7 +249,7 @@ REMEMBERED_MAX_CHARS = 8 * 1024
 
 def default_checks() -> tuple[Check, ...]:
     return (*credential_checks.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS,
-            *statements.CHECKS, *rule_checks.CHECKS)
+            *rule_checks.CHECKS, *statements.CHECKS)
 
 
 def default_trackers() -> list:
@@ -325,14 +328,22 @@ class Analyzer:
         for check in chain(checks, trackers):
             found.extend(check(ctx))
         findings = found
-        if len(found) > 1:  # a finding is reported once per flow: the first of each id
-            unique: dict[str, Finding] = {}
-            for finding in found:
-                unique.setdefault(finding.id, finding)
-            findings = list(unique.values())
+        if len(found) > 1:  # a finding is reported once per flow
+            findings = _once(found)
         if findings and any(f.effective_verdict and not f.entry.fallback for f in findings):
             findings = [f for f in findings if not f.entry.fallback]
         return build_diagnosis(ctx, findings, full)
+
+
+def _once(found: list[Finding]) -> list[Finding]:
+    """The first of findings that say the same thing, and a server statement's finding only
+    when no other check found that id (the server's words then confirm it, they add no row)."""
+    unique: dict[tuple[str, str], Finding] = {}
+    for finding in found:
+        unique.setdefault((finding.id, finding.message), finding)
+    kept = list(unique.values())
+    direct = {f.id for f in kept if not statements.is_statement(f)}
+    return [f for f in kept if f.id not in direct or not statements.is_statement(f)]
 
 
 def build_diagnosis(ctx: Context, findings: list[Finding], full: bool = False) -> Diagnosis:

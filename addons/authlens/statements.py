@@ -41,6 +41,14 @@ PHRASES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), f) for p, f 
 _HEADER_NAME = re.compile(r"\b([A-Za-z][\w-]*-[\w-]+|authorization)\b", re.I)
 _QUOTED_ROLE = re.compile(r"roles?\s+['\"]([^'\"]{1,64})['\"]|['\"]([^'\"]{1,64})['\"]\s+roles?")
 MAX_STATEMENT = 600
+_MARK = ("from", "server statement")
+"""Evidence every finding of this module carries (``is_statement``)."""
+
+
+def is_statement(finding: Finding) -> bool:
+    """Whether ``finding`` came from the server's words here (the analyzer drops it when another
+    check found the same id)."""
+    return _MARK in finding.evidence
 
 
 def statements(ctx) -> list[tuple[str, str]]:
@@ -103,7 +111,8 @@ def check_server_statement(ctx) -> Iterator[Finding]:
             if found is not None:
                 break
     if found is not None:
-        yield found
+        yield Finding(found.id, found.message, found.evidence + (_MARK,), found.verdict,
+                      found.links)
 
 
 def _from_code(ctx, error) -> Finding | None:
@@ -252,7 +261,7 @@ def check_challenge_place(ctx) -> Iterator[Finding]:
                       f"The {challenge.scheme} challenge says the credential goes in header "
                       f"{wanted}; the request sent it in {place}.",
                       (("expected", f"header {wanted}"), ("sent_in", place),
-                       ("scheme", challenge.scheme)))
+                       ("scheme", challenge.scheme), _MARK))
         return
 
 
