@@ -118,13 +118,28 @@ def test_stale_cookie_still_sent_and_cleared_cookie_are_expired():
 
 def test_missing_and_withheld_session_cookies():
     conv = Conversation()
-    conv.see(login())
+    conv.see(login(), app("ok", 2, 200, "sid=s3cr3t"))
     d = conv.see(app("a", 5, 403))
     assert d.cause == "cookie-session-missing"
     conv = Conversation()
     conv.see(login("sid=s3cr3t; Path=/; SameSite=Strict"))
     d = conv.see(app("b", 5, headers=(("Sec-Fetch-Site", "cross-site"), ("Sec-Fetch-Mode", "cors"))))
     assert d.cause == "cookie-not-sent" and "SameSite=Strict" in only(d, "cookie-not-sent").message
+
+
+def test_cookie_never_sent_by_this_client_is_not_the_cause():
+    """Cookies ignore ports: a session cookie set by another localhost service is no evidence
+    that a client which never sent it relies on it, least of all when the server asks for
+    Bearer."""
+    conv = Conversation()
+    conv.see(login())
+    d = conv.see(app("a", 5, 401))
+    assert "cookie-session-missing" not in {f.id for f in d.findings}
+    assert d.cause == "credential-missing"
+    conv = Conversation()
+    conv.see(login(), app("ok", 2, 200, "sid=s3cr3t"))
+    d = conv.see(app("b", 5, 401, response_headers=(("WWW-Authenticate", 'Bearer realm="api"'),)))
+    assert (d.verdict, d.cause) == ("authentication", "credential-missing")
 
 
 def test_rule_named_cookie_without_any_set_cookie():

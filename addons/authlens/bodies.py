@@ -619,7 +619,7 @@ def _bare_message(ctx, data, text) -> VendorError | None:
         if message:
             vendor = "SharePoint" if _endswith_host(ctx.request.host, "sharepoint.com") else \
                 "the API"
-            hint = _hint(message)
+            hint = _hint(message) if ctx.status in REFUSALS else ""  # a 404's words are no refusal
             return VendorError(vendor, key, message, AUTHN if hint else None, hint)
     return None
 

@@ -40,16 +40,38 @@ class CookieJarTracker:
     def __init__(self, clients: int = 256, per_client: int = 64):
         self.per_client = per_client
         self._jars: Recent = Recent(clients)  # client -> Recent[(name, scope, path) -> _Stored]
+        self._sent: Recent = Recent(clients)  # client -> Recent[(cookie name, site) -> True]
 
     def check(self, ctx) -> Iterable[Finding]:
         found = tuple(self._explain(ctx)) if self._relies_on_cookies(ctx) else ()
         self._remember(ctx)
+        self._remember_sent(ctx)
         return found
 
     @staticmethod
     def _relies_on_cookies(ctx) -> bool:
+        """A refused request without a header credential, whose server did not challenge for
+        a header scheme (a Bearer challenge says what it wants; cookies ignore ports, so on
+        localhost many services share them)."""
         refused = ctx.refused or login_redirect(ctx.request, ctx.response) is not None
-        return refused and not any(c.location == "header" for c in ctx.credentials)
+        if not refused or any(c.location == "header" for c in ctx.credentials):
+            return False
+        return ctx.response is None or not ctx.challenges.challenges
+
+    def _remember_sent(self, ctx) -> None:
+        names = sent_cookies(ctx.request)
+        if not names:
+            return
+        sent = self._sent.get(ctx.exchange.client)
+        if sent is None:
+            sent = self._sent[ctx.exchange.client] = Recent(self.per_client)
+        where = site(ctx.request.host)
+        for name in list(names)[:8]:
+            sent[(name, where)] = True
+
+    def _sent_before(self, ctx, name: str) -> bool:
+        sent = self._sent.get(ctx.exchange.client)
+        return sent is not None and (name, site(ctx.request.host)) in sent
 
     def _remember(self, ctx) -> None:
         set_cookies = ctx.response.header_all("Set-Cookie") if ctx.response is not None else ()
@@ -97,6 +119,8 @@ class CookieJarTracker:
         return sorted(found, key=lambda s: -s.at)  # the newest setting of a name decides
 
     def _diagnose(self, ctx, stored: _Stored, sent: dict) -> Finding | None:
+        """What happened to ``stored``; cookie-session-missing only when this client sent that
+        cookie before (direct evidence that it relies on it)."""
         cookie, moment = stored.cookie, ctx.sent_at
         name = cookie.name
         outcome = (f"was refused ({ctx.status})" if ctx.refused else "was redirected to the login "
@@ -125,6 +149,8 @@ class CookieJarTracker:
                 f"The session cookie `{name}` ({cookie.attributes()}) was set in an earlier "
                 f"response but not sent with this request: {reason}. The request {outcome}.",
                 evidence + (("reason", reason),), links=links)
+        if not self._sent_before(ctx, name):
+            return None  # this client never sent it: nothing says it relies on it
         return Finding(
             "cookie-session-missing",
             f"The session cookie `{name}` was set in an earlier response and applies to this URL, "

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from .caching import small_lru
+from .catalog import AUTHN, AUTHZ
 from .credentials import AMBIGUOUS_NAMES, MAX_FORM_BODY, MAX_REPORTS, Credential, misspelling
 from .model import Finding, on_failure, per_credentials
 from .redact import redact
@@ -24,7 +25,7 @@ _JSON_CRED_KEY = re.compile(rb'"(?:api[_-]?key|apikey|access_?token|token|client
 
 LINT_IDS = ("credential-empty", "credential-placeholder", "credential-quoted",
             "credential-whitespace", "scheme-duplicated", "credential-malformed",
-            "basic-malformed")
+            "basic-malformed", "credential-unusual-char")
 """What ``credentials`` lints in each value: empty header or scheme alone, unfilled templates,
 quotes, stray or invisible whitespace, `Bearer Bearer ...`, not token68, Basic not
 base64(user:password)."""
@@ -47,9 +48,13 @@ def check_credential_lint(ctx) -> list[Finding]:
 
 @on_failure
 def check_credential_missing(ctx) -> Iterator[Finding]:
-    """No credential at all on a refused request."""
+    """No credential at all on a refused request, or on one whose body says auth failed (a 200
+    with Slack's ``ok:false``)."""
     if not ctx.refused:
-        return
+        error = ctx.error_body if ctx.response is not None else None
+        if (error is None or error.verdict not in (AUTHN, AUTHZ) or ctx.status >= 400
+                or error.finding.startswith("oauth-")):
+            return
     request = ctx.request
     creds = ctx.credentials
     if ctx.status == 407:

@@ -609,6 +609,12 @@ def _lint_token68(cred: Credential, value: str, scheme: str) -> Iterator[Finding
     if pos < len(value) and pos < MAX_SCAN:
         ch = value[pos]
         hint = _token_hint(value, ch)
+        if ch in TOLERATED_CHARS and not hint:
+            yield Finding("credential-unusual-char",
+                          f"'{ch}' at position {pos + 1} of the {scheme} token is outside token68 "
+                          "(letters, digits, -._~+/ and trailing =); many servers accept it.",
+                          (("char", ch), ("position", pos + 1), ("scheme", scheme)))
+            return
         yield Finding("credential-malformed",
                       f"'{ch}' at position {pos + 1} of the {scheme} token is not allowed in a "
                       f"token68 (letters, digits, -._~+/ and trailing =){hint}.",
@@ -623,6 +629,11 @@ def _lint_token68(cred: Credential, value: str, scheme: str) -> Iterator[Finding
                       f"'=' at position {eq + 1} of the {scheme} token: '=' is only allowed as "
                       f"trailing padding{hint}.",
                       (("char", "="), ("position", eq + 1), ("scheme", scheme)))
+
+
+TOLERATED_CHARS = frozenset("!#$&'*^`|")
+"""tchar characters outside token68 that servers accept in tokens in practice: a warning, never
+the cause of a refusal."""
 
 
 def _token_hint(value: str, ch: str) -> str:
@@ -721,6 +732,13 @@ def _lint_basic(cred: Credential, value: str) -> Iterator[Finding]:
                           f"The {label}'s {what} is `{text[:40]}`: the variable holding it was "
                           "not set.",
                           (("part", what), ("placeholder", text[:40])))
+    if password.endswith(b"\n") or user.endswith(b"\n"):
+        what = "password" if password.endswith(b"\n") else "user-id"
+        yield Finding("basic-malformed",
+                      f"The {label} decodes to a {what} that ends in a newline: it was encoded "
+                      "with the line break `echo user:pass | base64` adds (use `echo -n` or "
+                      "`printf %s`).",
+                      (("problem", "trailing-newline"), ("part", what)))
 
 
 def _lint_simple(cred: Credential) -> Iterator[Finding]:

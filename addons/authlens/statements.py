@@ -96,10 +96,9 @@ def _quote(text: str) -> str:
 @on_failure
 def check_server_statement(ctx) -> Iterator[Finding]:
     """The specific finding the server's own words name (first statement that maps wins)."""
-    status = ctx.status
-    if status is None or status < 400 and ctx.error_body is None:
-        return
     error = ctx.error_body
+    if not (ctx.refused or (error is not None and error.known)):
+        return  # only a refusal, or a body that says auth failed (a 200 ok:false, a 400)
     if error is not None and error.finding.startswith("oauth-"):
         return  # the token endpoint's own code already names it (RFC 6749 §5.2)
     if error is not None and error.finding == "route-not-found":
