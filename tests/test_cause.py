@@ -309,3 +309,25 @@ def test_a_finding_is_reported_once_per_flow():
                           response_headers=challenge("The audience is invalid"),
                           response_body=b'{"error": "x", "message": "The audience is invalid"}'))
     assert ids(d).count("token-audience-mismatch") == 1
+
+
+def test_rule_host_with_a_port_matches_that_port_only():
+    from authlens.rules import RuleSet, load_text
+    loaded = load_text('''
+[[rule]]
+name = "local orders"
+hosts = ["127.0.0.1:8101"]
+[[rule.credential]]
+header = "X-API-Key"
+
+[[rule]]
+name = "any local"
+hosts = ["127.0.0.1"]
+''')
+    assert not loaded.errors
+    rules = RuleSet(loaded.rules)
+    assert rules.match("127.0.0.1", "/x", "GET", 8101).name == "local orders"
+    assert rules.match("127.0.0.1", "/x", "GET", 8102).name == "any local"
+    assert rules.match("127.0.0.1:8101", "/x").name == "local orders"
+    d = diagnose(exchange("Bearer abc", 401, url="http://127.0.0.1:8101/x"), rules=rules)
+    assert d.cause == "apikey-wrong-place"

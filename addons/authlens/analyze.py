@@ -150,8 +150,8 @@ class Context:
     def rule(self):
         """The rule for this request (``authlens.rules``), or None."""
         rules, request = self.settings.rules, self.request
-        return (rules.match(request.host, request.path, request.method) if rules is not None
-                else None)
+        return (rules.match(request.host, request.path, request.method, request.port)
+                if rules is not None else None)
 
     def display_url(self, url: str) -> str:
         """``url`` as findings and diagnoses show it: credential parameters redacted unless

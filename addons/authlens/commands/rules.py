@@ -64,7 +64,11 @@ def run_explain(args) -> int:
     parts = urlsplit(args.url)
     host = (parts.hostname or "").lower()
     path = parts.path or "/"
-    winner, reasons = store.ruleset.explain(host, path, args.method.upper())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    winner, reasons = store.ruleset.explain(host, path, args.method.upper(), port)
     print(f"{args.method.upper()} {host}{path}")
     if not reasons:
         print("  no rule names this host: judged by the standards only")

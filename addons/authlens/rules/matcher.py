@@ -74,28 +74,42 @@ class RuleSet:
         ranked = sorted(((rank, order), rule) for order, (rank, rule) in best.items())
         return tuple((rank, rule) for (rank, _order), rule in ranked)
 
-    def match(self, host: str, path: str = "/", method: str = "GET") -> Rule | None:
-        """The rule for a request, or None."""
-        return self._best(host, path, method, None)
+    def match(self, host: str, path: str = "/", method: str = "GET",
+              port: int | None = None) -> Rule | None:
+        """The rule for a request, or None. A rule host written with a port
+        (``127.0.0.1:8101``) matches only that port, and beats the same host without one."""
+        return self._best(host, path, method, None, port)
 
-    def explain(self, host: str, path: str = "/", method: str = "GET") -> tuple[Rule | None, list]:
+    def explain(self, host: str, path: str = "/", method: str = "GET",
+                port: int | None = None) -> tuple[Rule | None, list]:
         """The winning rule, and ``(rule, reason)`` for every rule whose host matched."""
         reasons: list[tuple[Rule, str]] = []
-        return self._best(host, path, method, reasons), reasons
+        return self._best(host, path, method, reasons, port), reasons
 
-    def _best(self, host: str, path: str, method: str, reasons: list | None) -> Rule | None:
+    def _best(self, host: str, path: str, method: str, reasons: list | None,
+              port: int | None = None) -> Rule | None:
         path = path.split("?", 1)[0] or "/"
+        host = host.lower()
+        if port is None and ":" in host and not host.startswith("["):
+            host, _, given = host.rpartition(":")  # "127.0.0.1:8101" given as the host
+            port = int(given) if given.isdigit() else None
+        names = ((f"{host}:{port}", 0), (host, 1)) if port is not None else ((host, 1),)
         winner, best_key = None, None
-        for rank, rule in self.candidates(host.lower()):
-            if not rule.applies_to(path, method):
+        for name, without_port in names:
+            for rank, rule in self.candidates(name):
+                if not without_port and not any(":" in glob for glob in rule.hosts):
+                    continue  # a port-less glob ('*') matched the name with the port
+                if not rule.applies_to(path, method):
+                    if reasons is not None:
+                        reasons.append((rule, "host matches; path or method does not"))
+                    continue
+                key = (rank[0], without_port, rank[1], -rule.path_length(path),
+                       0 if rule.methods else 1)
+                if best_key is None or key < best_key:
+                    winner, best_key = rule, key
                 if reasons is not None:
-                    reasons.append((rule, "host matches; path or method does not"))
-                continue
-            key = (rank, -rule.path_length(path), 0 if rule.methods else 1)
-            if best_key is None or key < best_key:
-                winner, best_key = rule, key
-            if reasons is not None:
-                reasons.append((rule, _why(rank, rule, path)))
+                    reasons.append((rule, _why(rank, rule, path)
+                                    + (f", port {port}" if not without_port else "")))
         return winner
 
     def audience_owner(self, audience: str) -> Rule | None:
