@@ -343,7 +343,14 @@ def _once(found: list[Finding]) -> list[Finding]:
         unique.setdefault((finding.id, finding.message), finding)
     kept = list(unique.values())
     direct = {f.id for f in kept if not statements.is_statement(f)}
-    return [f for f in kept if f.id not in direct or not statements.is_statement(f)]
+    out, said = [], set()
+    for f in kept:
+        if statements.is_statement(f):
+            if f.id in direct or f.id in said:
+                continue
+            said.add(f.id)
+        out.append(f)
+    return out
 
 
 def build_diagnosis(ctx: Context, findings: list[Finding], full: bool = False) -> Diagnosis:

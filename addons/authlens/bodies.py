@@ -331,6 +331,9 @@ _CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "private-token", 
 
 @dataclass(frozen=True)
 class VendorError:
+    """The API's own error report: the one shape for the body readers here and for the rules'
+    ``[rule.errors]`` (``rules.checks.vendor_error``)."""
+
     vendor: str
     code: str
     message: str
@@ -339,6 +342,10 @@ class VendorError:
     explanation: str = ""
     finding: str = "error-in-body"
     evidence: tuple = field(default=())
+    where: str = ""
+    """Where a rule read it (``body error``, ``header x-github-sso``); empty for the readers."""
+    rule_code: Any = None
+    """The rule's ``ErrorCode`` for this code (``rules.checks.vendor_error``), or None."""
 
     @property
     def known(self) -> bool:

@@ -186,6 +186,11 @@ def _only_escaped_bytes(text: str) -> bool:
     return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
 
 
+STATEMENT = ("from", "server statement")
+"""Evidence of a finding drawn from the server's words (``statements``, a rule's error code): the
+analyzer drops it when another check found the same id, which the words then only confirm."""
+
+
 def link_dict(link: tuple[str, str, str]) -> dict:
     relation, flow_id, description = link
     return {"relation": relation, "flow": flow_id, "description": description}

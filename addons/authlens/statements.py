@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 
 from . import bodies, scopes
-from .model import Finding, on_failure
+from .model import STATEMENT, Finding, on_failure
 
 # (pattern on the lower-cased statement, finding id), first match wins: the more specific
 # phrase first ("issuer or signature" before "issuer" and "signature").
@@ -41,7 +41,7 @@ PHRASES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), f) for p, f 
 _HEADER_NAME = re.compile(r"\b([A-Za-z][\w-]*-[\w-]+|authorization)\b", re.I)
 _QUOTED_ROLE = re.compile(r"roles?\s+['\"]([^'\"]{1,64})['\"]|['\"]([^'\"]{1,64})['\"]\s+roles?")
 MAX_STATEMENT = 600
-_MARK = ("from", "server statement")
+_MARK = STATEMENT
 """Evidence every finding of this module carries (``is_statement``)."""
 
 

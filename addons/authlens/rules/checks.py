@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl
 
 from .. import scopes
-from ..model import VERDICT_UNKNOWN, Finding, on_failure
+from ..bodies import VendorError
+from ..model import STATEMENT, VERDICT_UNKNOWN, Finding, on_failure
 from ..redact import redact
 from .jwks import signature_problem
 from .rule import CredentialSpec, ErrorCode, Rule, matches_any
@@ -27,14 +27,6 @@ KEY_PARAMS = ("key", "api_key", "apikey", "api-key", "token", "access_token", "s
               "code", "auth")
 _VERDICTS = {"authentication": "authentication", "authorization": "authorization",
              "other": VERDICT_UNKNOWN}
-
-
-@dataclass(frozen=True)
-class VendorError:
-    code: str
-    message: str
-    known: ErrorCode | None
-    where: str
 
 
 # ---- reading the request and the response ---------------------------------------------------
@@ -125,17 +117,26 @@ def vendor_error(ctx) -> VendorError | None:
         value = response.header(name)
         if value:
             code = value.split(";", 1)[0].split(":", 1)[0].strip()
-            found.append(VendorError(code, value, spec.codes.get(code), f"header {name}"))
+            found.append(_error(rule, code, value, spec.codes.get(code), f"header {name}"))
     message = _field(body, spec.message_field) if spec.message_field else None
     for name in spec.code_fields:
         value = _field(body, name)
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             code = str(value)
-            found.append(VendorError(code, str(message or ""), spec.codes.get(code), f"body {name}"))
+            found.append(_error(rule, code, str(message or ""), spec.codes.get(code),
+                                f"body {name}"))
     failed_ok = spec.ok_field and _field(body, spec.ok_field) is False
     if not found and failed_ok:
-        found.append(VendorError("", "", None, f"body {spec.ok_field}"))
+        found.append(_error(rule, "", "", None, f"body {spec.ok_field}"))
     return next((f for f in found if f.known), found[0] if found else None)
+
+
+def _error(rule: Rule, code: str, message: str, known: ErrorCode | None,
+           where: str) -> VendorError:
+    if known is None:
+        return VendorError(rule.name, code, message, where=where, finding="vendor-error")
+    return VendorError(rule.name, code, message, _VERDICTS[known.verdict], known.meaning,
+                       known.finding or "vendor-error", where=where, rule_code=known)
 
 
 def failed(ctx) -> bool:
@@ -152,16 +153,18 @@ def _api(rule: Rule) -> str:
 
 @on_failure
 def check_vendor_error(ctx) -> Iterable[Finding]:
+    """The rule's meaning of the API's code, as the catalog id the rule maps it to (or
+    ``vendor-error``, the fallback for codes with no better id)."""
     error = ctx.vendor_error
-    if error is None or error.known is None:
+    if error is None or error.rule_code is None:
         return
-    known = error.known
+    known = error.rule_code
     said = f": \"{error.message[:200]}\"" if error.message and error.message != error.code else ""
     fix = f" Fix: {known.fix}" if known.fix else ""
-    yield Finding("vendor-error", f"{ctx.rule.name} says {error.code} ({error.where}){said}. "
+    yield Finding(error.finding, f"{ctx.rule.name} says {error.code} ({error.where}){said}. "
                   f"{known.meaning}{fix}",
-                  (("code", error.code), ("where", error.where), ("rule", ctx.rule.where)),
-                  verdict=_VERDICTS[known.verdict])
+                  (("code", error.code), ("where", error.where), ("rule", ctx.rule.where),
+                   STATEMENT), verdict=error.verdict)
 
 
 @on_failure

@@ -260,7 +260,7 @@ def _rule(data: dict, origin: str, path: str, line: int) -> Rule:
             tuple(errors.get("statuses", ())), errors.get("ok_field", ""),
             _strs(errors, "code_fields"), errors.get("message_field", ""),
             _strs(errors, "code_headers"),
-            {str(code): ErrorCode(c["meaning"], c["verdict"], c.get("fix", ""))
+            {str(code): ErrorCode(c["meaning"], c["verdict"], c.get("fix", ""), c.get("finding", ""))
              for code, c in errors.get("codes", {}).items()},
         ) if errors is not None else None,
         origin=origin, source=path, line=line,

@@ -57,6 +57,8 @@ class ErrorCode:
     meaning: str
     verdict: str
     fix: str = ""
+    finding: str = ""
+    """The catalog id the code names; empty: ``vendor-error``."""
 
 
 @dataclass(frozen=True)

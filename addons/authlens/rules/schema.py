@@ -28,6 +28,11 @@ def _host_glob(value: str) -> str | None:
     return None
 
 
+def _catalog_id(value: str) -> str | None:
+    from .. import catalog
+    return None if value in catalog.CATALOG else "a finding id from `authlens catalog`"
+
+
 def _path_prefix(value: str) -> str | None:
     return None if value.startswith("/") else "a path prefix starts with '/' (e.g. '/v1/')"
 
@@ -125,6 +130,8 @@ CODE = (
     Key("verdict", STRING, "authentication, authorization, or other (neither: configuration, "
         "quota, a disabled API).", required=True, choices=VERDICTS),
     Key("fix", STRING, "Where the fix lives.", check=_not_empty),
+    Key("finding", STRING, "The catalog id this code names (e.g. token-expired, "
+        "permission-missing); without one it is reported as vendor-error.", check=_catalog_id),
 )
 
 ERRORS = Key(
