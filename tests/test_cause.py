@@ -122,6 +122,7 @@ def test_generic_cause_quotes_the_server():
                           response_body=b'{"message": "tenant frozen by ops"}'))
     assert d.cause == "error-in-body"
     assert "The server said: 'tenant frozen by ops'" in d.summary
+    assert d.cause_finding.to_dict()["fix"].endswith("The server said: 'tenant frozen by ops'.")
 
 
 # ---- the server's phrases: true and false positives -------------------------------------------
@@ -331,3 +332,22 @@ hosts = ["127.0.0.1"]
     assert rules.match("127.0.0.1:8101", "/x").name == "local orders"
     d = diagnose(exchange("Bearer abc", 401, url="http://127.0.0.1:8101/x"), rules=rules)
     assert d.cause == "apikey-wrong-place"
+
+
+def test_generic_tier_is_the_catalogs_generic_entries():
+    from authlens.analyze import GENERIC_IDS
+    assert GENERIC_IDS == {e.id for e in catalog.CATALOG.values() if e.generic}
+
+
+def test_catalog_cli_explains_an_id(capsys):
+    from authlens.cli import main
+    assert main(["catalog", "token-stale"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("token-stale (error, verdict authentication)")
+    assert catalog.get("token-stale").explanation in out
+    assert main(["catalog", "no-such-id"]) == 2
+
+
+def test_explain_shows_the_causes_explanation():
+    d = story("wrong_audience")[-1]
+    assert f"why: {catalog.get('token-audience-mismatch').explanation}" in text.explain(d)

@@ -90,6 +90,7 @@ RANK: dict[str, int] = {finding_id: i for i, finding_id in enumerate(
     finding_id for _tier, ids in PRECEDENCE for finding_id in ids)}
 TIER: dict[str, str] = {finding_id: tier for tier, ids in PRECEDENCE for finding_id in ids}
 GENERIC_IDS = frozenset(dict(PRECEDENCE)[GENERIC])
+"""The same as the catalog entries marked ``generic`` (a test holds the two to it)."""
 
 
 def cause_key(finding: Finding) -> tuple[int, int]:
@@ -406,18 +407,7 @@ def summarize(diagnosis: Diagnosis) -> str:
     lead = _VERDICT_LEADS[diagnosis.verdict]
     if cause is None:
         return f"{lead}: the server gave no reason authlens can read."
-    return f"{lead}: {cause.message} Fix: {fix_of(cause)}"
-
-
-def fix_of(finding: Finding) -> str:
-    """The fix shown for a cause: the catalog's, or for a generic finding what the server said."""
-    if finding.id not in GENERIC_IDS:
-        return finding.entry.fix
-    evidence = dict(finding.evidence)
-    said = evidence.get("message") or evidence.get("error_description")
-    if said:
-        return f"{finding.entry.fix} The server said: {str(said)!r}."
-    return finding.entry.fix
+    return f"{lead}: {cause.message} Fix: {cause.fix}"
 
 
 def _severity_order(finding: Finding) -> int:

@@ -50,6 +50,9 @@ class Entry:
     group: str = "note"
     fallback: bool = False
     """Reported only when no other finding explains the refusal (the bare status code)."""
+    generic: bool = False
+    """Says only that the server refused (its words unmapped, or the bare status): named as the
+    cause last (``analyze.PRECEDENCE``), and its fix quotes what the server said."""
 
 
 _ENTRIES = [
@@ -243,7 +246,7 @@ _ENTRIES = [
         "The server's challenge carries `error=\"invalid_token\"`: the token is expired, revoked, "
         "malformed, or for another audience or issuer.",
         "Client: acquire a new token for this API (right audience/resource and tenant) and send it.",
-        "RFC 6750 §3.1", AUTHN, "credential"),
+        "RFC 6750 §3.1", AUTHN, "credential", generic=True),
     Entry(
         "challenge-insufficient-scope", "error", "Token lacks the required scope",
         "The server's challenge carries `error=\"insufficient_scope\"`: the caller is authenticated "
@@ -276,7 +279,7 @@ _ENTRIES = [
         "Slack, ...), which says more than the status code.",
         "Act on the server's own words (quoted in the message); authlens has no more specific "
         "finding for this code.",
-        "RFC 9457; vendor documentation", AUTHN, "credential"),
+        "RFC 9457; vendor documentation", AUTHN, "credential", generic=True),
     Entry(
         "challenge-claims-required", "error", "Conditional Access wants a new token with claims",
         "The challenge carries `error=\"insufficient_claims\"` and a `claims` request (Microsoft "
@@ -337,7 +340,7 @@ _ENTRIES = [
         "Permissions: check the token's scopes/permissions and the account's access to the "
         "resource (GitHub: compare X-OAuth-Scopes with X-Accepted-OAuth-Scopes); otherwise check "
         "the path.",
-        "RFC 9110 §15.5.5, §15.5.4", AUTHZ, "permission"),
+        "RFC 9110 §15.5.5, §15.5.4", AUTHZ, "permission", generic=True),
     # ---- across flows: credentials lost on the way (redirects, CORS, cookies) ----------------
     Entry(
         "credential-dropped-on-redirect", "error", "Credential dropped on a cross-origin redirect",
@@ -393,14 +396,14 @@ _ENTRIES = [
         "The server refused the credential without saying why: it is wrong, expired, revoked, for "
         "another API or tenant, or missing.",
         "Client: get a fresh credential for this API and check the request's header as sent.",
-        "RFC 9110 §15.5.2", AUTHN, "credential", fallback=True),
+        "RFC 9110 §15.5.2", AUTHN, "credential", fallback=True, generic=True),
     Entry(
         "status-forbidden", "error", "403: authenticated, but not allowed",
         "The server knows who is calling and refuses the operation: a role, scope, license, policy or "
         "resource permission is missing. Logging in again will not help.",
         "Permissions: have the account or app granted the role/scope for this resource (ask the "
         "resource's admin).",
-        "RFC 9110 §15.5.4", AUTHZ, "permission", fallback=True),
+        "RFC 9110 §15.5.4", AUTHZ, "permission", fallback=True, generic=True),
     # ---- token endpoint (RFC 6749 §5.2 error responses) ------------------------------------
     Entry(
         "oauth-invalid-grant", "error", "Token endpoint: grant invalid, expired or revoked",
@@ -547,6 +550,16 @@ assert len(CATALOG) == len(_ENTRIES), "duplicate catalog id"
 def get(finding_id: str) -> Entry:
     """The catalog entry for ``finding_id`` (KeyError for an unknown id: a bug, caught by tests)."""
     return CATALOG[finding_id]
+
+
+def describe(entry: Entry) -> str:
+    """Everything the catalog says of one finding, as ``authlens catalog ID`` prints it."""
+    return "\n".join((
+        f"{entry.id} ({entry.severity}, verdict {entry.verdict or '-'}): {entry.title}",
+        f"  why:  {entry.explanation}",
+        f"  fix:  {entry.fix}",
+        f"  see:  {entry.cite}",
+    ))
 
 
 def markdown_table() -> str:

@@ -237,6 +237,15 @@ class Finding:
     def effective_verdict(self) -> str | None:
         return self.verdict or self.entry.verdict
 
+    @property
+    def fix(self) -> str:
+        """The catalog's fix; for a generic finding followed by what the server said."""
+        entry = self.entry
+        if not entry.generic:
+            return entry.fix
+        said = next((v for k, v in self.evidence if k in ("message", "error_description")), None)
+        return f"{entry.fix} The server said: {str(said)!r}." if said else entry.fix
+
     def to_dict(self) -> dict:
         entry = self.entry
         out: dict[str, object] = {
@@ -244,7 +253,7 @@ class Finding:
             "severity": entry.severity,
             "title": entry.title,
             "message": self.message,
-            "fix": entry.fix,
+            "fix": self.fix,
             "cite": entry.cite,
         }
         if self.evidence:

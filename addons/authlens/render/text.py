@@ -97,6 +97,9 @@ def explain(diagnosis: dict, now: float | None = None) -> str:
         out.append(f"  challenge   {challenge.get('scheme')} {params}".rstrip())
     for finding in diagnosis.get("findings", []):
         out.append(f"  [{finding['severity']}] {finding['id']}: {finding['message']}")
+        entry = catalog.CATALOG.get(finding["id"])
+        if entry is not None and finding["id"] == diagnosis.get("cause"):
+            out.append(f"      why: {entry.explanation}")
         out.append(f"      fix: {finding['fix']} ({finding['cite']})")
     out.extend(f"  {link_line(link)}" for link in diagnosis.get("links", []))
     return "\n".join(out)
