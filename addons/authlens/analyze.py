@@ -99,7 +99,7 @@ def cause_key(finding: Finding) -> tuple[int, int]:
     return (0 if finding.severity == "error" else 1, RANK.get(finding.id, len(RANK)))
 
 
-_VERDICT_LEADS = {
+_VERDICT_LEADS: dict[str, str] = {
     catalog.AUTHN: "Authentication problem (prove who you are again)",
     catalog.AUTHZ: "Authorization problem (get the permission; re-authenticating will not help)",
     VERDICT_UNKNOWN: "Refused, not clearly an authentication or authorization problem",

@@ -24,7 +24,8 @@ TIMELINE_EVENTS = 12
 
 _STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}
 _ICONS = {"error": "✖", "warning": "⚠", "info": "ℹ"}
-_VERDICT_STYLES = {catalog.AUTHN: "bold red", catalog.AUTHZ: "bold magenta", "unknown": "bold yellow"}
+_VERDICT_STYLES: dict[str, str] = {catalog.AUTHN: "bold red", catalog.AUTHZ: "bold magenta",
+                                    catalog.UNKNOWN: "bold yellow"}
 
 
 def summary(seen: int, diagnoses: Iterable[dict],

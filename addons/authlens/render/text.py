@@ -20,7 +20,7 @@ OWN_MARKERS = frozenset(MARKERS.values())
 _LEADS = {
     catalog.AUTHN: "AUTHENTICATION",
     catalog.AUTHZ: "AUTHORIZATION",
-    "unknown": "REFUSED (cause unknown)",
+    catalog.UNKNOWN: "REFUSED (cause unknown)",
 }
 
 

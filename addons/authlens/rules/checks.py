@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from .. import scopes
 from ..bodies import VendorError
-from ..model import STATEMENT, VERDICT_UNKNOWN, Finding, on_failure
+from ..model import STATEMENT, VERDICT_UNKNOWN, Finding, Verdict, on_failure
 from ..redact import redact
 from .jwks import signature_problem
 from .rule import CredentialSpec, ErrorCode, Rule, matches_any
@@ -25,8 +25,9 @@ KEY_HEADERS = ("authorization", "x-api-key", "api-key", "apikey", "x-apikey", "x
                "x-goog-api-key", "token")
 KEY_PARAMS = ("key", "api_key", "apikey", "api-key", "token", "access_token", "subscription-key",
               "code", "auth")
-_VERDICTS = {"authentication": "authentication", "authorization": "authorization",
+_VERDICTS = {"authentication": Verdict.AUTHENTICATION, "authorization": Verdict.AUTHORIZATION,
              "other": VERDICT_UNKNOWN}
+"""A rule's verdict word -> the one Verdict enum (rules say `other` for neither)."""
 
 
 # ---- reading the request and the response ---------------------------------------------------
