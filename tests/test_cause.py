@@ -142,6 +142,15 @@ PHRASES = [
     ("Lifetime validation failed, the token is expired.", {}, "token-expired", "Lifetime"),
     ("Token has been revoked", {}, "token-revoked", "revoked"),
     ("The token is not active", {}, "token-revoked", "not active"),
+    ("jwt expired", {}, "token-expired", "jwt expired"),
+    ("token_expired", {}, "token-expired", "token_expired"),
+    ("jwt audience invalid. expected: api://orders2", {}, "token-audience-mismatch", "api://orders"),
+    ("jwt issuer invalid. expected: https://login.example.test/b", {}, "token-issuer-mismatch", "tenant-a"),
+    ("invalid signature", {}, "token-signature-invalid", "invalid signature"),
+    ("jwt not active", {"nbf": NOW + 600}, "token-not-yet-valid", "clock is off"),
+    ("Token is not active", {"exp": NOW - 3600}, "token-expired", "expired"),
+    ("The API key is invalid", {}, "credential-invalid", "API key"),
+    ("Invalid username or password", {}, "credential-invalid", "password"),
 ]
 
 
@@ -161,6 +170,7 @@ def test_expired_inside_the_leeway_is_expired_when_the_server_says_so():
 @pytest.mark.parametrize("body", [
     {"error": "forbidden", "error_description": "role 'admin' is required"},
     {"message": "User requires role \"admin\""},
+    {"detail": "Required role 'admin' not present", "title": "Forbidden", "status": 403},
 ])
 def test_role_required_is_confirmed_against_the_token(body):
     d = diagnose(exchange(f"Bearer {mint(roles=['reader'])}", 403,
@@ -188,6 +198,13 @@ def test_phrases_raise_no_false_alarm(status, body):
     assert not specific & set(ids(d)), d.summary
     if status < 400:
         assert d.verdict is None
+
+
+@pytest.mark.parametrize("said", ["You don't have permission to access this project",
+                                  "Operation not permitted for this account"])
+def test_permission_words_on_a_403(said):
+    d = diagnose(exchange(f"Bearer {mint()}", 403, response_body=json.dumps({"message": said}).encode()))
+    assert (d.verdict, d.cause) == (AUTHZ, "permission-missing"), d.summary
 
 
 def test_permission_words_on_a_401_are_not_authorization():

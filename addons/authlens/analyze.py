@@ -64,7 +64,7 @@ PRECEDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (
     #    authentication before authorization within what the server named.
     (STATEMENT, ("token-stale", "token-signature-invalid", "token-audience-mismatch",
                  "token-issuer-mismatch", "token-unsigned", "token-malformed",
-                 "token-wrong-type", "token-revoked", "token-expired", "token-not-yet-valid",
+                 "token-wrong-type", "token-expired", "token-not-yet-valid", "token-revoked",
                  "credential-invalid", "oauth-client-mismatch", "oauth-invalid-client",
                  "oauth-invalid-grant", "oauth-unauthorized-client", "oauth-invalid-scope",
                  "oauth-invalid-request", "challenge-claims-required",

@@ -22,21 +22,26 @@ PHRASES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), f) for p, f 
     (r"issuer or signature", "issuer-or-signature"),
     (r"\bissuer\b|\bwrong tenant|\btenant .*not (?:found|trusted|allowed)", "token-issuer-mismatch"),
     (r"\bsignature\b", "token-signature-invalid"),
-    (r"not yet valid|\bnbf\b", "token-not-yet-valid-or-expired"),
+    # jsonwebtoken's NotBeforeError says "jwt not active": before the revoked wording
+    (r"not yet valid|\bnbf\b|jwt not active|not active yet", "token-not-yet-valid-or-expired"),
     (r"\bexpired?\b|lifetime validation failed|\bexp\b", "token-expired"),
     (r"\brevoked\b|\bnot active\b|\binactive\b|\bdeactivated\b", "token-revoked"),
     (r"\broles?\b[^.]{0,60}\b(?:required|requires|missing|needed|lacks?)\b"
-     r"|\b(?:requires?|missing|needs?)\b[^.]{0,20}\broles?\b", "role-missing"),
+     r"|\b(?:requires?|required|missing|needs?|lacks?)\b[^.]{0,20}\broles?\b", "role-missing"),
     (r"\bscopes?\b[^.]{0,60}\b(?:required|requires|missing|needed|insufficient)\b"
      r"|\binsufficient\b[^.]{0,40}\bscopes?\b|\bmissing\b[^.]{0,20}\bscopes?\b", "scope-missing"),
     (r"invalid client|client authentication failed|invalid client secret", "oauth-invalid-client"),
-    (r"\bmissing\b[^.]{0,20}\b([A-Za-z][\w-]*-[\w-]+|authorization)\b['\"]? header"
-     r"|\b([A-Za-z][\w-]*-[\w-]+|authorization)['\"]? header is missing", "header-missing"),
-    (r"invalid api key|api key (?:is )?not valid|bad credentials|invalid (?:authentication )?"
-     r"credentials|invalid token|token is invalid|unknown token", "credential-invalid"),
-    (r"not a member|is missing \w+ privilege|insufficient privileges|do(?:es)? not have "
-     r"permission|permission denied|access denied|not authorized to", "permission-missing"),
+    (r"\bmissing\b[^.]{0,20}\b([a-z][\w-]*-[\w-]+|authorization)\b['\"]? header"
+     r"|\b([a-z][\w-]*-[\w-]+|authorization)['\"]? header is missing", "header-missing"),
+    (r"invalid api ?key|api ?key (?:is )?(?:not valid|invalid)|bad credentials|invalid "
+     r"(?:authentication )?credentials|invalid (?:username|user name|password)|incorrect "
+     r"(?:username|password)|invalid token|token is invalid|unknown token", "credential-invalid"),
+    (r"not a member|is missing \w+ privilege|insufficient privileges|do(?:es)?(?: not|n't) have "
+     r"(?:the )?permission|permission denied|access denied|not authorized to|\bnot "
+     r"(?:allowed|permitted)\b", "permission-missing"),
 ))
+"""The server's words -> what they name, matched on the lower-cased statement with ``_`` read
+as a space (``token_expired``); the first match wins, so the more specific phrase comes first."""
 
 _HEADER_NAME = re.compile(r"\b([A-Za-z][\w-]*-[\w-]+|authorization)\b", re.I)
 _QUOTED_ROLE = re.compile(r"roles?\s+['\"]([^'\"]{1,64})['\"]|['\"]([^'\"]{1,64})['\"]\s+roles?")
@@ -143,7 +148,7 @@ def _from_code(ctx, error) -> Finding | None:
 
 
 def _from_phrase(ctx, where: str, text: str) -> Finding | None:
-    low = text.lower()
+    low = text.lower().replace("_", " ")
     for pattern, kind in PHRASES:
         match = pattern.search(low)
         if match is None:
@@ -157,6 +162,8 @@ def _from_phrase(ctx, where: str, text: str) -> Finding | None:
             audiences = _audiences(token.claims) if token is not None else []
             kind = ("token-audience-mismatch" if audiences and not _aud_names_host(
                 audiences, ctx.request.host) else "token-signature-invalid")
+        if kind == "token-revoked" and _expired(ctx):
+            kind = "token-expired"  # Keycloak says "not active" of an expired token
         if kind == "token-not-yet-valid-or-expired":
             token = _jwt(ctx)
             nbf = token.claim_time("nbf") if token is not None else None
@@ -168,6 +175,12 @@ def _from_phrase(ctx, where: str, text: str) -> Finding | None:
             continue
         return _confirmed(ctx, kind, said, evidence)
     return None
+
+
+def _expired(ctx) -> bool:
+    token = _jwt(ctx)
+    exp = token.claim_time("exp") if token is not None else None
+    return exp is not None and exp < ctx.sent_at
 
 
 def _confirmed(ctx, finding_id: str, said: str, evidence: tuple) -> Finding:
