@@ -368,3 +368,12 @@ def test_catalog_cli_explains_an_id(capsys):
 def test_explain_shows_the_causes_explanation():
     d = story("wrong_audience")[-1]
     assert f"why: {catalog.get('token-audience-mismatch').explanation}" in text.explain(d)
+
+
+def test_docs_precedence_table_is_in_step():
+    from pathlib import Path
+
+    from authlens.analyze import precedence_markdown
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "cause.md").read_text("utf-8")
+    block = doc.split("<!-- precedence:start -->\n", 1)[1].split("<!-- precedence:end -->", 1)[0]
+    assert block.strip() == precedence_markdown()

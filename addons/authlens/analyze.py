@@ -93,6 +93,16 @@ GENERIC_IDS = frozenset(dict(PRECEDENCE)[GENERIC])
 """The same as the catalog entries marked ``generic`` (a test holds the two to it)."""
 
 
+def precedence_markdown() -> str:
+    """docs/cause.md's table: every finding that can be the cause, in the order that decides."""
+    lines = ["| rank | tier | id | severity | title |", "|---|---|---|---|---|"]
+    for finding_id, rank in RANK.items():
+        entry = catalog.get(finding_id)
+        lines.append(f"| {rank + 1} | {TIER[finding_id]} | `{finding_id}` | {entry.severity} | "
+                     f"{entry.title} |")
+    return "\n".join(lines)
+
+
 def cause_key(finding: Finding) -> tuple[int, int]:
     """Sort key of a finding as the cause (lowest wins): errors before warnings, then
     ``PRECEDENCE``."""
