@@ -151,6 +151,7 @@ PHRASES = [
     ("Token is not active", {"exp": NOW - 3600}, "token-expired", "expired"),
     ("The API key is invalid", {}, "credential-invalid", "API key"),
     ("Invalid username or password", {}, "credential-invalid", "password"),
+    ("jwt malformed", {}, "token-malformed", "jwt malformed"),
 ]
 
 
@@ -198,6 +199,16 @@ def test_phrases_raise_no_false_alarm(status, body):
     assert not specific & set(ids(d)), d.summary
     if status < 400:
         assert d.verdict is None
+
+
+@pytest.mark.parametrize("body", [
+    {"errorCode": "E0000011", "errorSummary": "Invalid token provided"},               # Okta
+    {"detail": "Given token not valid for any token type", "code": "token_not_valid"},  # DRF
+    {"statusCode": 401, "error": "Unauthorized", "message": "Invalid token"},           # Auth0
+])
+def test_framework_bodies_name_an_invalid_credential(body):
+    d = diagnose(exchange("Bearer opaque-token-123456", 401, response_body=json.dumps(body).encode()))
+    assert (d.verdict, d.cause) == (AUTHN, "credential-invalid"), d.summary
 
 
 @pytest.mark.parametrize("said", ["You don't have permission to access this project",

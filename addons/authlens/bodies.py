@@ -428,7 +428,8 @@ def _oauth(ctx, data, text) -> VendorError | None:
     if not isinstance(code, str) or "ok" in data or code in _OAUTH_NOT_FAILURES:
         return None
     description = data.get("error_description")
-    description = description if isinstance(description, str) else ""
+    if not isinstance(description, str):  # {"error": "Unauthorized", "message": ...} (Auth0, hapi)
+        description = _text(data.get("message")) or _text(data.get("detail"))
     mapped = OAUTH.get(code)
     if mapped is None:
         return VendorError("OAuth", code, description)
@@ -621,7 +622,8 @@ def _bare_message(ctx, data, text) -> VendorError | None:
     """``{"error_description": ...}`` (SharePoint), ``{"message": ...}``, ``{"error": "..."}``."""
     if not isinstance(data, dict):
         return None
-    for key in ("error_description", "message", "Message", "detail", "error"):
+    for key in ("error_description", "message", "Message", "detail", "errorSummary",
+                "errorMessage", "error_message", "error"):
         message = _text(data.get(key))
         if message:
             vendor = "SharePoint" if _endswith_host(ctx.request.host, "sharepoint.com") else \

@@ -59,14 +59,18 @@ class CookieJarTracker:
         return ctx.response is None or not ctx.challenges.challenges
 
     def _remember_sent(self, ctx) -> None:
-        names = sent_cookies(ctx.request)
+        """The session-like cookies this client sent (what ``_sent_before`` asks)."""
+        if ctx.request.header("cookie") is None:  # most API calls
+            return
+        named = ctx.settings.session_cookies
+        names = [n for n in sent_cookies(ctx.request) if n in named or looks_like_session(n)]
         if not names:
             return
         sent = self._sent.get(ctx.exchange.client)
         if sent is None:
             sent = self._sent[ctx.exchange.client] = Recent(self.per_client)
         where = site(ctx.request.host)
-        for name in list(names)[:8]:
+        for name in names[:8]:
             sent[(name, where)] = True
 
     def _sent_before(self, ctx, name: str) -> bool:

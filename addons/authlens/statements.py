@@ -22,6 +22,8 @@ PHRASES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), f) for p, f 
     (r"issuer or signature", "issuer-or-signature"),
     (r"\bissuer\b|\bwrong tenant|\btenant .*not (?:found|trusted|allowed)", "token-issuer-mismatch"),
     (r"\bsignature\b", "token-signature-invalid"),
+    (r"jwt malformed|malformed (?:jwt|token)|invalid jwt\b|cannot be decoded|could not be decoded",
+     "token-malformed"),
     # jsonwebtoken's NotBeforeError says "jwt not active": before the revoked wording
     (r"not yet valid|\bnbf\b|jwt not active|not active yet", "token-not-yet-valid-or-expired"),
     (r"\bexpired?\b|lifetime validation failed|\bexp\b", "token-expired"),
@@ -35,7 +37,8 @@ PHRASES: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p), f) for p, f 
      r"|\b([a-z][\w-]*-[\w-]+|authorization)['\"]? header is missing", "header-missing"),
     (r"invalid api ?key|api ?key (?:is )?(?:not valid|invalid)|bad credentials|invalid "
      r"(?:authentication )?credentials|invalid (?:username|user name|password)|incorrect "
-     r"(?:username|password)|invalid token|token is invalid|unknown token", "credential-invalid"),
+     r"(?:username|password)|invalid token|token (?:is )?(?:invalid|not valid)|unknown token",
+     "credential-invalid"),
     (r"not a member|is missing \w+ privilege|insufficient privileges|do(?:es)?(?: not|n't) have "
      r"(?:the )?permission|permission denied|access denied|not authorized to|\bnot "
      r"(?:allowed|permitted)\b", "permission-missing"),
