@@ -40,7 +40,7 @@ class CookieJarTracker:
     def __init__(self, clients: int = 256, per_client: int = 64):
         self.per_client = per_client
         self._jars: Recent = Recent(clients)  # client -> Recent[(name, scope, path) -> _Stored]
-        self._sent: Recent = Recent(clients)  # client -> Recent[(cookie name, site) -> True]
+        self._sent: Recent = Recent(clients)  # client -> Recent[(cookie name, host) -> True]
 
     def check(self, ctx) -> Iterable[Finding]:
         found = tuple(self._explain(ctx)) if self._relies_on_cookies(ctx) else ()
@@ -60,7 +60,7 @@ class CookieJarTracker:
 
     def _remember_sent(self, ctx) -> None:
         """The session-like cookies this client sent (what ``_sent_before`` asks)."""
-        if ctx.request.header("cookie") is None:  # most API calls
+        if not any(c.location == "cookie" for c in ctx.credentials):  # most API calls
             return
         named = ctx.settings.session_cookies
         names = [n for n in sent_cookies(ctx.request) if n in named or looks_like_session(n)]
@@ -69,13 +69,14 @@ class CookieJarTracker:
         sent = self._sent.get(ctx.exchange.client)
         if sent is None:
             sent = self._sent[ctx.exchange.client] = Recent(self.per_client)
-        where = site(ctx.request.host)
+        host = ctx.request.host
         for name in names[:8]:
-            sent[(name, where)] = True
+            if (name, host) not in sent:
+                sent[(name, host)] = True
 
     def _sent_before(self, ctx, name: str) -> bool:
         sent = self._sent.get(ctx.exchange.client)
-        return sent is not None and (name, site(ctx.request.host)) in sent
+        return sent is not None and (name, ctx.request.host) in sent
 
     def _remember(self, ctx) -> None:
         set_cookies = ctx.response.header_all("Set-Cookie") if ctx.response is not None else ()
