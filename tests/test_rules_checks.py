@@ -255,7 +255,7 @@ PRESET_EXPECTATIONS = {
     "github-resource-not-accessible-by-integration-403": ("GitHub", "vendor-error", "authorization", "permission-missing"),
     "github-private-repo-404-masking": ("GitHub", "token-scope-missing", "authorization", "token-scope-missing"),
     "google-insufficient-scope-errorinfo-403": ("Google APIs", "vendor-error", "authorization", "token-scope-missing"),
-    "google-service-disabled-403": ("Google APIs", "vendor-error", "unknown", "api-access-not-configured"),
+    "google-service-disabled-403": ("Google APIs", "vendor-error", "authorization", "api-access-not-configured"),
     "google-api-key-invalid-400": ("Google APIs", "vendor-error", "authentication", "credential-invalid"),
     "slack-token-in-querystring-200": ("Slack Web API", "apikey-wrong-place", "authentication", "apikey-wrong-place"),
     "slack-missing-scope-200": ("Slack Web API", "token-scope-missing", "authorization", None),
