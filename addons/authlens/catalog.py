@@ -42,6 +42,9 @@ class Entry:
     group: str = "note"
     fallback: bool = False
     """Reported only when no other finding explains the refusal (the bare status code)."""
+    step: bool = False
+    """A normal protocol step (the 401 that starts an MCP sign-in): the exchange gets no verdict,
+    and the findings that would have explained a refusal are dropped."""
 
 
 _ENTRIES = [
@@ -474,6 +477,54 @@ _ENTRIES = [
         "it means and whether it is an authentication or an authorization problem.",
         "As the message says for this code.",
         "API documentation (rules/, presets)", AUTHN, 79, "credential"),
+    # ---- MCP / OAuth discovery (authlens.oauth.discovery: what the traffic says the API expects)
+    Entry(
+        "discovery-challenge", "info", "Sign-in starts: the server says where to discover it",
+        "A request without credential was answered 401 with `WWW-Authenticate: Bearer "
+        "resource_metadata=...`: the normal first step of an MCP (OAuth 2.1) sign-in. The client "
+        "is expected to fetch that protected resource metadata, then the authorization server's "
+        "metadata, sign the user in and call again with the token. Not a refusal.",
+        "Nothing to fix when the client follows it; otherwise the client must implement MCP "
+        "authorization discovery (see the message for the next request).",
+        "RFC 9728 §5.1; MCP specification, Authorization (Authorization Server Discovery)",
+        None, 0, "note", step=True),
+    Entry(
+        "discovery-not-followed", "error", "Client ignored the sign-in challenge",
+        "The server already answered this client's call with a 401 that named its protected "
+        "resource metadata, and the client called again without a credential instead of fetching "
+        "the metadata and signing in: it does not implement MCP authorization discovery, or its "
+        "OAuth support is off.",
+        "Client: follow `resource_metadata` (RFC 9728), discover the authorization server "
+        "(RFC 8414), sign in with the authorization code grant and PKCE (`resource` = the "
+        "server's URL) and send `Authorization: Bearer <token>`; or configure a token by hand.",
+        "RFC 9728 §5.1; RFC 6750 §3; MCP specification, Authorization", AUTHN, 80, "credential"),
+    Entry(
+        "resource-metadata-missing", "error", "Protected resource metadata missing or wrong",
+        "The protected resource metadata the challenge points to (or the well-known "
+        "`/.well-known/oauth-protected-resource[/path]` URLs, tried in that order) answered an "
+        "error or no JSON with a `resource`, or its `resource` is not the URL the client called "
+        "(a trailing slash, another path, another host): the client cannot learn, or must not "
+        "trust, which authorization server signs it in.",
+        "Server: serve the metadata at the URL the challenge names (mounted apps often move it "
+        "under a prefix) with `resource` equal to the URL clients call (the public URL behind a "
+        "proxy, exact path, no stray trailing slash).",
+        "RFC 9728 §3, §3.3, §5.1", None, 40, "note"),
+    Entry(
+        "oauth-resource-missing", "warning", "Sign-in request without the resource indicator",
+        "An authorization or token request to the authorization server an MCP server named has "
+        "no RFC 8707 `resource` parameter, which the MCP specification requires. The token is "
+        "then issued for the server's default audience, the usual reason an MCP server refuses "
+        "it as issued for another resource.",
+        "Client: send `resource=<the MCP server's URL>` (its canonical URI, as in the protected "
+        "resource metadata) in both the authorization and the token request.",
+        "RFC 8707 §2; MCP specification, Authorization (Resource Parameter)", None, 14, "note"),
+    Entry(
+        "oauth-invalid-target", "error", "Token endpoint: resource (target) not accepted",
+        "The token endpoint answered `invalid_target`: the `resource` (or `audience`) requested "
+        "is unknown to it, malformed, or not one this client may get tokens for.",
+        "Client: request the resource exactly as the protected resource metadata names it; "
+        "authorization server: register that resource (API / audience) and allow the client.",
+        "RFC 8707 §2; RFC 8693 §2.2.2", None, 75, "note"),
 ]
 
 CATALOG: dict[str, Entry] = {entry.id: entry for entry in _ENTRIES}

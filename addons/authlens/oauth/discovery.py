@@ -1,0 +1,369 @@
+"""The MCP sign-in as the traffic tells it: the discovery 401, the protected resource metadata
+(RFC 9728), the authorization server metadata (RFC 8414), the authorization and token requests
+(RFC 8707 ``resource``), and the calls that send the token, judged against what the metadata said.
+
+A tracker (``analyze.default_trackers``): it sees every exchange in order and fetches nothing
+itself. State is bounded (LRU tables) and replay-safe: a flow id seen before gets the findings it
+got then and changes nothing. Tokens are kept as keys (hash prefixes), never in full.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+from ..humanize import clock
+from ..model import Finding
+from ..recent import Recent
+from ..rules.checks import token_scopes
+from ..web import normalize, origin
+from . import grants
+from .grants import shown
+
+PRM_PATH = "/.well-known/oauth-protected-resource"
+AS_PATHS = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
+MAX_METADATA = 64 * 1024
+_REQUIRED_SCOPE = re.compile(r"required scopes?:?\s*([^\s,;\"]+(?:[ ,]+[^\s,;\"]+)*)", re.I)
+
+
+def _bare(url: str) -> str:
+    """``url`` normalized, without query or fragment (a resource identifier has neither)."""
+    return normalize(url).split("?", 1)[0]
+
+
+def metadata_urls(resource_url: str) -> list[str]:
+    """Where a client looks for the protected resource metadata of ``resource_url`` without a
+    challenge naming it, in the order the MCP specification gives (RFC 9728 §3.1)."""
+    base, path = origin(resource_url), urlsplit(resource_url).path.rstrip("/")
+    return [base + PRM_PATH + path, base + PRM_PATH] if path else [base + PRM_PATH]
+
+
+def _json(body: bytes) -> dict | None:
+    if not body or len(body) > MAX_METADATA:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _strings(value) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def _difference(expected: str, actual: str) -> str:
+    """How two resource URLs differ, in words."""
+    if expected.rstrip("/") == actual.rstrip("/"):
+        return "only a trailing slash differs"
+    if origin(expected) != origin(actual):
+        return "another host, scheme or port"
+    return "another path"
+
+
+@dataclass
+class _Challenge:
+    """A discovery 401: a request without credential, answered with ``resource_metadata``."""
+
+    flow: str
+    sent: float
+    url: str
+    metadata: str
+    followed: str = ""
+    """The flow that fetched the metadata, once the client did."""
+
+    def line(self) -> str:
+        return f"401 at {clock(self.sent)} pointing to {self.metadata}"
+
+
+@dataclass(frozen=True)
+class _Resource:
+    """Protected resource metadata as a server served it (RFC 9728 §2)."""
+
+    flow: str
+    url: str
+    resource: str
+    servers: tuple[str, ...]
+    scopes: tuple[str, ...]
+
+    def line(self) -> str:
+        return f"protected resource metadata at {self.url} names resource {self.resource}"
+
+
+@dataclass(frozen=True)
+class _Server:
+    """Authorization server metadata (RFC 8414 §2): what the token request is checked against."""
+
+    flow: str
+    issuer: str
+    token_endpoint: str
+    authorization_endpoint: str
+    grants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Issued:
+    """A token the proxy saw an authorization server named by resource metadata issue."""
+
+    flow: str
+    at: float
+    resource: str
+    """The ``resource`` the token request named ("" for none)."""
+    scope: str
+
+
+class DiscoveryTracker:
+    """Discovery challenge -> metadata -> sign-in -> token use. ``check(ctx)`` per exchange."""
+
+    def __init__(self, limit: int = 1024, max_flows: int = 20_000, max_tokens: int = 10_000):
+        self.challenges: Recent = Recent(limit)
+        """(client, URL called) -> the latest discovery 401 for it"""
+        self.by_metadata: Recent = Recent(limit)
+        """(client, metadata URL) -> that same _Challenge"""
+        self.resources: Recent = Recent(limit)
+        """metadata URL -> _Resource, and resource identifier (no trailing slash) -> _Resource"""
+        self.servers: Recent = Recent(limit)
+        """authorization server origin -> (_Server or None, the _Resource that named it)"""
+        self.issued: Recent = Recent(max_tokens)
+        """access token key -> _Issued"""
+        self.flows: Recent = Recent(max_flows)
+        """flow id -> findings: replays answer from here"""
+
+    def check(self, ctx) -> Iterable[Finding]:
+        flow_id = ctx.exchange.id
+        done = self.flows.get(flow_id) if flow_id else None
+        if done is None:
+            done = tuple(self._check(ctx)) if ctx.response is not None else ()
+            if flow_id:
+                self.flows[flow_id] = done
+        return done
+
+    def _check(self, ctx) -> list[Finding]:
+        request = ctx.request
+        path = request.path.split("?", 1)[0]
+        if request.method == "GET" and PRM_PATH in path:
+            return self._resource_metadata(ctx)
+        if request.method == "GET" and any(p in path for p in AS_PATHS):
+            return self._server_metadata(ctx)
+        if not self.servers:  # no MCP sign-in seen: nothing below concerns this traffic
+            return self._challenge(ctx) if ctx.status == 401 else []
+        parsed = grants.parse_request(request)
+        if isinstance(parsed, grants.TokenRequest):
+            return self._token_request(ctx, parsed)
+        if request.method == "GET" and "response_type=" in request.query:
+            return self._authorization_request(ctx)
+        if ctx.status == 401 and request.header("Authorization") is None:
+            return self._challenge(ctx)
+        if ctx.refused:
+            return self._refused_token(ctx)
+        return []
+
+    # ---- the discovery 401 ------------------------------------------------------------------
+
+    def _challenge(self, ctx) -> list[Finding]:
+        if ctx.request.header("Authorization") is not None:
+            return []
+        metadata = next((c.get("resource_metadata") for c in ctx.challenges.challenges
+                         if c.name == "bearer" and c.get("resource_metadata")), None)
+        if not metadata:
+            return []
+        client, url = ctx.exchange.client, _bare(ctx.request.url)
+        earlier = self.challenges.get((client, url))
+        pending = _Challenge(ctx.exchange.id, ctx.sent_at, url, metadata)
+        self.challenges[(client, url)] = pending
+        self.by_metadata[(client, _bare(metadata))] = pending
+        server = self._server_named(metadata)
+        steps = (f"GET {metadata} (RFC 9728), then the metadata of the authorization server it "
+                 f"names{f' ({server})' if server else ''}, sign the user in with the "
+                 f"authorization code grant and PKCE, with resource={url} in the authorization and "
+                 f"token requests (RFC 8707), and call again with `Authorization: Bearer <token>`")
+        if earlier is not None and not earlier.followed and earlier.flow != ctx.exchange.id:
+            return [Finding(
+                "discovery-not-followed",
+                f"The client called {ctx.display_url(url)} again without a credential: the "
+                f"{earlier.line()} was not followed (no request for the metadata came through the "
+                f"proxy since). Next the client should {steps}.",
+                (("metadata", metadata), ("first_challenge", earlier.flow)),
+                links=(("challenged-by", earlier.flow, earlier.line()),))]
+        return [Finding(
+            "discovery-challenge",
+            f"The first step of an MCP (OAuth 2.1) sign-in: the request carried no credential and "
+            f"the server answered where to learn how to get one. Next the client should {steps}.",
+            (("resource_metadata", metadata), ("url", url)))]
+
+    def _server_named(self, metadata_url: str) -> str:
+        known = self.resources.get(_bare(metadata_url))
+        return known.servers[0] if known is not None and known.servers else ""
+
+    # ---- protected resource metadata (RFC 9728) --------------------------------------------
+
+    def _resource_metadata(self, ctx) -> list[Finding]:
+        url, client = _bare(ctx.request.url), ctx.exchange.client
+        pending = self.by_metadata.get((client, url))
+        if pending is not None and not pending.followed:
+            pending.followed = ctx.exchange.id
+        links = (("challenged-by", pending.flow, pending.line()),) if pending else ()
+        called = pending.url if pending is not None else self._resource_of(url)
+        data = _json(ctx.response.body) if ctx.status == 200 else None
+        if data is None or not isinstance(data.get("resource"), str):
+            if pending is None and url != origin(url) + PRM_PATH:
+                return []  # a client trying the well-known URLs in order: the root comes next
+            what = (f"answered {ctx.status}" if ctx.status != 200 else
+                    "did not answer a JSON object with a `resource`")
+            told = (f"The {pending.line()} sent the client here; " if pending else "")
+            return [Finding(
+                "resource-metadata-missing",
+                f"The protected resource metadata at {url} {what}. {told}without it the client "
+                f"cannot learn which authorization server signs it in (the well-known URLs, in "
+                f"order: {', '.join(metadata_urls(called)) if called else url}).",
+                (("metadata_url", url), ("status", ctx.status)), links=links)]
+        record = _Resource(ctx.exchange.id, url, data["resource"],
+                           _strings(data.get("authorization_servers")),
+                           _strings(data.get("scopes_supported")))
+        self.resources[url] = record
+        self.resources[record.resource.rstrip("/")] = record
+        for server in record.servers:
+            known = self.servers.get(origin(server))
+            self.servers[origin(server)] = (known[0] if known else None, record)
+        if called and _bare(record.resource) != called:
+            return [Finding(
+                "resource-metadata-missing",
+                f"The protected resource metadata at {url} names resource {record.resource!r}, "
+                f"but the client called {called!r} ({_difference(called, record.resource)}): RFC "
+                f"9728 §3.3 says a client must not use such metadata, and a token issued for "
+                f"{record.resource!r} may be refused by {called!r}.",
+                (("metadata_url", url), ("resource", record.resource), ("called", called)),
+                links=links)]
+        return []
+
+    def _resource_of(self, metadata_url: str) -> str:
+        """The resource a well-known metadata URL was built from (RFC 9728 §3.1)."""
+        base = origin(metadata_url)
+        path = urlsplit(metadata_url).path
+        suffix = path[path.index(PRM_PATH) + len(PRM_PATH):]
+        return base + suffix if suffix else ""
+
+    # ---- authorization server metadata (RFC 8414) ------------------------------------------
+
+    def _server_metadata(self, ctx) -> list[Finding]:
+        data = _json(ctx.response.body) if ctx.status == 200 else None
+        if data is None or not isinstance(data.get("issuer"), str):
+            return []
+        issuer = data["issuer"]
+        known = self.servers.get(origin(issuer))
+        self.servers[origin(issuer)] = (_Server(
+            ctx.exchange.id, issuer, str(data.get("token_endpoint") or ""),
+            str(data.get("authorization_endpoint") or ""),
+            _strings(data.get("grant_types_supported"))), known[1] if known else None)
+        return []
+
+    # ---- the sign-in (RFC 8707 resource) ----------------------------------------------------
+
+    def _for_resource(self, url: str) -> _Resource | None:
+        known = self.servers.get(origin(url))
+        return known[1] if known else None
+
+    def _authorization_request(self, ctx) -> list[Finding]:
+        record = self._for_resource(ctx.request.url)
+        params = dict(parse_qsl(ctx.request.query, max_num_fields=64))
+        if record is None or "client_id" not in params or params.get("resource"):
+            return []
+        return [_resource_missing(ctx, "authorization request", record)]
+
+    def _token_request(self, ctx, request: grants.TokenRequest) -> list[Finding]:
+        record = self._for_resource(ctx.request.url)
+        if record is None:
+            return []
+        params = dict(parse_qsl(ctx.request.body.decode("utf-8", "replace"),
+                                max_num_fields=128))
+        resource = params.get("resource", "")
+        answer = grants.parse_response(ctx.response)
+        if answer is not None and answer.issued:
+            self.issued[answer.access_key] = _Issued(ctx.exchange.id, ctx.sent_at, resource,
+                                                     answer.scope or request.scope)
+        if resource or request.grant not in ("authorization_code", "refresh_token"):
+            return []
+        return [_resource_missing(ctx, f"{request.grant} token request", record)]
+
+    # ---- calls that send the token ----------------------------------------------------------
+
+    def _refused_token(self, ctx) -> list[Finding]:
+        record = self._metadata_for_call(ctx)
+        if record is None:
+            return []
+        findings: list[Finding] = []
+        for token in ctx.tokens:
+            issued = self.issued.get(grants.key(token.value))
+            if token.kind == "jwt":
+                findings.extend(self._audience(ctx, token, record, issued))
+            if ctx.status == 403:
+                findings.extend(self._scope(ctx, token, issued))
+        return findings
+
+    def _metadata_for_call(self, ctx) -> _Resource | None:
+        named = next((c.get("resource_metadata") for c in ctx.challenges.challenges
+                      if c.get("resource_metadata")), None)
+        if named:
+            return self.resources.get(_bare(named))
+        url = _bare(ctx.request.url).rstrip("/")
+        while url and url not in self.resources:
+            url = url.rpartition("/")[0] if "/" in url.split("://", 1)[-1] else ""
+        return self.resources.get(url) if url else None
+
+    def _audience(self, ctx, token, record: _Resource, issued: _Issued | None) -> list[Finding]:
+        audiences = _strings(token.claims.get("aud"))
+        wanted = record.resource.rstrip("/")
+        if any(a.rstrip("/") == wanted for a in audiences):
+            return []
+        links = [("metadata", record.flow, record.line())]
+        text = (f"Token {shown(grants.key(token.value))} has aud "
+                f"{', '.join(repr(a) for a in audiences) or '(none)'}, but {record.line()}: "
+                f"this server accepts only tokens issued for {record.resource!r}.")
+        if issued is not None:
+            asked = f"resource={issued.resource!r}" if issued.resource else "no resource"
+            text += f" The token request that issued it ({clock(issued.at)}) sent {asked}."
+            links.append(("issued-by", issued.flow, f"token request with {asked}"))
+        return [Finding("token-audience-mismatch", text,
+                        (("aud", list(audiences)), ("resource", record.resource)),
+                        links=tuple(links))]
+
+    def _scope(self, ctx, token, issued: _Issued | None) -> list[Finding]:
+        challenge = next((c for c in ctx.challenges.challenges
+                          if c.get("error") == "insufficient_scope"), None)
+        if challenge is None or challenge.get("scope"):  # scope= is read by the challenge check
+            return []
+        found = _REQUIRED_SCOPE.search(challenge.get("error_description") or "")
+        if found is None:
+            return []
+        required = found.group(1).replace(",", " ").split()
+        if token.kind == "jwt":
+            have, source = sorted(token_scopes(token)), "the token carries"
+        elif issued is not None:
+            have, source = issued.scope.split(), "the token response granted"
+        else:
+            return []
+        missing = [s for s in required if s not in have]
+        if not missing:
+            return []
+        return [Finding(
+            "token-scope-missing",
+            f"The server's description says {found.group(0).strip()!r}; {source} "
+            f"{', '.join(have) or 'no scope'}: missing {', '.join(missing)}. Ask for it in the "
+            f"authorization request's `scope` (the client may step up and sign in again).",
+            (("missing", missing), ("have", have)))]
+
+
+def _resource_missing(ctx, what: str, record: _Resource) -> Finding:
+    return Finding(
+        "oauth-resource-missing",
+        f"This {what} to {origin(ctx.request.url)} has no `resource` parameter, though this "
+        f"server signs the user in for {record.resource!r} ({record.line()}). Without it the "
+        f"token's audience is whatever the server defaults to, which {record.resource!r} may "
+        f"refuse.",
+        (("resource", record.resource),),
+        links=(("metadata", record.flow, record.line()),))
