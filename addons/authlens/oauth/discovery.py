@@ -122,9 +122,10 @@ class DiscoveryTracker:
 
     def __init__(self, limit: int = 1024, max_flows: int = 20_000, max_tokens: int = 10_000):
         self.challenges: Recent = Recent(limit)
-        """(client, URL called) -> the latest discovery 401 for it"""
+        """(who, URL called) -> the latest discovery 401 for it (who: ``_who``)"""
         self.by_metadata: Recent = Recent(limit)
-        """(client, metadata URL) -> that same _Challenge"""
+        """(address, metadata URL) -> that same _Challenge (the SDK's client sends its OAuth
+        requests without the User-Agent of its MCP calls)"""
         self.resources: Recent = Recent(limit)
         """metadata URL -> _Resource, and resource identifier (no trailing slash) -> _Resource"""
         self.servers: Recent = Recent(limit)
@@ -172,11 +173,11 @@ class DiscoveryTracker:
                          if c.name == "bearer" and c.get("resource_metadata")), None)
         if not metadata:
             return []
-        client, url = ctx.exchange.client, _bare(ctx.request.url)
+        client, url = _who(ctx), _bare(ctx.request.url)
         earlier = self.challenges.get((client, url))
         pending = _Challenge(ctx.exchange.id, ctx.sent_at, url, metadata)
         self.challenges[(client, url)] = pending
-        self.by_metadata[(client, _bare(metadata))] = pending
+        self.by_metadata[(client[0], _bare(metadata))] = pending
         server = self._server_named(metadata)
         steps = (f"GET {metadata} (RFC 9728), then the metadata of the authorization server it "
                  f"names{f' ({server})' if server else ''}, sign the user in with the "
@@ -215,10 +216,10 @@ class DiscoveryTracker:
                 return []  # a client trying the well-known URLs in order: the root comes next
             what = (f"answered {ctx.status}" if ctx.status != 200 else
                     "did not answer a JSON object with a `resource`")
-            told = (f"The {pending.line()} sent the client here; " if pending else "")
+            told = f"The {pending.line()} sent the client here; w" if pending else "W"
             return [Finding(
                 "resource-metadata-missing",
-                f"The protected resource metadata at {url} {what}. {told}without it the client "
+                f"The protected resource metadata at {url} {what}. {told}ithout it the client "
                 f"cannot learn which authorization server signs it in (the well-known URLs, in "
                 f"order: {', '.join(metadata_urls(called)) if called else url}).",
                 (("metadata_url", url), ("status", ctx.status)), links=links)]
@@ -356,6 +357,12 @@ class DiscoveryTracker:
             f"{', '.join(have) or 'no scope'}: missing {', '.join(missing)}. Ask for it in the "
             f"authorization request's `scope` (the client may step up and sign in again).",
             (("missing", missing), ("have", have)))]
+
+
+def _who(ctx) -> tuple[str, str]:
+    """Which client follows a challenge: its address and User-Agent (two programs on one
+    machine are two clients)."""
+    return ctx.exchange.client, ctx.request.header("User-Agent") or ""
 
 
 def _resource_missing(ctx, what: str, record: _Resource) -> Finding:
