@@ -222,3 +222,60 @@ def test_plain_401_without_resource_metadata_is_untouched():
     d = s.send("GET", "https://api.example.test/v1", 401,
                response_headers=[("WWW-Authenticate", 'Bearer realm="api"')])
     assert d.cause == "credential-missing"
+
+
+# ---- keys from traffic ---------------------------------------------------------------------
+
+def _rsa(kid: str):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    return key, {**jwk, "kid": kid, "use": "sig", "alg": "RS256"}
+
+
+def _signed(key, kid, **claims):
+    import jwt
+    return jwt.encode({"iss": AS + "/", "aud": MCP, "scope": "notes:read", "iat": int(NOW),
+                       "exp": int(NOW) + 3600, **claims}, key, algorithm="RS256",
+                      headers={"kid": kid})
+
+
+def test_jwks_in_traffic_verifies_tokens_of_its_issuer():
+    key, jwk = _rsa("k1")
+    rotated, _ = _rsa("k2")
+    s = Session()
+    body = json.dumps({"issuer": AS + "/", "token_endpoint": AS + "/token",
+                       "jwks_uri": AS + "/jwks"})
+    s.send("GET", AS + "/.well-known/oauth-authorization-server", 200,
+           response_body=body.encode())
+    keys = s.send("GET", AS + "/jwks", 200, response_body=json.dumps({"keys": [jwk]}).encode())
+    assert keys.findings == []
+
+    def call(token):
+        return s.send("POST", MCP, 401, headers=[("Authorization", f"Bearer {token}")],
+                      response_headers=[("WWW-Authenticate", CHALLENGE)])
+
+    good = call(_signed(key, "k1"))
+    assert "token-kid-unknown" not in [f.id for f in good.findings]
+    assert "token-signature-invalid" not in [f.id for f in good.findings]
+    unknown = call(_signed(rotated, "k2"))
+    assert (unknown.verdict, unknown.cause) == ("authentication", "token-kid-unknown")
+    assert "'k2'" in unknown.cause_finding.message and "key ids: k1" in \
+        unknown.cause_finding.message
+    assert ("keys", "flow-2") in {(link["relation"], link["flow"]) for link in unknown.links}
+    forged = call(_signed(rotated, "k1"))
+    assert (forged.verdict, forged.cause) == ("authentication", "token-signature-invalid")
+
+
+def test_jwks_without_metadata_belongs_to_its_origin():
+    key, jwk = _rsa("k1")
+    other, _ = _rsa("k1")
+    s = Session()
+    s.send("GET", AS + "/keys", 200, response_body=json.dumps({"keys": [jwk]}).encode())
+    d = s.send("GET", "https://api.example.test/v1", 401,
+               headers=[("Authorization", f"Bearer {_signed(other, 'k1')}")])
+    assert d.cause == "token-signature-invalid"
+    elsewhere = s.send("GET", "https://api.example.test/v1", 401, headers=[(
+        "Authorization", f"Bearer {_signed(other, 'k1', iss='https://login.example.test/')}")])
+    assert "token-signature-invalid" not in [f.id for f in elsewhere.findings]

@@ -525,6 +525,14 @@ _ENTRIES = [
         "Client: request the resource exactly as the protected resource metadata names it; "
         "authorization server: register that resource (API / audience) and allow the client.",
         "RFC 8707 §2; RFC 8693 §2.2.2", None, 75, "note"),
+    Entry(
+        "token-kid-unknown", "error", "Token signed with a key the issuer does not publish",
+        "The token's `kid` is not in the issuer's JWKS that passed through the proxy: the issuer "
+        "rotated its signing keys after the keys were fetched (a resource server caching an old "
+        "JWKS), or the token comes from another issuer, tenant or environment.",
+        "Resource server: re-fetch the JWKS when a token names an unknown kid (rate-limited); "
+        "client: get the token from the issuer this API trusts.",
+        "RFC 7517 §4.5, §5; RFC 7515 §4.1.4; RFC 8725 §3.1", AUTHN, 88, "credential"),
 ]
 
 CATALOG: dict[str, Entry] = {entry.id: entry for entry in _ENTRIES}

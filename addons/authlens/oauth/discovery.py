@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
+import jwt
+
 from ..humanize import clock
 from ..model import Finding
 from ..recent import Recent
@@ -26,6 +28,7 @@ from .grants import shown
 PRM_PATH = "/.well-known/oauth-protected-resource"
 AS_PATHS = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
 MAX_METADATA = 64 * 1024
+MAX_KEYSETS = 64
 _REQUIRED_SCOPE = re.compile(r"required scopes?:?\s*([^\s,;\"]+(?:[ ,]+[^\s,;\"]+)*)", re.I)
 
 
@@ -104,6 +107,21 @@ class _Server:
     token_endpoint: str
     authorization_endpoint: str
     grants: tuple[str, ...]
+    jwks_uri: str = ""
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """A JWKS document (RFC 7517 §5) that passed through the proxy, for one issuer."""
+
+    flow: str
+    url: str
+    issuer: str
+    keys: tuple
+
+    def line(self) -> str:
+        ids = ", ".join(str(k.key_id) for k in self.keys) or "none"
+        return f"JWKS at {self.url} (key ids: {ids})"
 
 
 @dataclass(frozen=True)
@@ -132,6 +150,8 @@ class DiscoveryTracker:
         """authorization server origin -> (_Server or None, the _Resource that named it)"""
         self.issued: Recent = Recent(max_tokens)
         """access token key -> _Issued"""
+        self.keys: Recent = Recent(MAX_KEYSETS)
+        """issuer (no trailing slash), or the JWKS URL's origin -> _Keys"""
         self.flows: Recent = Recent(max_flows)
         """flow id -> findings: replays answer from here"""
 
@@ -151,7 +171,9 @@ class DiscoveryTracker:
             return self._resource_metadata(ctx)
         if request.method == "GET" and any(p in path for p in AS_PATHS):
             return self._server_metadata(ctx)
-        if not self.servers:  # no MCP sign-in seen: nothing below concerns this traffic
+        if request.method == "GET" and ctx.status == 200 and b'"keys"' in ctx.response.body:
+            return self._key_set(ctx)
+        if not (self.servers or self.keys):  # no sign-in, no keys seen: nothing below applies
             return self._challenge(ctx) if ctx.status == 401 else []
         parsed = grants.parse_request(request)
         if isinstance(parsed, grants.TokenRequest):
@@ -260,8 +282,70 @@ class DiscoveryTracker:
         self.servers[origin(issuer)] = (_Server(
             ctx.exchange.id, issuer, str(data.get("token_endpoint") or ""),
             str(data.get("authorization_endpoint") or ""),
-            _strings(data.get("grant_types_supported"))), known[1] if known else None)
+            _strings(data.get("grant_types_supported")), str(data.get("jwks_uri") or "")),
+            known[1] if known else None)
         return []
+
+    # ---- keys (RFC 7517): a JWKS the proxy saw verifies that issuer's tokens ----------------
+
+    def _key_set(self, ctx) -> list[Finding]:
+        data = _json(ctx.response.body)
+        if data is None or not isinstance(data.get("keys"), list):
+            return []
+        try:
+            keys = tuple(jwt.PyJWKSet.from_dict(data).keys)
+        except (jwt.PyJWKError, jwt.PyJWKSetError, ValueError, TypeError):
+            return []
+        url = _bare(ctx.request.url)
+        issuer = next((server.issuer for server, _ in self.servers.values()
+                       if server is not None and server.jwks_uri
+                       and _bare(server.jwks_uri) == url), "")
+        record = _Keys(ctx.exchange.id, url, issuer or origin(url), keys)
+        self.keys[(issuer or origin(url)).rstrip("/")] = record
+        return []
+
+    def _keys_for(self, token) -> _Keys | None:
+        issuer = token.claims.get("iss")
+        if not isinstance(issuer, str) or not issuer:
+            return None
+        return self.keys.get(issuer.rstrip("/")) or self.keys.get(origin(issuer))
+
+    def _signature(self, ctx, token) -> list[Finding]:
+        """token-kid-unknown / token-signature-invalid against a JWKS seen in traffic (unless
+        a rule names keys for this issuer: the rule's check speaks then)."""
+        alg = str(token.header.get("alg") or "")
+        keys = self._keys_for(token) if alg[:2] in ("RS", "PS", "ES", "Ed") else None
+        rules = ctx.settings.rules
+        if keys is None or (rules is not None and rules.jwks.get(token.claims.get("iss"))):
+            return []
+        kid = token.header.get("kid")
+        candidates = [k for k in keys.keys if kid is None or k.key_id == kid]
+        link = (("keys", keys.flow, keys.line()),)
+        shown_token = shown(grants.key(token.value))
+        if not candidates:
+            return [Finding(
+                "token-kid-unknown",
+                f"Token {shown_token} is signed with key id {kid!r}, which the {keys.line()} "
+                f"for {keys.issuer} does not have: the issuer rotated its keys after this server "
+                f"(or client) fetched them, or the token comes from another issuer or tenant.",
+                (("kid", kid), ("known_kids", [str(k.key_id) for k in keys.keys]),
+                 ("jwks", keys.url)), links=link)]
+        for key in candidates:
+            try:
+                jwt.decode(token.value, key.key, algorithms=[alg], options={
+                    "verify_signature": True, "verify_exp": False, "verify_nbf": False,
+                    "verify_iat": False, "verify_aud": False, "verify_iss": False})
+                return []
+            except jwt.InvalidSignatureError:
+                continue
+            except jwt.PyJWTError:
+                return []
+        return [Finding(
+            "token-signature-invalid",
+            f"Token {shown_token} (kid {kid!r}) does not verify with the {keys.line()} for "
+            f"{keys.issuer}: it was altered after issue, or signed by another issuer that "
+            f"uses the same key id.",
+            (("kid", kid), ("jwks", keys.url)), links=link)]
 
     # ---- the sign-in (RFC 8707 resource) ----------------------------------------------------
 
@@ -294,11 +378,13 @@ class DiscoveryTracker:
     # ---- calls that send the token ----------------------------------------------------------
 
     def _refused_token(self, ctx) -> list[Finding]:
-        record = self._metadata_for_call(ctx)
-        if record is None:
-            return []
+        record = self._metadata_for_call(ctx) if self.resources else None
         findings: list[Finding] = []
         for token in ctx.tokens:
+            if token.kind == "jwt" and self.keys:
+                findings.extend(self._signature(ctx, token))
+            if record is None:
+                continue
             issued = self.issued.get(grants.key(token.value))
             if token.kind == "jwt":
                 findings.extend(self._audience(ctx, token, record, issued))
@@ -321,17 +407,16 @@ class DiscoveryTracker:
         wanted = record.resource.rstrip("/")
         if any(a.rstrip("/") == wanted for a in audiences):
             return []
-        links = [("metadata", record.flow, record.line())]
+        links = (("metadata", record.flow, record.line()),)  # token-origin links the issuer
         text = (f"Token {shown(grants.key(token.value))} has aud "
                 f"{', '.join(repr(a) for a in audiences) or '(none)'}, but {record.line()}: "
                 f"this server accepts only tokens issued for {record.resource!r}.")
         if issued is not None:
             asked = f"resource={issued.resource!r}" if issued.resource else "no resource"
             text += f" The token request that issued it ({clock(issued.at)}) sent {asked}."
-            links.append(("issued-by", issued.flow, f"token request with {asked}"))
         return [Finding("token-audience-mismatch", text,
                         (("aud", list(audiences)), ("resource", record.resource)),
-                        links=tuple(links))]
+                        links=links)]
 
     def _scope(self, ctx, token, issued: _Issued | None) -> list[Finding]:
         challenge = next((c for c in ctx.challenges.challenges
