@@ -15,6 +15,9 @@ h11 0.14), so on the mitmproxy 11 generation this module is skipped.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import json
 import secrets
 import threading
 import time
@@ -39,8 +42,12 @@ from mcp.server.auth.provider import (  # noqa: E402
     TokenError,
     construct_redirect_uri,
 )
-from mcp.server.auth.routes import create_auth_routes  # noqa: E402
-from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions  # noqa: E402
+from mcp.server.auth.routes import build_metadata, create_auth_routes  # noqa: E402
+from mcp.server.auth.settings import (  # noqa: E402
+    AuthSettings,
+    ClientRegistrationOptions,
+    RevocationOptions,
+)
 from mcp.server.mcpserver import MCPServer  # noqa: E402
 from mcp.shared.auth import (  # noqa: E402
     AuthorizationCodeResult,
@@ -49,9 +56,9 @@ from mcp.shared.auth import (  # noqa: E402
 )
 from pydantic import AnyHttpUrl  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
-from starlette.responses import PlainTextResponse  # noqa: E402
+from starlette.responses import JSONResponse, PlainTextResponse  # noqa: E402
+from starlette.routing import Route  # noqa: E402
 
-SECRET = "authlens-mcp-live-test-key-0123456789abcdef"
 SCOPES = ["notes:read", "notes:write"]
 STEP = "X-Test-Step"
 """Every request of a test step carries the step's name: the assertions pick flows by it."""
@@ -80,12 +87,34 @@ class Served:
         self.thread.join(10)
 
 
+class Keys:
+    """The authorization server's RS256 signing keys; ``rotate`` starts signing with a new one
+    (and publishes both)."""
+
+    def __init__(self):
+        self.published: list = []
+        self.rotate()
+
+    def rotate(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        kid = f"k{len(self.published) + 1}"
+        self.current = (kid, rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        self.published.append(self.current)
+
+    def jwks(self) -> dict:
+        import json
+
+        from jwt.algorithms import RSAAlgorithm
+        return {"keys": [{**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": kid,
+                          "use": "sig", "alg": "RS256"} for kid, key in self.published]}
+
+
 class Provider:
-    """The authorization server's storage: auto-approves, issues HS256 JWTs bound to the
+    """The authorization server's storage: auto-approves, issues RS256 JWTs bound to the
     requested resource (``aud``; the issuer itself when none was asked for)."""
 
-    def __init__(self, issuer: str, resources: set[str]):
-        self.issuer, self.resources = issuer, resources
+    def __init__(self, issuer: str, resources: set[str], keys: Keys):
+        self.issuer, self.resources, self.keys = issuer, resources, keys
         self.clients: dict = {}
         self.codes: dict[str, AuthorizationCode] = {}
         self.refresh: dict[str, RefreshToken] = {}
@@ -123,7 +152,7 @@ class Provider:
                            refresh_token.resource)
 
     async def load_access_token(self, token):
-        return verify(token)
+        return None  # only revocation asks; this test revokes nothing
 
     async def revoke_token(self, token):
         self.refresh.pop(getattr(token, "token", ""), None)
@@ -131,10 +160,10 @@ class Provider:
     def _issue(self, client_id: str, scopes: list[str], resource: str | None) -> OAuthToken:
         if resource and resource.rstrip("/") not in self.resources:
             raise TokenError("invalid_target", f"unknown resource {resource}")
-        now = int(time.time())
+        now, (kid, key) = int(time.time()), self.keys.current
         access = jwt.encode({"iss": self.issuer, "sub": "ana", "aud": resource or self.issuer,
                              "client_id": client_id, "scope": " ".join(scopes), "iat": now,
-                             "exp": now + 3600}, SECRET, algorithm="HS256")
+                             "exp": now + 3600}, key, algorithm="RS256", headers={"kid": kid})
         refresh = secrets.token_urlsafe(24)
         self.refresh[refresh] = RefreshToken(token=refresh, client_id=client_id, scopes=scopes,
                                              resource=resource)
@@ -142,32 +171,48 @@ class Provider:
                           scope=" ".join(scopes), refresh_token=refresh)
 
 
-def verify(token: str) -> AccessToken | None:
-    try:
-        claims = jwt.decode(token, SECRET, algorithms=["HS256"], options={"verify_aud": False})
-    except jwt.InvalidTokenError:
-        return None
-    return AccessToken(token=token, client_id=claims["client_id"],
-                       scopes=claims["scope"].split(), expires_at=claims["exp"],
-                       resource=claims["aud"], subject=claims["sub"])
-
-
 class Verifier:
+    """The resource server's token check: the issuer's JWKS, fetched once through ``proxy`` (a
+    resource server behind an egress proxy) and cached, never re-fetched (the rotation bug)."""
+
+    def __init__(self, jwks_url: str):
+        self.jwks_url, self.proxy, self.keys = jwks_url, "", None
+
     async def verify_token(self, token: str) -> AccessToken | None:
-        return verify(token)
+        if self.keys is None:
+            async with httpx.AsyncClient(proxy=self.proxy, trust_env=False, headers={
+                    "User-Agent": "notes-resource-server"}) as http:
+                self.keys = jwt.PyJWKSet.from_dict((await http.get(self.jwks_url)).json())
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            key = next(k for k in self.keys.keys if k.key_id == kid)
+            claims = jwt.decode(token, key.key, algorithms=["RS256"],
+                                options={"verify_aud": False})
+        except (StopIteration, jwt.PyJWTError):
+            return None
+        return AccessToken(token=token, client_id=claims["client_id"],
+                           scopes=claims["scope"].split(), expires_at=claims["exp"],
+                           resource=claims["aud"], subject=claims["sub"])
 
 
-def authorization_server(port: int, resources: set[str]) -> Starlette:
+def authorization_server(port: int, resources: set[str], keys: Keys) -> Starlette:
+    """The SDK's handlers, with the metadata served here to add ``jwks_uri`` (the SDK's model
+    has none) and the JWKS itself."""
     issuer = f"http://127.0.0.1:{port}/"  # AnyHttpUrl writes the root path: say it everywhere
-    routes = create_auth_routes(Provider(issuer, resources), AnyHttpUrl(issuer),
-                                client_registration_options=
-                                ClientRegistrationOptions(enabled=True, valid_scopes=SCOPES))
+    registration = ClientRegistrationOptions(enabled=True, valid_scopes=SCOPES)
+    metadata = {**build_metadata(AnyHttpUrl(issuer), None, registration, RevocationOptions())
+                .model_dump(mode="json", exclude_none=True), "jwks_uri": issuer + "jwks"}
+    routes = [Route("/.well-known/oauth-authorization-server",
+                    lambda request: JSONResponse(metadata)),
+              Route("/jwks", lambda request: JSONResponse(keys.jwks())),
+              *create_auth_routes(Provider(issuer, resources, keys), AnyHttpUrl(issuer),
+                                  client_registration_options=registration)]
     return Starlette(routes=routes)
 
 
-def mcp_server(issuer: str, resource: str):
+def mcp_server(issuer: str, resource: str, verifier: Verifier):
     """The SDK's MCP server: one tool, ``notes:read`` required, tokens bound to ``resource``."""
-    server = MCPServer("notes", token_verifier=Verifier(), auth=AuthSettings(
+    server = MCPServer("notes", token_verifier=verifier, auth=AuthSettings(
         issuer_url=issuer, resource_server_url=resource, required_scopes=["notes:read"],
         validate_token_resource=True))
 
@@ -262,8 +307,6 @@ class Hand:
             "token_endpoint_auth_method": "none",
             "grant_types": ["authorization_code", "refresh_token"]}).json()
         verifier = secrets.token_urlsafe(48)
-        import base64
-        import hashlib
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()
                                              ).rstrip(b"=").decode()
         target = {"resource": resource} if resource else {}
@@ -299,14 +342,17 @@ def servers():
 
 def test_mcp_sign_in_through_mitmdump(servers, mitmdump, tmp_path):
     as_port, ok_port, hidden_port, other_port = (free_port() for _ in range(4))
-    ok_mcp = f"http://127.0.0.1:{ok_port}/mcp"
-    issuer = servers(authorization_server(as_port, {ok_mcp}), as_port)
-    servers(mcp_server(issuer, ok_mcp), ok_port)
+    ok_mcp, keys = f"http://127.0.0.1:{ok_port}/mcp", Keys()
+    issuer = servers(authorization_server(as_port, {ok_mcp}, keys), as_port)
+    verifiers = [Verifier(issuer + "jwks") for _ in range(3)]
+    servers(mcp_server(issuer, ok_mcp, verifiers[0]), ok_port)
     hidden_mcp = f"http://127.0.0.1:{hidden_port}/mcp"
-    servers(hide_well_known(mcp_server(issuer, hidden_mcp)), hidden_port)
+    servers(hide_well_known(mcp_server(issuer, hidden_mcp, verifiers[1])), hidden_port)
     other_mcp = f"http://127.0.0.1:{other_port}/mcp"
-    servers(mcp_server(issuer, f"http://127.0.0.1:{other_port}/notes"), other_port)
+    servers(mcp_server(issuer, f"http://127.0.0.1:{other_port}/notes", verifiers[2]), other_port)
     proxy = mitmdump(options={"authlens_output": "rich"})
+    for verifier in verifiers:
+        verifier.proxy = proxy.proxy_url
 
     assert sdk_call(proxy.proxy_url, ok_mcp, "healthy") == "buy milk"
     assert sdk_call(proxy.proxy_url, ok_mcp, "off", oauth=False).startswith("failed")
@@ -326,6 +372,16 @@ def test_mcp_sign_in_through_mitmdump(servers, mitmdump, tmp_path):
     write_only = hand.sign_in("notes:write", ok_mcp)
     assert write_only.status_code == 200, write_only.text
     assert hand.call(ok_mcp, write_only.json()["access_token"]).status_code == 403
+    hand = Hand(proxy.proxy_url, issuer, "tampered")  # a client that edits its token
+    head, payload, signature = hand.sign_in("notes:read", ok_mcp).json()["access_token"].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["scope"] = "notes:read notes:admin"
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    assert hand.call(ok_mcp, f"{head}.{payload}.{signature}").status_code == 401
+    keys.rotate()  # the issuer signs with k2 now; the resource server keeps its cached k1
+    hand = Hand(proxy.proxy_url, issuer, "rotated")
+    rotated = hand.sign_in("notes:read", ok_mcp)
+    assert hand.call(ok_mcp, rotated.json()["access_token"]).status_code == 401
 
     summary = proxy.stop()
     assert "internal error" not in summary
@@ -411,6 +467,17 @@ def test_mcp_sign_in_through_mitmdump(servers, mitmdump, tmp_path):
     [forbidden] = step("write-only", "POST", "/mcp", 403)
     assert cause(forbidden) == ("authorization", "token-scope-missing")
     assert "missing notes:read" in forbidden.comment
+
+    # 8. keys from traffic: the JWKS the resource server fetched through the proxy
+    [jwks] = [f for f in flows if f.request.path == "/jwks"]
+    assert jwks.request.headers["user-agent"] == "notes-resource-server"
+    assert steps[flows.index(jwks)] == "healthy" and cause(jwks) == (None, None)
+    [edited] = step("tampered", "POST", "/mcp", 401)
+    assert cause(edited) == ("authentication", "token-signature-invalid")
+    assert jwks.id in {link["flow"] for link in meta(edited)["links"]}
+    [unknown_kid] = step("rotated", "POST", "/mcp", 401)
+    assert cause(unknown_kid) == ("authentication", "token-kid-unknown")
+    assert "'k2'" in unknown_kid.comment and "key ids: k1" in unknown_kid.comment
 
     # the saved session read back offline (mitmdump -nr) tells the same story
     from harness import Mitmdump
