@@ -279,3 +279,24 @@ def test_jwks_without_metadata_belongs_to_its_origin():
     elsewhere = s.send("GET", "https://api.example.test/v1", 401, headers=[(
         "Authorization", f"Bearer {_signed(other, 'k1', iss='https://login.example.test/')}")])
     assert "token-signature-invalid" not in [f.id for f in elsewhere.findings]
+
+
+def test_refresh_token_redeemed_twice_names_both_flows():
+    s = Session()
+
+    def refresh(token, answer):
+        return s.send("POST", AS + "/token", 200 if "access_token" in answer else 400,
+                      body=urlencode({"grant_type": "refresh_token", "refresh_token": token,
+                                      "client_id": "cli"}).encode(),
+                      response_body=json.dumps(answer).encode())
+
+    first = refresh("r-1", {"access_token": "a-2", "refresh_token": "r-2", "expires_in": 60})
+    assert first.findings == []
+    again = refresh("r-1", {"error": "invalid_grant"})
+    assert (again.verdict, again.cause) == ("authentication", "refresh-token-reused")
+    assert ("redeemed-by", "flow-1") in {(link["relation"], link["flow"]) for link in again.links}
+    assert "got invalid_grant" in again.cause_finding.message
+    assert "new refresh token" in again.cause_finding.message
+    assert refresh("r-2", {"access_token": "a-3", "refresh_token": "r-3"}).verdict is None
+    replay = s.analyzer.analyze(s.exchanges["flow-1"])
+    assert replay.findings == []  # a replay of the first redemption is not a reuse

@@ -316,9 +316,15 @@ class Hand:
             "scope": scope, **target}))
         assert r.status_code == 302, r.text
         code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
+        self.client_id = client["client_id"]
         return self.http.post(self.issuer + "/token", data={
             "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
             "client_id": client["client_id"], "code_verifier": verifier, **target})
+
+    def refresh(self, refresh_token: str, resource: str) -> httpx.Response:
+        return self.http.post(self.issuer + "/token", data={
+            "grant_type": "refresh_token", "refresh_token": refresh_token,
+            "client_id": self.client_id, "resource": resource})
 
     def call(self, mcp_url: str, token: str) -> httpx.Response:
         return self.http.post(mcp_url, headers={"Authorization": f"Bearer {token}"},
@@ -378,6 +384,11 @@ def test_mcp_sign_in_through_mitmdump(servers, mitmdump, tmp_path):
     claims["scope"] = "notes:read notes:admin"
     payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     assert hand.call(ok_mcp, f"{head}.{payload}.{signature}").status_code == 401
+    hand = Hand(proxy.proxy_url, issuer, "reuse")  # a client that keeps the first refresh token
+    signed_in = hand.sign_in("notes:read", ok_mcp).json()
+    assert hand.refresh(signed_in["refresh_token"], ok_mcp).status_code == 200
+    reused = hand.refresh(signed_in["refresh_token"], ok_mcp)
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
     keys.rotate()  # the issuer signs with k2 now; the resource server keeps its cached k1
     hand = Hand(proxy.proxy_url, issuer, "rotated")
     rotated = hand.sign_in("notes:read", ok_mcp)
@@ -478,6 +489,13 @@ def test_mcp_sign_in_through_mitmdump(servers, mitmdump, tmp_path):
     [unknown_kid] = step("rotated", "POST", "/mcp", 401)
     assert cause(unknown_kid) == ("authentication", "token-kid-unknown")
     assert "'k2'" in unknown_kid.comment and "key ids: k1" in unknown_kid.comment
+
+    # 9. a rotated refresh token redeemed again: both redemptions named
+    redeemed, again = step("reuse", "POST", "/token")[1:]
+    assert cause(redeemed) == (None, None)
+    assert cause(again) == ("authentication", "refresh-token-reused")
+    assert redeemed.id in {link["flow"] for link in meta(again)["links"]}
+    assert "oauth-invalid-grant" in ids(again) and "got invalid_grant" in again.comment
 
     # the saved session read back offline (mitmdump -nr) tells the same story
     from harness import Mitmdump

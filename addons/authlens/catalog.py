@@ -533,6 +533,16 @@ _ENTRIES = [
         "Resource server: re-fetch the JWKS when a token names an unknown kid (rate-limited); "
         "client: get the token from the issuer this API trusts.",
         "RFC 7517 §4.5, §5; RFC 7515 §4.1.4; RFC 8725 §3.1", AUTHN, 88, "credential"),
+    Entry(
+        "refresh-token-reused", "error", "Refresh token redeemed twice",
+        "The client sent a refresh token the token endpoint had already exchanged. A server that "
+        "rotates refresh tokens answers `invalid_grant`, and may treat the reuse as theft and "
+        "revoke every token of that sign-in (the ones the first redemption issued too). Usual "
+        "causes: the new refresh token was not stored, or two threads or processes refreshed "
+        "at once with the same one.",
+        "Client: store the refresh token each response returns before using it, and refresh "
+        "once at a time (one lock per sign-in, shared by threads and processes).",
+        "RFC 9700 §4.14.2; RFC 6749 §6, §10.4", AUTHN, 84, "credential"),
 ]
 
 CATALOG: dict[str, Entry] = {entry.id: entry for entry in _ENTRIES}

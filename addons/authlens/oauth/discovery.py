@@ -150,6 +150,9 @@ class DiscoveryTracker:
         """authorization server origin -> (_Server or None, the _Resource that named it)"""
         self.issued: Recent = Recent(max_tokens)
         """access token key -> _Issued"""
+        self.redeemed: Recent = Recent(max_tokens)
+        """refresh token key -> (flow, when, key of the refresh token it got) of its first
+        successful redemption"""
         self.keys: Recent = Recent(MAX_KEYSETS)
         """issuer (no trailing slash), or the JWKS URL's origin -> _Keys"""
         self.flows: Recent = Recent(max_flows)
@@ -173,11 +176,11 @@ class DiscoveryTracker:
             return self._server_metadata(ctx)
         if request.method == "GET" and ctx.status == 200 and b'"keys"' in ctx.response.body:
             return self._key_set(ctx)
-        if not (self.servers or self.keys):  # no sign-in, no keys seen: nothing below applies
-            return self._challenge(ctx) if ctx.status == 401 else []
-        parsed = grants.parse_request(request)
+        parsed = grants.parse_request(request) if request.method == "POST" else None
         if isinstance(parsed, grants.TokenRequest):
             return self._token_request(ctx, parsed)
+        if not (self.servers or self.keys):  # no sign-in, no keys seen: nothing below applies
+            return self._challenge(ctx) if ctx.status == 401 else []
         if request.method == "GET" and "response_type=" in request.query:
             return self._authorization_request(ctx)
         if ctx.status == 401 and request.header("Authorization") is None:
@@ -361,19 +364,44 @@ class DiscoveryTracker:
         return [_resource_missing(ctx, "authorization request", record)]
 
     def _token_request(self, ctx, request: grants.TokenRequest) -> list[Finding]:
-        record = self._for_resource(ctx.request.url)
+        answer = grants.parse_response(ctx.response)
+        findings = self._refresh_reused(ctx, request, answer)
+        record = self._for_resource(ctx.request.url) if self.servers else None
         if record is None:
-            return []
+            return findings
         params = dict(parse_qsl(ctx.request.body.decode("utf-8", "replace"),
                                 max_num_fields=128))
         resource = params.get("resource", "")
-        answer = grants.parse_response(ctx.response)
         if answer is not None and answer.issued:
             self.issued[answer.access_key] = _Issued(ctx.exchange.id, ctx.sent_at, resource,
                                                      answer.scope or request.scope)
         if resource or request.grant not in ("authorization_code", "refresh_token"):
+            return findings
+        return [*findings, _resource_missing(ctx, f"{request.grant} token request", record)]
+
+    def _refresh_reused(self, ctx, request: grants.TokenRequest,
+                        answer: grants.TokenResponse | None) -> list[Finding]:
+        """refresh-token-reused: a refresh token the token endpoint already exchanged once."""
+        if request.grant != "refresh_token" or not request.refresh_key:
             return []
-        return [_resource_missing(ctx, f"{request.grant} token request", record)]
+        first = self.redeemed.get(request.refresh_key)
+        if first is None or first[0] == ctx.exchange.id:
+            if first is None and answer is not None and answer.issued:
+                self.redeemed[request.refresh_key] = (ctx.exchange.id, ctx.sent_at,
+                                                      answer.refresh_key)
+            return []
+        flow, at, successor = first
+        rotated = (f"; that answer carried a new refresh token {shown(successor)}, which the "
+                   f"client should have sent" if successor else "")
+        return [Finding(
+            "refresh-token-reused",
+            f"Refresh token {shown(request.refresh_key)} was already redeemed at {clock(at)} "
+            f"(the first flow linked here){rotated}. This second redemption "
+            f"{'got ' + answer.error if answer is not None and answer.error else 'reuses it'}; "
+            f"a server that rotates refresh tokens may now revoke the whole family, the tokens "
+            f"the first redemption issued included.",
+            (("refresh_token", shown(request.refresh_key)), ("first_redeemed", flow)),
+            links=(("redeemed-by", flow, f"first redemption at {clock(at)}"),))]
 
     # ---- calls that send the token ----------------------------------------------------------
 
