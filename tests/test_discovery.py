@@ -300,3 +300,28 @@ def test_refresh_token_redeemed_twice_names_both_flows():
     assert refresh("r-2", {"access_token": "a-3", "refresh_token": "r-3"}).verdict is None
     replay = s.analyzer.analyze(s.exchanges["flow-1"])
     assert replay.findings == []  # a replay of the first redemption is not a reuse
+
+
+def test_clock_skew_names_whose_clock():
+    from email.utils import formatdate
+    s = Session()
+
+    def call(token, date):
+        return s.send("GET", "https://api.example.test/v1", 401,
+                      headers=[("Authorization", f"Bearer {token}")],
+                      response_headers=[("Date", formatdate(date, usegmt=True)),
+                                        ("WWW-Authenticate", 'Bearer error="invalid_token"')])
+
+    ahead = call(mint(issued=NOW + 600), NOW + 1)  # both clocks agree; the token is ahead
+    assert (ahead.verdict, ahead.cause) == ("authentication", "clock-skew")
+    assert "issuer" in ahead.cause_finding.message and "10 min ahead" in \
+        ahead.cause_finding.message
+    assert "token-not-yet-valid" in [f.id for f in ahead.findings]
+    server_ahead = call(mint(issued=NOW - 60, lifetime=300), NOW + 3 + 900)
+    assert server_ahead.cause == "clock-skew"
+    assert "server's clock" in server_ahead.cause_finding.message and "expired" in \
+        server_ahead.cause_finding.message
+    fine = call(mint(issued=NOW - 60), NOW + 4)
+    assert "clock-skew" not in [f.id for f in fine.findings]
+    expired = call(mint(issued=NOW - 7200), NOW + 5)  # plainly expired by both clocks
+    assert expired.cause == "token-expired"

@@ -115,6 +115,8 @@ class Provider:
 
     def __init__(self, issuer: str, resources: set[str], keys: Keys):
         self.issuer, self.resources, self.keys = issuer, resources, keys
+        self.clock = 0
+        """Seconds this server's clock is ahead."""
         self.clients: dict = {}
         self.codes: dict[str, AuthorizationCode] = {}
         self.refresh: dict[str, RefreshToken] = {}
@@ -160,10 +162,10 @@ class Provider:
     def _issue(self, client_id: str, scopes: list[str], resource: str | None) -> OAuthToken:
         if resource and resource.rstrip("/") not in self.resources:
             raise TokenError("invalid_target", f"unknown resource {resource}")
-        now, (kid, key) = int(time.time()), self.keys.current
+        now, (kid, key) = int(time.time()) + self.clock, self.keys.current
         access = jwt.encode({"iss": self.issuer, "sub": "ana", "aud": resource or self.issuer,
                              "client_id": client_id, "scope": " ".join(scopes), "iat": now,
-                             "exp": now + 3600}, key, algorithm="RS256", headers={"kid": kid})
+                             "nbf": now, "exp": now + 3600}, key, algorithm="RS256", headers={"kid": kid})
         refresh = secrets.token_urlsafe(24)
         self.refresh[refresh] = RefreshToken(token=refresh, client_id=client_id, scopes=scopes,
                                              resource=resource)
@@ -195,7 +197,7 @@ class Verifier:
                            resource=claims["aud"], subject=claims["sub"])
 
 
-def authorization_server(port: int, resources: set[str], keys: Keys) -> Starlette:
+def authorization_server(port: int, provider: Provider, keys: Keys) -> Starlette:
     """The SDK's handlers, with the metadata served here to add ``jwks_uri`` (the SDK's model
     has none) and the JWKS itself."""
     issuer = f"http://127.0.0.1:{port}/"  # AnyHttpUrl writes the root path: say it everywhere
@@ -205,7 +207,7 @@ def authorization_server(port: int, resources: set[str], keys: Keys) -> Starlett
     routes = [Route("/.well-known/oauth-authorization-server",
                     lambda request: JSONResponse(metadata)),
               Route("/jwks", lambda request: JSONResponse(keys.jwks())),
-              *create_auth_routes(Provider(issuer, resources, keys), AnyHttpUrl(issuer),
+              *create_auth_routes(provider, AnyHttpUrl(issuer),
                                   client_registration_options=registration)]
     return Starlette(routes=routes)
 
@@ -349,7 +351,8 @@ def servers():
 def test_mcp_sign_in_through_mitmdump(servers, mitmdump, tmp_path):
     as_port, ok_port, hidden_port, other_port = (free_port() for _ in range(4))
     ok_mcp, keys = f"http://127.0.0.1:{ok_port}/mcp", Keys()
-    issuer = servers(authorization_server(as_port, {ok_mcp}, keys), as_port)
+    provider = Provider(f"http://127.0.0.1:{as_port}/", {ok_mcp}, keys)
+    issuer = servers(authorization_server(as_port, provider, keys), as_port)
     verifiers = [Verifier(issuer + "jwks") for _ in range(3)]
     servers(mcp_server(issuer, ok_mcp, verifiers[0]), ok_port)
     hidden_mcp = f"http://127.0.0.1:{hidden_port}/mcp"
@@ -393,6 +396,10 @@ def test_mcp_sign_in_through_mitmdump(servers, mitmdump, tmp_path):
     hand = Hand(proxy.proxy_url, issuer, "rotated")
     rotated = hand.sign_in("notes:read", ok_mcp)
     assert hand.call(ok_mcp, rotated.json()["access_token"]).status_code == 401
+    keys.current, provider.clock = keys.published[0], 600  # back on k1; its clock 10 min ahead
+    hand = Hand(proxy.proxy_url, issuer, "issuer-clock")
+    early = hand.sign_in("notes:read", ok_mcp)
+    assert hand.call(ok_mcp, early.json()["access_token"]).status_code == 401
 
     summary = proxy.stop()
     assert "internal error" not in summary
@@ -496,6 +503,12 @@ def test_mcp_sign_in_through_mitmdump(servers, mitmdump, tmp_path):
     assert cause(again) == ("authentication", "refresh-token-reused")
     assert redeemed.id in {link["flow"] for link in meta(again)["links"]}
     assert "oauth-invalid-grant" in ids(again) and "got invalid_grant" in again.comment
+
+    # 10. the issuer's clock ahead: the proxy and the server (Date) agree, the token does not
+    [skewed] = step("issuer-clock", "POST", "/mcp", 401)
+    assert cause(skewed) == ("authentication", "clock-skew")
+    assert "token-not-yet-valid" in ids(skewed) and "the issuer" in skewed.comment
+    assert "10 min ahead" in skewed.comment
 
     # the saved session read back offline (mitmdump -nr) tells the same story
     from harness import Mitmdump

@@ -543,6 +543,15 @@ _ENTRIES = [
         "Client: store the refresh token each response returns before using it, and refresh "
         "once at a time (one lock per sign-in, shared by threads and processes).",
         "RFC 9700 §4.14.2; RFC 6749 §6, §10.4", AUTHN, 84, "credential"),
+    Entry(
+        "clock-skew", "error", "A clock is off: the server's or the issuer's",
+        "The token's times fail by one clock and not another: the server's `Date` and the "
+        "proxy's clock disagree by more than the leeway and only the server's makes the token "
+        "expired or not yet valid (the server's clock is off), or both agree and the token's "
+        "`iat`/`nbf` lie ahead of them (the issuer's clock is ahead).",
+        "The machine whose clock the message names: synchronise it (NTP); meanwhile the "
+        "resource server can allow a small leeway.",
+        "RFC 7519 §4.1.4, §4.1.5, §4.1.6; RFC 9110 §6.6.1", AUTHN, 85, "credential"),
 ]
 
 CATALOG: dict[str, Entry] = {entry.id: entry for entry in _ENTRIES}

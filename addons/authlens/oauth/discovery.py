@@ -13,11 +13,12 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 
-from ..humanize import clock
+from ..humanize import clock, duration
 from ..model import Finding
 from ..recent import Recent
 from ..rules.checks import token_scopes
@@ -179,9 +180,7 @@ class DiscoveryTracker:
         parsed = grants.parse_request(request) if request.method == "POST" else None
         if isinstance(parsed, grants.TokenRequest):
             return self._token_request(ctx, parsed)
-        if not (self.servers or self.keys):  # no sign-in, no keys seen: nothing below applies
-            return self._challenge(ctx) if ctx.status == 401 else []
-        if request.method == "GET" and "response_type=" in request.query:
+        if self.servers and request.method == "GET" and "response_type=" in request.query:
             return self._authorization_request(ctx)
         if ctx.status == 401 and request.header("Authorization") is None:
             return self._challenge(ctx)
@@ -409,6 +408,8 @@ class DiscoveryTracker:
         record = self._metadata_for_call(ctx) if self.resources else None
         findings: list[Finding] = []
         for token in ctx.tokens:
+            if token.kind == "jwt":
+                findings.extend(_clock_skew(ctx, token))
             if token.kind == "jwt" and self.keys:
                 findings.extend(self._signature(ctx, token))
             if record is None:
@@ -470,6 +471,57 @@ class DiscoveryTracker:
             f"{', '.join(have) or 'no scope'}: missing {', '.join(missing)}. Ask for it in the "
             f"authorization request's `scope` (the client may step up and sign in again).",
             (("missing", missing), ("have", have)))]
+
+
+def _server_time(ctx) -> float | None:
+    """The server's clock: its ``Date`` header (RFC 9110 §6.6.1), or None."""
+    value = ctx.response.header("Date")
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _window_problem(token, now: float, leeway: float) -> str:
+    """What is wrong with the token's validity at ``now``: "expired", "not yet valid" or ""."""
+    exp, start = token.validity
+    if exp is not None and exp + leeway < now:
+        return "expired"
+    return "not yet valid" if start is not None and start - leeway > now else ""
+
+
+def _clock_skew(ctx, token) -> list[Finding]:
+    """clock-skew: whose clock makes the token's times fail, the issuer's or the server's,
+    from the proxy's clock (the send time) and the server's (``Date``)."""
+    server = _server_time(ctx)
+    if server is None:
+        return []
+    leeway, proxy = ctx.leeway, ctx.response.timestamp or ctx.sent_at
+    by_server, by_proxy = (_window_problem(token, server, leeway),
+                           _window_problem(token, proxy, leeway))
+    if not by_server:
+        return []
+    skew = server - proxy
+    shown_token = shown(grants.key(token.value))
+    if not by_proxy and abs(skew) > leeway:
+        return [Finding(
+            "clock-skew",
+            f"The server's clock (Date: {ctx.response.header('Date')}) is {duration(skew)} "
+            f"{'ahead of' if skew > 0 else 'behind'} the proxy's: by the server's clock token "
+            f"{shown_token} is {by_server}, by the proxy's it is valid. The server's clock is "
+            f"off.", (("server_skew_s", round(skew)), ("token", shown_token)))]
+    start = token.validity[1]
+    if by_server == "not yet valid" and by_proxy and start is not None and abs(skew) <= leeway:
+        ahead = start - proxy
+        return [Finding(
+            "clock-skew",
+            f"Token {shown_token} starts (iat/nbf) {duration(ahead)} after the request was sent, "
+            f"by the proxy's clock and by the server's (Date: {ctx.response.header('Date')}), "
+            f"which agree: the clock of the issuer that signed it is about {duration(ahead)} "
+            f"ahead.", (("issuer_ahead_s", round(ahead)), ("token", shown_token)))]
+    return []
 
 
 def _who(ctx) -> tuple[str, str]:
