@@ -325,3 +325,72 @@ def test_clock_skew_names_whose_clock():
     assert "clock-skew" not in [f.id for f in fine.findings]
     expired = call(mint(issued=NOW - 7200), NOW + 5)  # plainly expired by both clocks
     assert expired.cause == "token-expired"
+
+
+# ---- DPoP ----------------------------------------------------------------------------------
+
+def _proof(key, method, url, token=None, iat=None, nonce=None, typ="dpop+jwt"):
+    import base64
+    import hashlib
+
+    import jwt
+    from jwt.algorithms import ECAlgorithm
+    claims = {"htm": method, "htu": url, "iat": int(NOW if iat is None else iat), "jti": "j1"}
+    if token:
+        claims["ath"] = base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()
+                                                 ).rstrip(b"=").decode()
+    if nonce:
+        claims["nonce"] = nonce
+    jwk = json.loads(ECAlgorithm.to_jwk(key.public_key()))
+    return jwt.encode(claims, key, algorithm="ES256", headers={"typ": typ, "jwk": jwk})
+
+
+def _ec():
+    from cryptography.hazmat.primitives.asymmetric import ec
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def test_dpop_proof_checked_against_its_request():
+    key, s = _ec(), Session()
+    token = mint()
+    invalid = [("WWW-Authenticate", 'DPoP error="invalid_dpop_proof"')]
+
+    def call(proof, url=MCP + "?page=2", auth=token):
+        return s.send("POST", url, 401, response_headers=invalid,
+                      headers=[("Authorization", f"DPoP {auth}"), ("DPoP", proof)])
+
+    good = call(_proof(key, "POST", MCP, token))
+    assert "dpop-proof-mismatch" not in [f.id for f in good.findings]
+    for proof, words in ((_proof(key, "GET", MCP, token), "htm is 'GET'"),
+                         (_proof(key, "POST", MCP + "?page=2", token), "no query or fragment"),
+                         (_proof(key, "POST", "https://public.example.test/mcp", token),
+                          "htu is 'https://public.example.test/mcp'"),
+                         (_proof(key, "POST", MCP, token, iat=NOW - 3600), "before the request"),
+                         (_proof(key, "POST", MCP, "another-token"), "ath is not the hash"),
+                         (_proof(key, "POST", MCP), "no ath"),
+                         (_proof(key, "POST", MCP, token, typ="JWT"), "typ is 'JWT'")):
+        d = call(proof)
+        assert (d.verdict, d.cause) == ("authentication", "dpop-proof-mismatch"), words
+        assert words in d.cause_finding.message, (words, d.cause_finding.message)
+
+
+def test_dpop_nonce_loop():
+    key, s = _ec(), Session()
+    token = mint()
+
+    def call(nonce=None, offered="n-1"):
+        return s.send("GET", MCP, 401, headers=[("Authorization", f"DPoP {token}"), (
+            "DPoP", _proof(key, "GET", MCP, token, iat=NOW + s.count, nonce=nonce))],
+            response_headers=[("WWW-Authenticate", 'DPoP error="use_dpop_nonce"'),
+                              ("DPoP-Nonce", offered)])
+
+    first = call()
+    assert first.cause == "challenge-dpop-nonce"  # the normal first round
+    again = call()
+    assert (again.verdict, again.cause) == ("authentication", "dpop-nonce-loop")
+    assert "carries no nonce" in again.cause_finding.message
+    assert ("nonce-asked-by", "flow-1") in {(link["relation"], link["flow"])
+                                            for link in again.links}
+    ok = s.send("GET", MCP, 200, headers=[("Authorization", f"DPoP {token}"), (
+        "DPoP", _proof(key, "GET", MCP, token, iat=NOW + 3, nonce="n-1"))])
+    assert ok.verdict is None and not ok.noteworthy

@@ -552,6 +552,24 @@ _ENTRIES = [
         "The machine whose clock the message names: synchronise it (NTP); meanwhile the "
         "resource server can allow a small leeway.",
         "RFC 7519 §4.1.4, §4.1.5, §4.1.6; RFC 9110 §6.6.1", AUTHN, 85, "credential"),
+    Entry(
+        "dpop-proof-mismatch", "error", "DPoP proof does not match its request",
+        "The DPoP proof sent with this request names another method (`htm`) or URL (`htu`: "
+        "another host, port, path, or a query it must not carry; behind a proxy or gateway the "
+        "URL the server sees differs from the one the client signed), is stale (`iat`), or "
+        "its `ath` is not the hash of the access token sent with it.",
+        "Client: build a new proof per request from the exact method and the URL the server "
+        "receives (scheme, host, port, path; no query or fragment), with the current time and "
+        "`ath` = base64url(SHA-256(access token)).",
+        "RFC 9449 §4.2, §4.3", AUTHN, 90, "format"),
+    Entry(
+        "dpop-nonce-loop", "error", "DPoP nonce retry does not converge",
+        "The server answered `use_dpop_nonce` again: the client retried without the nonce the "
+        "previous answer's `DPoP-Nonce` header offered (or with an old one), so every retry is "
+        "refused the same way.",
+        "Client: read `DPoP-Nonce` from each use_dpop_nonce answer (and from successful ones: "
+        "servers rotate it) and put it in the `nonce` claim of the next proof.",
+        "RFC 9449 §8, §9", AUTHN, 80, "credential"),
 ]
 
 CATALOG: dict[str, Entry] = {entry.id: entry for entry in _ENTRIES}

@@ -24,6 +24,7 @@ from ..recent import Recent
 from ..rules.checks import token_scopes
 from ..web import normalize, origin
 from . import grants
+from .dpop import DpopChecks
 from .grants import shown
 
 PRM_PATH = "/.well-known/oauth-protected-resource"
@@ -156,6 +157,7 @@ class DiscoveryTracker:
         successful redemption"""
         self.keys: Recent = Recent(MAX_KEYSETS)
         """issuer (no trailing slash), or the JWKS URL's origin -> _Keys"""
+        self.dpop = DpopChecks(limit)
         self.flows: Recent = Recent(max_flows)
         """flow id -> findings: replays answer from here"""
 
@@ -169,6 +171,11 @@ class DiscoveryTracker:
         return done
 
     def _check(self, ctx) -> list[Finding]:
+        if ctx.request.header("DPoP") is not None:
+            return [*self.dpop.check(ctx), *self._by_kind(ctx)]
+        return self._by_kind(ctx)
+
+    def _by_kind(self, ctx) -> list[Finding]:
         request = ctx.request
         path = request.path.split("?", 1)[0]
         if request.method == "GET" and PRM_PATH in path:
