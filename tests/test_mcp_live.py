@@ -282,10 +282,19 @@ def sdk_call(proxy: str, url: str, step: str, oauth: bool = True) -> str:
                 result = await client.call_tool("list_notes", {})
                 return result.content[0].text
 
-    try:
-        return asyncio.run(asyncio.wait_for(main(), 60))
-    except BaseException as e:  # noqa: BLE001 - the SDK raises groups; the test reads the text
-        return f"failed: {e!r}"
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = asyncio.run(asyncio.wait_for(main(), 60))
+        except BaseException as e:  # noqa: BLE001 - the SDK raises groups; the test reads it
+            outcome["result"] = f"failed: {e!r}"
+
+    # its own thread and loop: a session fixture (Playwright's sync API) may hold this one's
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(90)
+    return outcome.get("result", "failed: no answer in 90 s")
 
 
 class Hand:
