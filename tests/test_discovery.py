@@ -394,3 +394,16 @@ def test_dpop_nonce_loop():
     ok = s.send("GET", MCP, 200, headers=[("Authorization", f"DPoP {token}"), (
         "DPoP", _proof(key, "GET", MCP, token, iat=NOW + 3, nonce="n-1"))])
     assert ok.verdict is None and not ok.noteworthy
+
+
+def test_server_metadata_issuer_must_be_the_server_named():
+    s = Session()
+    s.discovery_401()
+    s.metadata()  # names AS + "/"
+    body = json.dumps({"issuer": AS, "token_endpoint": AS + "/token"})
+    d = s.send("GET", AS + "/.well-known/oauth-authorization-server", 200,
+               response_body=body.encode())
+    assert [f.id for f in d.findings] == ["server-metadata-issuer-mismatch"]
+    assert "only a trailing slash differs" in d.findings[0].message
+    assert d.verdict is None and d.noteworthy
+    assert s.server_metadata().findings == []  # issuer AS + "/": the one named

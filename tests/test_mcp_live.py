@@ -358,16 +358,18 @@ def servers():
 
 
 def test_mcp_sign_in_through_mitmdump(servers, mitmdump, tmp_path):
-    as_port, ok_port, hidden_port, other_port = (free_port() for _ in range(4))
+    as_port, ok_port, hidden_port, other_port, slash_port = (free_port() for _ in range(5))
     ok_mcp, keys = f"http://127.0.0.1:{ok_port}/mcp", Keys()
     provider = Provider(f"http://127.0.0.1:{as_port}/", {ok_mcp}, keys)
     issuer = servers(authorization_server(as_port, provider, keys), as_port)
-    verifiers = [Verifier(issuer + "jwks") for _ in range(3)]
+    verifiers = [Verifier(issuer + "jwks") for _ in range(4)]
     servers(mcp_server(issuer, ok_mcp, verifiers[0]), ok_port)
     hidden_mcp = f"http://127.0.0.1:{hidden_port}/mcp"
     servers(hide_well_known(mcp_server(issuer, hidden_mcp, verifiers[1])), hidden_port)
     other_mcp = f"http://127.0.0.1:{other_port}/mcp"
     servers(mcp_server(issuer, f"http://127.0.0.1:{other_port}/notes", verifiers[2]), other_port)
+    slash_mcp = f"http://127.0.0.1:{slash_port}/mcp"  # names the issuer without its "/"
+    servers(mcp_server(issuer.rstrip("/"), slash_mcp, verifiers[3]), slash_port)
     proxy = mitmdump(options={"authlens_output": "rich"})
     for verifier in verifiers:
         verifier.proxy = proxy.proxy_url
@@ -378,6 +380,8 @@ def test_mcp_sign_in_through_mitmdump(servers, mitmdump, tmp_path):
     assert "Registration failed: 404" in hidden, hidden
     other = sdk_call(proxy.proxy_url, other_mcp, "other")
     assert "does not match expected" in other, other
+    slash = sdk_call(proxy.proxy_url, slash_mcp, "slash")
+    assert "issuer mismatch" in slash, slash
     hand = Hand(proxy.proxy_url, issuer, "no-resource")
     hand.discover(ok_mcp)
     no_resource = hand.sign_in("notes:read", None)
@@ -473,6 +477,11 @@ def test_mcp_sign_in_through_mitmdump(servers, mitmdump, tmp_path):
     # 4. metadata naming another resource than the URL called (RFC 9728 section 3.3)
     [wrong] = step("other", "GET", "/.well-known/oauth-protected-resource", 200)
     assert "resource-metadata-missing" in ids(wrong) and "another path" in wrong.comment
+
+    # 4b. the authorization server's issuer is not the string the resource metadata names
+    [named] = step("slash", "GET", "/.well-known/oauth-authorization-server", 200)
+    assert "server-metadata-issuer-mismatch" in ids(named) and cause(named) == (None, None)
+    assert "only a trailing slash differs" in named.comment
 
     # 5. a sign-in without resource: warned at authorize and token; its token refused by aud
     [authorize] = step("no-resource", "GET", "/authorize")

@@ -510,6 +510,18 @@ _ENTRIES = [
         "proxy, exact path, no stray trailing slash).",
         "RFC 9728 §3, §3.3, §5.1", None, 40, "note"),
     Entry(
+        "server-metadata-issuer-mismatch", "error",
+        "Authorization server metadata: issuer is not the server named",
+        "The `issuer` in the authorization server metadata is not, character for character, the "
+        "authorization server the protected resource metadata names (often only a trailing "
+        "slash differs, added by a URL type on one side). Clients must compare them exactly "
+        "and stop the sign-in (the MCP Python SDK: `Authorization server metadata issuer "
+        "mismatch`).",
+        "Server: configure the same issuer string in the resource server's "
+        "`authorization_servers` and in the authorization server (with or without the trailing "
+        "slash, the same on both).",
+        "RFC 8414 §3.3; RFC 9728 §2; RFC 9207", None, 40, "note"),
+    Entry(
         "oauth-resource-missing", "warning", "Sign-in request without the resource indicator",
         "An authorization or token request to the authorization server an MCP server named has "
         "no RFC 8707 `resource` parameter, which the MCP specification requires. The token is "

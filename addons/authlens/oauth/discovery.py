@@ -288,12 +288,29 @@ class DiscoveryTracker:
             return []
         issuer = data["issuer"]
         known = self.servers.get(origin(issuer))
+        findings = self._issuer_named(ctx, issuer, known[1] if known else None)
         self.servers[origin(issuer)] = (_Server(
             ctx.exchange.id, issuer, str(data.get("token_endpoint") or ""),
             str(data.get("authorization_endpoint") or ""),
             _strings(data.get("grant_types_supported")), str(data.get("jwks_uri") or "")),
             known[1] if known else None)
-        return []
+        return findings
+
+    def _issuer_named(self, ctx, issuer: str, record: _Resource | None) -> list[Finding]:
+        """server-metadata-issuer-mismatch: the metadata's ``issuer`` is not, character for
+        character, the authorization server the protected resource metadata named."""
+        named = [s for s in record.servers if origin(s) == origin(issuer)] if record else []
+        if not named or issuer in named:
+            return []
+        assert record is not None
+        return [Finding(
+            "server-metadata-issuer-mismatch",
+            f"The authorization server metadata at {_bare(ctx.request.url)} says issuer "
+            f"{issuer!r}, but the {record.line()} and names the authorization server "
+            f"{named[0]!r} ({_difference(named[0], issuer)}). RFC 8414 §3.3 compares them as "
+            f"exact strings, so a conforming client stops the sign-in here.",
+            (("issuer", issuer), ("named", named[0])),
+            links=(("metadata", record.flow, record.line()),))]
 
     # ---- keys (RFC 7517): a JWKS the proxy saw verifies that issuer's tokens ----------------
 
