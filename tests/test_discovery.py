@@ -407,3 +407,23 @@ def test_server_metadata_issuer_must_be_the_server_named():
     assert "only a trailing slash differs" in d.findings[0].message
     assert d.verdict is None and d.noteworthy
     assert s.server_metadata().findings == []  # issuer AS + "/": the one named
+
+
+def test_garbage_from_servers_and_clients_never_raises():
+    s = Session()
+    broken = "http://[::1"
+    s.send("POST", MCP, 401, response_headers=[(
+        "WWW-Authenticate", f'Bearer resource_metadata="{broken}"')])
+    for body in ({"resource": broken, "authorization_servers": [broken, 3, None]},
+                 {"resource": 7}, {"keys": "no"}, {"keys": [{"kty": "nope"}]},
+                 {"issuer": broken, "jwks_uri": {"x": 1}}, ["not", "an", "object"]):
+        for path in ("/.well-known/oauth-protected-resource/mcp",
+                     "/.well-known/oauth-authorization-server", "/jwks"):
+            s.send("GET", "http://127.0.0.1:8001" + path, 200,
+                   response_body=json.dumps(body).encode())
+    d = s.send("POST", MCP, 401, headers=[("Authorization", f"DPoP {mint()}"),
+                                          ("DPoP", _proof(_ec(), "POST", broken))],
+               response_headers=[("WWW-Authenticate", 'DPoP error="use_dpop_nonce"')])
+    assert "dpop-proof-mismatch" in [f.id for f in d.findings]
+    s.send("POST", AS + "/token", 200, body=b"grant_type=refresh_token&refresh_token=",
+           response_body=b"{")

@@ -35,14 +35,21 @@ _REQUIRED_SCOPE = re.compile(r"required scopes?:?\s*([^\s,;\"]+(?:[ ,]+[^\s,;\"]
 
 
 def _bare(url: str) -> str:
-    """``url`` normalized, without query or fragment (a resource identifier has neither)."""
-    return normalize(url).split("?", 1)[0]
+    """``url`` normalized, without query or fragment (a resource identifier has neither); a URL
+    that does not parse (servers write these strings) is kept as it is."""
+    try:
+        return normalize(url).split("?", 1)[0]
+    except ValueError:
+        return url
 
 
 def metadata_urls(resource_url: str) -> list[str]:
     """Where a client looks for the protected resource metadata of ``resource_url`` without a
     challenge naming it, in the order the MCP specification gives (RFC 9728 §3.1)."""
-    base, path = origin(resource_url), urlsplit(resource_url).path.rstrip("/")
+    try:
+        base, path = origin(resource_url), urlsplit(resource_url).path.rstrip("/")
+    except ValueError:
+        return [resource_url]
     return [base + PRM_PATH + path, base + PRM_PATH] if path else [base + PRM_PATH]
 
 
@@ -275,10 +282,13 @@ class DiscoveryTracker:
 
     def _resource_of(self, metadata_url: str) -> str:
         """The resource a well-known metadata URL was built from (RFC 9728 §3.1)."""
-        base = origin(metadata_url)
-        path = urlsplit(metadata_url).path
-        suffix = path[path.index(PRM_PATH) + len(PRM_PATH):]
-        return base + suffix if suffix else ""
+        try:
+            path = urlsplit(metadata_url).path
+        except ValueError:
+            return ""
+        at = path.find(PRM_PATH)
+        suffix = path[at + len(PRM_PATH):] if at >= 0 else ""
+        return origin(metadata_url) + suffix if suffix else ""
 
     # ---- authorization server metadata (RFC 8414) ------------------------------------------
 

@@ -21,7 +21,10 @@ from ..web import normalize
 
 def _target(url: str) -> str:
     """The URL as ``htu`` names it: no query, no fragment (RFC 9449 §4.2, §4.3)."""
-    return normalize(url.split("#", 1)[0].split("?", 1)[0]).split("?", 1)[0]
+    try:
+        return normalize(url.split("#", 1)[0].split("?", 1)[0]).split("?", 1)[0]
+    except ValueError:  # the client wrote it: keep what it wrote
+        return url
 
 
 def read_proof(proof: str) -> tuple[dict, dict] | None:
