@@ -427,3 +427,13 @@ def test_garbage_from_servers_and_clients_never_raises():
     assert "dpop-proof-mismatch" in [f.id for f in d.findings]
     s.send("POST", AS + "/token", 200, body=b"grant_type=refresh_token&refresh_token=",
            response_body=b"{")
+
+
+def test_describe_knows_the_step_without_the_trackers():
+    s = Session()
+    s.discovery_401()
+    looked_at = s.analyzer.describe(s.exchanges["flow-1"])  # mitmweb's detail view
+    assert (looked_at.verdict, looked_at.cause) == (None, None)
+    assert [f.id for f in looked_at.findings] == ["discovery-challenge"]
+    again = s.discovery_401()
+    assert "discovery-challenge" not in [f.id for f in again.findings]

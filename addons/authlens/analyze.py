@@ -192,8 +192,9 @@ REMEMBERED_MAX_CHARS = 8 * 1024
 
 
 def default_checks() -> tuple[Check, ...]:
+    from .oauth import discovery
     return (*credential_checks.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS,
-            *rule_checks.CHECKS)
+            *rule_checks.CHECKS, *discovery.CHECKS)
 
 
 def default_trackers() -> list:
@@ -281,9 +282,12 @@ class Analyzer:
             findings = list(unique.values())
         if findings and any(f.effective_verdict and not f.entry.fallback for f in findings):
             findings = [f for f in findings if not f.entry.fallback]
-        if any(f.entry.step for f in findings):  # a normal protocol step, not a refusal
-            findings = [f for f in findings
-                        if f.entry.step or not (f.effective_verdict or f.entry.fallback)]
+        if any(f.entry.step for f in findings):  # a normal protocol step, not a refusal...
+            if any(f.entry.breaks_step for f in findings):  # ...unless it went wrong
+                findings = [f for f in findings if not f.entry.step]
+            else:
+                findings = [f for f in findings
+                            if f.entry.step or not (f.effective_verdict or f.entry.fallback)]
         return build_diagnosis(ctx, findings, full)
 
 

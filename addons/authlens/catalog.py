@@ -44,7 +44,10 @@ class Entry:
     """Reported only when no other finding explains the refusal (the bare status code)."""
     step: bool = False
     """A normal protocol step (the 401 that starts an MCP sign-in): the exchange gets no verdict,
-    and the findings that would have explained a refusal are dropped."""
+    and the findings that would have explained a refusal are dropped..."""
+    breaks_step: bool = False
+    """...unless a finding of an entry with this set says the step went wrong (the client did
+    not follow it): then the step findings are dropped instead."""
 
 
 _ENTRIES = [
@@ -497,7 +500,8 @@ _ENTRIES = [
         "Client: follow `resource_metadata` (RFC 9728), discover the authorization server "
         "(RFC 8414), sign in with the authorization code grant and PKCE (`resource` = the "
         "server's URL) and send `Authorization: Bearer <token>`; or configure a token by hand.",
-        "RFC 9728 §5.1; RFC 6750 §3; MCP specification, Authorization", AUTHN, 80, "credential"),
+        "RFC 9728 §5.1; RFC 6750 §3; MCP specification, Authorization", AUTHN, 80, "credential",
+        breaks_step=True),
     Entry(
         "resource-metadata-missing", "error", "Protected resource metadata missing or wrong",
         "The protected resource metadata the challenge points to (or the well-known "

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 import jwt
 
 from ..humanize import clock, duration
-from ..model import Finding
+from ..model import Finding, on_failure
 from ..recent import Recent
 from ..rules.checks import token_scopes
 from ..web import normalize, origin
@@ -144,6 +144,41 @@ class _Issued:
     scope: str
 
 
+def discovery_metadata(ctx) -> str | None:
+    """The ``resource_metadata`` of a discovery 401: a request without Authorization answered
+    401 with a Bearer challenge naming it (RFC 9728 §5.1); None for anything else."""
+    if ctx.status != 401 or ctx.request.header("Authorization") is not None:
+        return None
+    return next((c.get("resource_metadata") for c in ctx.challenges.challenges
+                 if c.name == "bearer" and c.get("resource_metadata")), None)
+
+
+def _next_steps(metadata: str, url: str, server: str = "") -> str:
+    return (f"GET {metadata} (RFC 9728), then the metadata of the authorization server it "
+            f"names{f' ({server})' if server else ''}, sign the user in with the authorization "
+            f"code grant and PKCE, with resource={url} in the authorization and token requests "
+            f"(RFC 8707), and call again with `Authorization: Bearer <token>`")
+
+
+@on_failure
+def check_discovery_challenge(ctx) -> Iterable[Finding]:
+    """discovery-challenge: the 401 that starts an MCP sign-in is a step, not a refusal. A
+    check, not only the tracker's: a flow looked at again (``Analyzer.describe``) says so too."""
+    metadata = discovery_metadata(ctx)
+    if metadata is None:
+        return
+    url = _bare(ctx.request.url)
+    yield Finding(
+        "discovery-challenge",
+        f"The first step of an MCP (OAuth 2.1) sign-in: the request carried no credential and "
+        f"the server answered where to learn how to get one. Next the client should "
+        f"{_next_steps(metadata, url)}.",
+        (("resource_metadata", metadata), ("url", url)))
+
+
+CHECKS = (check_discovery_challenge,)
+
+
 class DiscoveryTracker:
     """Discovery challenge -> metadata -> sign-in -> token use. ``check(ctx)`` per exchange."""
 
@@ -205,35 +240,26 @@ class DiscoveryTracker:
     # ---- the discovery 401 ------------------------------------------------------------------
 
     def _challenge(self, ctx) -> list[Finding]:
-        if ctx.request.header("Authorization") is not None:
-            return []
-        metadata = next((c.get("resource_metadata") for c in ctx.challenges.challenges
-                         if c.name == "bearer" and c.get("resource_metadata")), None)
-        if not metadata:
+        """Remember a discovery 401 (``check_discovery_challenge`` reports it, statelessly);
+        a second one the client did not follow is discovery-not-followed."""
+        metadata = discovery_metadata(ctx)
+        if metadata is None:
             return []
         client, url = _who(ctx), _bare(ctx.request.url)
         earlier = self.challenges.get((client, url))
         pending = _Challenge(ctx.exchange.id, ctx.sent_at, url, metadata)
         self.challenges[(client, url)] = pending
         self.by_metadata[(client[0], _bare(metadata))] = pending
-        server = self._server_named(metadata)
-        steps = (f"GET {metadata} (RFC 9728), then the metadata of the authorization server it "
-                 f"names{f' ({server})' if server else ''}, sign the user in with the "
-                 f"authorization code grant and PKCE, with resource={url} in the authorization and "
-                 f"token requests (RFC 8707), and call again with `Authorization: Bearer <token>`")
-        if earlier is not None and not earlier.followed and earlier.flow != ctx.exchange.id:
-            return [Finding(
-                "discovery-not-followed",
-                f"The client called {ctx.display_url(url)} again without a credential: the "
-                f"{earlier.line()} was not followed (no request for the metadata came through the "
-                f"proxy since). Next the client should {steps}.",
-                (("metadata", metadata), ("first_challenge", earlier.flow)),
-                links=(("challenged-by", earlier.flow, earlier.line()),))]
+        if earlier is None or earlier.followed or earlier.flow == ctx.exchange.id:
+            return []
         return [Finding(
-            "discovery-challenge",
-            f"The first step of an MCP (OAuth 2.1) sign-in: the request carried no credential and "
-            f"the server answered where to learn how to get one. Next the client should {steps}.",
-            (("resource_metadata", metadata), ("url", url)))]
+            "discovery-not-followed",
+            f"The client called {ctx.display_url(url)} again without a credential: the "
+            f"{earlier.line()} was not followed (no request for the metadata came through the "
+            f"proxy since). Next the client should "
+            f"{_next_steps(metadata, url, self._server_named(metadata))}.",
+            (("metadata", metadata), ("first_challenge", earlier.flow)),
+            links=(("challenged-by", earlier.flow, earlier.line()),))]
 
     def _server_named(self, metadata_url: str) -> str:
         known = self.resources.get(_bare(metadata_url))
