@@ -38,7 +38,7 @@ SERVER_SIDE_REFUSALS = frozenset({
     "challenge-claims-required", "challenge-step-up-required", "challenge-dpop-nonce",
     "challenge-invalid-dpop-proof", "error-in-body", "route-not-found", "status-hidden-404",
     "oauth-invalid-grant", "oauth-invalid-client", "oauth-unauthorized-client",
-    "oauth-invalid-scope", "oauth-invalid-request", "vendor-error",
+    "oauth-invalid-scope", "oauth-invalid-request", "oauth-invalid-target", "vendor-error",
     "cookie-session-missing", "cookie-session-expired", "cookie-not-sent",
 })
 
@@ -55,20 +55,24 @@ PRECEDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (
     (DEFECT, ("route-not-found", "cors-preflight-auth", "credential-placeholder",
               "credential-empty", "scheme-duplicated", "credential-quoted",
               "credential-whitespace", "basic-malformed", "challenge-charset-mismatch",
-              "scheme-missing", "credential-malformed", "header-misspelled", "header-duplicated",
-              "apikey-wrong-place", "credential-dropped-on-redirect", "cookie-not-sent",
+              "scheme-missing", "credential-malformed", "dpop-proof-mismatch",
+              "header-misspelled", "header-duplicated", "apikey-wrong-place",
+              "discovery-not-followed", "credential-dropped-on-redirect", "cookie-not-sent",
               "cookie-session-expired", "cookie-session-missing", "credential-missing")),
     # 2. The server's specific statement, mapped to a finding and confirmed by the token, and
     #    the token's own facts. token-stale explains an expiry (the newer token existed), so it
-    #    comes before it; the token's identity (signature, audience, issuer) before its times;
+    #    comes before it, as clock-skew (whose clock fails the token) and refresh-token-reused
+    #    (why the grant is invalid) come before what they explain; the token's identity (key,
+    #    signature, audience, issuer) before its times;
     #    authentication before authorization within what the server named.
-    (STATEMENT, ("token-stale", "token-signature-invalid", "token-audience-mismatch",
-                 "token-issuer-mismatch", "token-unsigned", "token-malformed",
-                 "token-wrong-type", "token-expired", "token-not-yet-valid", "token-revoked",
-                 "credential-invalid", "oauth-client-mismatch", "oauth-invalid-client",
+    (STATEMENT, ("token-stale", "token-kid-unknown", "token-signature-invalid",
+                 "token-audience-mismatch", "token-issuer-mismatch", "token-unsigned",
+                 "token-malformed", "token-wrong-type", "clock-skew", "token-expired",
+                 "token-not-yet-valid", "token-revoked", "credential-invalid",
+                 "refresh-token-reused", "oauth-client-mismatch", "oauth-invalid-client",
                  "oauth-invalid-grant", "oauth-unauthorized-client", "oauth-invalid-scope",
-                 "oauth-invalid-request", "challenge-claims-required",
-                 "challenge-step-up-required", "challenge-invalid-dpop-proof",
+                 "oauth-invalid-target", "oauth-invalid-request", "challenge-claims-required",
+                 "challenge-step-up-required", "challenge-invalid-dpop-proof", "dpop-nonce-loop",
                  "challenge-dpop-nonce", "sso-not-authorized", "token-scope-missing",
                  "challenge-insufficient-scope", "permission-missing",
                  "api-access-not-configured", "challenge-invalid-request", "vendor-error",
@@ -259,8 +263,9 @@ REMEMBERED_MAX_CHARS = 8 * 1024
 
 
 def default_checks() -> tuple[Check, ...]:
+    from .oauth import discovery
     return (*credential_checks.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS,
-            *rule_checks.CHECKS, *statements.CHECKS)
+            *rule_checks.CHECKS, *discovery.CHECKS, *statements.CHECKS)
 
 
 def default_trackers() -> list:
@@ -268,9 +273,11 @@ def default_trackers() -> list:
     remember it to explain a later one. They must bound their memory and tolerate replays."""
     from .cookiejar import CookieJarTracker
     from .cors import CorsTracker
+    from .oauth.discovery import DiscoveryTracker
     from .oauth.lifecycle import TokenLifecycle
     from .redirects import RedirectTracker
-    return [RedirectTracker(), CorsTracker(), CookieJarTracker(), TokenLifecycle()]
+    return [RedirectTracker(), CorsTracker(), CookieJarTracker(), TokenLifecycle(),
+            DiscoveryTracker()]
 
 
 class Analyzer:
@@ -343,6 +350,12 @@ class Analyzer:
             findings = _once(found)
         if findings and any(f.effective_verdict and not f.entry.fallback for f in findings):
             findings = [f for f in findings if not f.entry.fallback]
+        if any(f.entry.step for f in findings):  # a normal protocol step, not a refusal...
+            if any(f.entry.breaks_step for f in findings):  # ...unless it went wrong
+                findings = [f for f in findings if not f.entry.step]
+            else:
+                findings = [f for f in findings
+                            if f.entry.step or not (f.effective_verdict or f.entry.fallback)]
         return build_diagnosis(ctx, findings, full)
 
 
@@ -399,7 +412,7 @@ def decide_verdict(ctx: Context, findings: list[Finding]) -> tuple[str | None, s
     refused = ctx.refused or any(f.id in SERVER_SIDE_REFUSALS for f in findings) or (
         ctx.status == 400 and any(TIER.get(f.id) == DEFECT and f.severity == "error"
                                   for f in findings))
-    if not refused:
+    if not refused or any(f.entry.step for f in findings):
         return None, None
     explaining = [f for f in findings if f.effective_verdict]
     if not explaining:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 
 from . import catalog, scopes
 from .catalog import AUTHN, AUTHZ, UNKNOWN
-from .model import Finding, on_failure
+from .model import STATEMENT, Finding, on_failure
 from .redact import redact
 
 MAX_BODY = 64 * 1024
@@ -289,6 +289,7 @@ OAUTH = {
     "unauthorized_client": ("oauth-unauthorized-client", None),
     "invalid_scope": ("oauth-invalid-scope", None),
     "invalid_request": ("oauth-invalid-request", None),
+    "invalid_target": ("oauth-invalid-target", None),
     "unsupported_grant_type": ("oauth-invalid-request", "the server does not support this "
                                                         "grant_type"),
     "bad_verification_code": ("oauth-invalid-grant", "the code is wrong or expired (GitHub)"),
@@ -301,6 +302,9 @@ OAUTH = {
     "consent_required": ("error-in-body", "the user must consent"),
     "invalid_token": ("error-in-body", "the token is invalid"),
     "insufficient_scope": ("error-in-body", "the token lacks a scope"),
+    # RFC 9449: the body repeating the challenge's code names the same finding
+    "use_dpop_nonce": ("challenge-dpop-nonce", "retry with the DPoP-Nonce the server sent"),
+    "invalid_dpop_proof": ("challenge-invalid-dpop-proof", "the DPoP proof was rejected"),
 }
 _OAUTH_BODY_VERDICTS = {"access_denied": AUTHZ, "consent_required": AUTHZ,
                         "insufficient_scope": AUTHZ}
@@ -768,6 +772,8 @@ def check_error_body(ctx) -> Iterator[Finding]:
         evidence.append(("message", message))
     evidence.extend(error.evidence)
     override = verdict if verdict != catalog.get(error.finding).verdict else None
+    if error.finding.startswith("challenge-"):  # the challenge check says it too: once per flow
+        evidence.append(STATEMENT)
     yield Finding(error.finding, text, tuple(evidence), override)
 
 
