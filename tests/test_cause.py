@@ -388,3 +388,28 @@ def test_docs_precedence_table_is_in_step():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "cause.md").read_text("utf-8")
     block = doc.split("<!-- precedence:start -->\n", 1)[1].split("<!-- precedence:end -->", 1)[0]
     assert block.strip() == precedence_markdown()
+
+
+def test_an_edited_copy_of_the_newest_token_is_not_stale():
+    """A tampered token carries the iat of the token just issued: not older, so not stale."""
+    from authlens.model import Exchange as Ex
+    from authlens.model import RequestView, ResponseView
+    analyzer = Analyzer(trackers=default_trackers())
+    issued = mint(issued=NOW - 1, aud="api://orders", client_id="cli")
+    body = json.dumps({"access_token": issued, "token_type": "Bearer", "expires_in": 3600}).encode()
+    grant = Ex(RequestView("POST", "https://login.example.test/token",
+                           (("Content-Type", "application/x-www-form-urlencoded"),),
+                           b"grant_type=client_credentials&client_id=cli&client_secret=s",
+                           timestamp=NOW - 1),
+               ResponseView(200, (("Content-Type", "application/json"),), body, timestamp=NOW - 0.5),
+               id="grant", client="127.0.0.1")
+    analyzer.analyze(grant)
+    head, payload, sig = issued.split(".")
+    edited = f"{head}.{payload}.{sig[:-4]}AAAA"
+    d = analyzer.analyze(Ex(exchange(f"Bearer {edited}", 401).request,
+                            exchange(f"Bearer {edited}", 401).response, id="use", client="127.0.0.1"))
+    assert "token-stale" not in ids(d)
+    older = mint(issued=NOW - 7200, lifetime=36000, aud="api://orders", client_id="cli")
+    d = analyzer.analyze(Ex(exchange(f"Bearer {older}", 401).request,
+                            exchange(f"Bearer {older}", 401).response, id="old", client="127.0.0.1"))
+    assert d.cause == "token-stale"

@@ -30,6 +30,9 @@ PATTERN_MIN = 3
 """Different tokens rejected at about the same age before that age is called a pattern."""
 HISTORY = 64
 """Grant events kept per client."""
+STALE_MARGIN = 5.0
+"""Seconds a token's iat must precede a newer token's issue to call it stale (iat is whole
+seconds, the issue time the response's)."""
 
 
 def client_key(client_id: str, address: str) -> str:
@@ -301,8 +304,8 @@ class TokenLifecycle:
             refused_before = first is not None and first[0] == address and \
                 first[1] < newer.issued_at
             if not (refused_before or (named and named == newer.client_id)) or (
-                    iat is not None and iat >= newer.issued_at):
-                continue
+                    iat is not None and iat >= newer.issued_at - STALE_MARGIN):
+                continue  # not plainly older: an edited copy of the newest token is not stale
             return Finding(
                 "token-stale",
                 f"The token sent ({shown(token_key)}, aud {audience}) is older than "
