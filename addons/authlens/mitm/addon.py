@@ -37,7 +37,9 @@ from ..session import SessionLog
 from .adapter import exchange_from_flow, record_of
 from .commands import Commands
 from .commands_diff import DiffCommand
+from .har_command import HarCommand
 from .hooks import METADATA_KEY, diagnosis_of, never_raises
+from .retry import Retry
 from .timeline_command import Timeline
 from .ui import CommentColumn, ContentView
 from .worker import Worker
@@ -440,7 +442,7 @@ class AuthLens:
         self.parts = (Rules(self.diagnose), self.diagnose, annotate, output,
                       Report(self.diagnose.session), Timeline(self.diagnose.timelines_for),
                       ContentView(self.diagnose), CommentColumn(), Commands(self.diagnose),
-                      DiffCommand())
+                      DiffCommand(), Retry(self.diagnose), HarCommand(self.diagnose))
         self._hooks = {name: tuple(getattr(p, name) for p in self.parts if hasattr(p, name))
                        for name in self.HOOKS}
         for part in self.parts:  # mitmproxy collects commands from the attributes of its addons
