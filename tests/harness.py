@@ -388,6 +388,23 @@ class Mitmweb(_MitmProcess):
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.load(r)
 
+    def command(self, name: str, *arguments: str):
+        """Run a mitmproxy command the way mitmweb's command bar does: ``POST /commands/NAME``
+        with ``{"arguments": [...]}`` and tornado's XSRF cookie echoed in ``X-XSRFToken``.
+        Returns the command's value; a command error raises RuntimeError."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        with httpx.Client(base_url=f"http://127.0.0.1:{self.web_port}", headers=headers,
+                          trust_env=False, timeout=30) as client:
+            client.get("/").raise_for_status()  # sets the XSRF cookie
+            xsrf = next(v for k, v in client.cookies.items() if k.endswith("xsrf"))
+            r = client.post(f"/commands/{name}", json={"arguments": list(arguments)},
+                            headers={"X-XSRFToken": xsrf})
+        r.raise_for_status()
+        answer = r.json()
+        if "error" in answer:
+            raise RuntimeError(f"{name}: {answer['error']}")
+        return answer.get("value")
+
 
 # --------------------------------------------------------------------------------------------
 # clients

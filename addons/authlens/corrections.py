@@ -245,7 +245,7 @@ def _move(out: Corrected, creds: list[Credential], expected: str, fid: str) -> s
     if " or " in expected or place not in ("header", "query") or not name:
         return f"the credential's place ({expected or 'unknown'}) is not one place authlens can write"
     present = {(c.location, c.name.lower()) for c in creds}
-    if (place, name.lower()) in present:
+    if (place, name.lower()) in present or any(f.done.startswith("the key moved") for f in out.fixes):
         return None  # already there: nothing to move
     movable = [c for c in creds if c.location in ("query", "header") and c.kind != "auth"
                and c.value]

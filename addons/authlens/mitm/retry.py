@@ -108,8 +108,9 @@ class Retry:
                                    f"({'; '.join(sent)}): waiting for the answer")
         retried.marked = MARKER
         original.metadata[RETRY_KEY] = {"retried_as": retried.id, **corrected.to_dict()}
-        if ctx.master.addons.get("view") is not None:
-            ctx.master.commands.call("view.flows.add", [retried])
+        view = ctx.master.addons.get("view")
+        if view is not None:  # mitmweb, console: shown beside the original
+            view.add([retried])
         ctx.master.commands.call("replay.client", [retried])
         task = asyncio.get_running_loop().create_task(self._conclude(original, retried, corrected))
         self.tasks.add(task)
