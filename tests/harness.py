@@ -392,13 +392,13 @@ class Mitmweb(_MitmProcess):
         """Run a mitmproxy command the way mitmweb's command bar does: ``POST /commands/NAME``
         with ``{"arguments": [...]}`` and tornado's XSRF cookie echoed in ``X-XSRFToken``.
         Returns the command's value; a command error raises RuntimeError."""
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        xsrf = os.urandom(16).hex()  # tornado compares cookie and header; 12.x renamed the cookie
+        headers = {"X-XSRFToken": xsrf, "Cookie": f"_xsrf={xsrf}; _mitmproxy_xsrf={xsrf}"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         with httpx.Client(base_url=f"http://127.0.0.1:{self.web_port}", headers=headers,
                           trust_env=False, timeout=30) as client:
-            client.get("/").raise_for_status()  # sets the XSRF cookie
-            xsrf = next(v for k, v in client.cookies.items() if k.endswith("xsrf"))
-            r = client.post(f"/commands/{name}", json={"arguments": list(arguments)},
-                            headers={"X-XSRFToken": xsrf})
+            r = client.post(f"/commands/{name}", json={"arguments": list(arguments)})
         r.raise_for_status()
         answer = r.json()
         if "error" in answer:
