@@ -34,13 +34,16 @@ def _only(expected: str, challenge=BEARER):
     return handler
 
 
-def _reports(req):
-    query = urllib.parse.parse_qs(urllib.parse.urlsplit(req.target).query)
-    if req.header("X-API-Key") == API_KEY and "api_key" not in query:
-        return Response(200, [("Content-Type", "application/json")], '{"reports": []}')
-    return Response(401, [("WWW-Authenticate", 'ApiKey realm="reports", header="X-API-Key"'),
-                          ("Content-Type", "application/json")],
-                    '{"error": "unauthorized", "message": "missing X-API-Key header"}')
+def _reports(key: str):
+    """An API that takes its key only in X-API-Key (and says so in its challenge)."""
+    def handler(req):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(req.target).query)
+        if req.header("X-API-Key") == key and "api_key" not in query:
+            return Response(200, [("Content-Type", "application/json")], '{"reports": []}')
+        return Response(401, [("WWW-Authenticate", 'ApiKey realm="reports", header="X-API-Key"'),
+                              ("Content-Type", "application/json")],
+                        '{"error": "unauthorized", "message": "missing X-API-Key header"}')
+    return handler
 
 
 class Issuer:
@@ -87,7 +90,7 @@ def web(tmp_path_factory):
         upstream.route(path, handler=_only(f"Bearer {TOKEN}"))
     encoded = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     upstream.route("/basic", handler=_only(f"Basic {encoded}", ("WWW-Authenticate", 'Basic realm="x"')))
-    upstream.route("/reports", handler=_reports)
+    upstream.route("/reports", handler=_reports(API_KEY))
     upstream.route("/placeholder", handler=_only(f"Bearer {TOKEN}"))
     issuer = Issuer()
     upstream.route("/oauth2/token", handler=issuer.token)
@@ -219,3 +222,49 @@ def test_outcome_wording():
         "with the quotes removed the server answered 200 — the quotes were the cause")
     assert corrections.outcome(fixed, 401, True, "token-expired: ...") == (
         "still 401: the quotes were not the only problem; the server now says: token-expired: ...")
+
+
+# ---- authlens retry FILE#N on captures (mitmdump -n -C does the sending) ------------------------
+
+def _captured_token(story: str) -> str:
+    from capture_helpers import CAPTURES
+    from harness import read_flows
+    value = read_flows(CAPTURES / f"{story}.flow")[0].request.headers["Authorization"]
+    return value.strip('"').split()[-1]
+
+
+@pytest.mark.parametrize("story, wanted, outcome", [
+    ("quoted_header", lambda t: f"Bearer {t}", "the quotes were the cause"),
+    ("missing_bearer", lambda t: f"Bearer {t}", "the missing scheme was the cause"),
+])
+def test_cli_retry_on_a_capture(story, wanted, outcome, upstream, capsys, tmp_path):
+    from capture_helpers import CAPTURES
+    from harness import read_flows
+
+    from authlens.cli import main
+    token = _captured_token(story)
+    upstream.route("/v1/orders", handler=_only(wanted(token)))
+    out = tmp_path / "both.flow"
+    status = main(["retry", f"{CAPTURES / story}.flow#0", "--to", upstream.url(), "-w", str(out)])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert outcome in printed and token not in printed
+    assert upstream.requests[-1].header("Authorization") == wanted(token)
+    original, retried = read_flows(out)
+    assert retried.response.status_code == 200 and retried.marked == ":repeat:"
+    assert outcome in retried.comment and f"retried as flow {retried.id}" in original.comment
+    assert retried.metadata["authlens_retry"]["of"] == original.id
+
+
+def test_cli_retry_moves_the_key_and_guards_unsafe_methods(upstream, capsys):
+    from capture_helpers import CAPTURES
+
+    from authlens.cli import main
+    upstream.route("/v1/reports", handler=_reports("test-api-key-5e0b8c2f7d9a41"))  # the capture's
+    assert main(["retry", f"{CAPTURES}/api_key_in_query.flow#0", "--to", upstream.url()]) == 0
+    assert "the key moved to header X-API-Key the server answered 200" in capsys.readouterr().out
+    sent = len(upstream.requests)
+    # insufficient_scope: GET works, the POST is refused; a POST is not sent without --unsafe
+    assert main(["retry", f"{CAPTURES}/insufficient_scope.flow#1", "--to", upstream.url()]) == 2
+    assert "not sent: POST may have side effects" in capsys.readouterr().out
+    assert len(upstream.requests) == sent
