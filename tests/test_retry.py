@@ -151,12 +151,15 @@ def test_retry_corrects_each_kind_and_the_server_proves_it(web, path):
     assert f"retried as flow {retried['id']}" in original["comment"]
     assert len(web.upstream.requests) == sent_before + 1  # exactly one request sent: the retry
     # the secrets are on the wire (the server needs them) but never in what authlens shows
-    for shown in (answer, retried["comment"], original["comment"]):
+    headers = json.dumps(retried["request"]["headers"])  # the replayed flow's record, in mitmweb
+    for shown in (answer, retried["comment"], original["comment"], headers):
         for secret in (TOKEN, API_KEY, PASSWORD, TOKEN.rsplit(".", 1)[1]):
             assert secret not in shown
     if path.startswith(("/quoted", "/bare", "/doubled", "/invisible")):
-        assert f"Authorization: Bearer {TOKEN[:4]}…{TOKEN[-4:]} ({len(TOKEN)} chars" in \
-            retried["comment"]
+        shown = f"Bearer {TOKEN[:4]}…{TOKEN[-4:]} ({len(TOKEN)} chars"
+        assert f"Authorization: {shown}" in retried["comment"]
+        assert any(k == "Authorization" and v.startswith(shown)
+                   for k, v in retried["request"]["headers"])
 
 
 def test_retry_substitutes_the_newer_token_the_proxy_saw_issued(web):
@@ -167,6 +170,7 @@ def test_retry_substitutes_the_newer_token_the_proxy_saw_issued(web):
     newest = web.issuer.issued[-1]
     assert web.upstream.requests[-1].header("Authorization") == f"Bearer {newest}"
     assert newest not in retried["comment"] and newest not in answer
+    assert newest not in json.dumps(retried["request"]["headers"])
 
 
 def test_retry_sends_no_unsafe_method_unless_told(web):
@@ -254,6 +258,7 @@ def test_cli_retry_on_a_capture(story, wanted, outcome, upstream, capsys, tmp_pa
     assert retried.response.status_code == 200 and retried.marked == ":repeat:"
     assert outcome in retried.comment and f"retried as flow {retried.id}" in original.comment
     assert retried.metadata["authlens_retry"]["of"] == original.id
+    assert token not in retried.request.headers["Authorization"]  # kept redacted once sent
 
 
 def test_cli_retry_moves_the_key_and_guards_unsafe_methods(upstream, capsys):

@@ -24,7 +24,7 @@ from ..analyze import Analyzer, Settings, default_trackers
 from ..capture import harexport
 from ..credentials import redact_url
 from ..mitm.adapter import exchange_from_flow
-from ..mitm.retry import MARKER, RETRY_KEY, note, shown_changes
+from ..mitm.retry import MARKER, RETRY_KEY, note, redact_sent, shown_changes
 from ..render import text
 
 
@@ -134,6 +134,7 @@ def run(args) -> int:
                                says)
     print(line)
     if args.write:
+        redact_sent(answered, corrected, args.reveal)
         answered.marked = MARKER
         answered.metadata[RETRY_KEY] = {"of": original.id, "sent": sent, "outcome": line,
                                         **corrected.to_dict()}

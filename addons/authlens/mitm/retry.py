@@ -6,7 +6,8 @@ own client replay, and say on both flows whether the correction proved the cause
 
 Opt-in: authlens never sends a request by itself. The corrections are ``authlens.corrections``;
 the replayed flow is a copy marked as authlens's (``:repeat:``, ``metadata["authlens_retry"]``)
-that links to the original, and what authlens shows of it is redacted like everything else.
+that links to the original; once it was sent, the headers authlens wrote are kept in its record
+only redacted, like everything else authlens shows (``authlens_reveal`` keeps them whole).
 """
 
 from __future__ import annotations
@@ -42,16 +43,32 @@ def note(existing: str, line: str) -> str:
     return "\n".join([RETRY_PREFIX + line, *kept]).rstrip("\n")
 
 
+def shown_value(value: str, reveal: bool) -> str:
+    """A credential header's value as authlens shows it: ``Bearer eyJh…k9Qw (812 chars, #…)``."""
+    scheme, secret = split_scheme(value)
+    return f"{scheme + ' ' if scheme else ''}{redact(secret, reveal)}"
+
+
 def shown_changes(corrected: corrections.Corrected, reveal: bool) -> list[str]:
     """The corrected header fields and URL as authlens shows them: secrets redacted."""
     out = []
     for name, value in corrected.headers:
         if name.lower() in corrected.changed:
-            scheme, secret = split_scheme(value)
-            out.append(f"{name}: {scheme + ' ' if scheme else ''}{redact(secret, reveal)}")
+            out.append(f"{name}: {shown_value(value, reveal)}")
     if "url" in corrected.changed:
         out.append(f"URL: {redact_url(corrected.url, reveal)}")
     return out
+
+
+def redact_sent(retried: http.HTTPFlow, corrected: corrections.Corrected, reveal: bool) -> None:
+    """Once the corrected request was sent, keep only the redacted form of the headers authlens
+    wrote in the replayed flow's record (the original flow still holds what the client sent)."""
+    if reveal:
+        return
+    headers = retried.request.headers
+    for name in corrected.changed - {"url"}:
+        if name in headers:
+            headers[name] = shown_value(headers[name], reveal)
 
 
 class Retry:
@@ -152,6 +169,7 @@ class Retry:
                   "outcome": line}
         retried.metadata[RETRY_KEY].update(result)
         original.metadata[RETRY_KEY].update(result)
+        redact_sent(retried, corrected, self.diagnose.analyzer.settings.reveal)
         sent = "; ".join(retried.metadata[RETRY_KEY].get("sent", []))
         retried.comment = note(retried.comment, f"retry of flow {original.id} ({sent}): {line}")
         original.comment = note(original.comment, f"retried as flow {retried.id}: {line}")
