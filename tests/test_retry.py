@@ -273,3 +273,39 @@ def test_cli_retry_moves_the_key_and_guards_unsafe_methods(upstream, capsys):
     assert main(["retry", f"{CAPTURES}/insufficient_scope.flow#1", "--to", upstream.url()]) == 2
     assert "not sent: POST may have side effects" in capsys.readouterr().out
     assert len(upstream.requests) == sent
+
+
+def test_retry_from_the_console_ui_command_prompt(tmp_path, upstream):
+    """The console UI (``mitmproxy``) under tmux: ``:authlens.retry @focus`` on the focused flow."""
+    import shutil
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is missing")
+    from harness import BIN, REPO, curl, free_port
+    from test_console_ui import Tmux
+    upstream.route("/api/profile", handler=_only(f"Bearer {TOKEN}"))
+    port = free_port()
+    console = Tmux(tmp_path, [str(BIN / "mitmproxy"), "-s", str(REPO / "addon.py"),
+                              "--listen-host", "127.0.0.1", "--listen-port", str(port),
+                              "--set", f"confdir={tmp_path / 'confdir'}"])
+    try:
+        console.wait_for("Flows")
+        deadline = time.monotonic() + 20
+        while curl(f"http://127.0.0.1:{port}", upstream.url("/api/profile"), "-H",
+                   f'Authorization: "Bearer {TOKEN}"').returncode != 0:
+            assert time.monotonic() < deadline, "the console UI's proxy never answered"
+            time.sleep(0.2)
+        console.wait_for("/api/profile", "\u26a0")  # :warning: the request is malformed
+        sent = len(upstream.requests)
+        console.keys(":")
+        console.keys("authlens.retry @focus", "Enter")
+        screen = console.wait_for("sent again as flow")  # the command's answer, in an overlay
+        assert "sent again as flow" in screen and "with the quotes removed" in screen, screen
+        assert TOKEN not in screen and TOKEN.rsplit(".", 1)[1] not in screen
+        console.keys("q")  # close the overlay: back to the flow list
+        screen = console.wait_for(" 200 ", "\U0001f501")  # :repeat: the retried flow, answered
+        assert len(upstream.requests) == sent + 1
+        assert upstream.requests[-1].header("Authorization") == f"Bearer {TOKEN}"
+        rows = [line for line in screen.splitlines() if "/api/profile" in line]
+        assert len(rows) == 2 and " 200 " in next(r for r in rows if "\U0001f501" in r), screen
+    finally:
+        console.kill()
