@@ -309,3 +309,34 @@ def test_retry_from_the_console_ui_command_prompt(tmp_path, upstream):
         assert len(rows) == 2 and " 200 " in next(r for r in rows if "\U0001f501" in r), screen
     finally:
         console.kill()
+
+
+KEY_RULE = '''
+[[rule]]
+name = "Keys API"
+hosts = ["keys.example"]
+[[rule.credential]]
+header = "X-API-Key"
+'''
+
+
+@pytest.mark.parametrize("sent", ["query", "header"])
+def test_corrections_move_the_key_where_the_rule_says(sent):
+    from authlens.analyze import Settings
+    from authlens.rules import RuleSet, load_text
+    loaded = load_text(KEY_RULE, "user.toml")
+    analyzer = Analyzer(Settings(rules=RuleSet(loaded.rules, loaded.jwks)))
+    key = "k" * 32
+    url = "https://keys.example/x" + (f"?api_key={key}&page=2" if sent == "query" else "?page=2")
+    headers = (("Authorization", f"Bearer {key}"),) if sent == "header" else ()
+    request = RequestView("GET", url, headers)
+    diagnosis = analyzer.analyze(Exchange(request, ResponseView(401))).to_dict()
+    assert diagnosis["cause"] == "apikey-wrong-place"
+    fixed = corrections.correct(request, diagnosis)
+    assert [f.finding for f in fixed.fixes] == ["apikey-wrong-place"]
+    assert dict(fixed.headers) == {"X-API-Key": key}
+    assert fixed.url == "https://keys.example/x?page=2"
+    # and the corrected request is one the rule accepts
+    again = analyzer.analyze(Exchange(RequestView("GET", fixed.url, tuple(fixed.headers)),
+                                      ResponseView(401))).to_dict()
+    assert "apikey-wrong-place" not in [f["id"] for f in again["findings"]]

@@ -130,7 +130,8 @@ def _apply(out: Corrected, fid: str, evidence: dict, finding: dict, creds: list[
     if fid == "basic-malformed":
         return _encode_basic(out, creds)
     if fid == "apikey-wrong-place":
-        return _move(out, creds, str(evidence.get("expected", "")), "apikey-wrong-place")
+        return _move(out, creds, str(evidence.get("expected", "")), "apikey-wrong-place",
+                     str(evidence.get("sent_in", "")))
     if fid in ("credential-in-url", "error-in-body", "status-unauthorized"):
         place = _challenge_place(diagnosis)
         if place and any(c.location == "query" for c in creds):
@@ -238,17 +239,30 @@ def _challenge_place(diagnosis: dict) -> str | None:
     return None
 
 
-def _move(out: Corrected, creds: list[Credential], expected: str, fid: str) -> str | None:
-    """Take the one misplaced key out of the query (or another header) and put it where
-    ``expected`` (``header NAME``, ``query NAME``) says."""
+def _sent_in(creds: list[Credential], sent_in: str) -> list[Credential]:
+    """The credential ``sent_in`` names (``header Authorization``, ``query parameter ?key=``)."""
+    if sent_in.startswith("header "):
+        location, name = "header", sent_in[7:]
+    elif sent_in.startswith("query parameter "):
+        location, name = "query", sent_in[16:].strip("?=")
+    else:
+        return []
+    return [c for c in creds if c.location == location and c.name.lower() == name.lower()]
+
+
+def _move(out: Corrected, creds: list[Credential], expected: str, fid: str,
+          sent_in: str = "") -> str | None:
+    """Take the one misplaced key out of the query (or another header: ``sent_in`` when the
+    rule's finding names it) and put it where ``expected`` (``header NAME``, ``query NAME``)
+    says."""
     place, _, name = expected.partition(" ")
     if " or " in expected or place not in ("header", "query") or not name:
         return f"the credential's place ({expected or 'unknown'}) is not one place authlens can write"
     present = {(c.location, c.name.lower()) for c in creds}
     if (place, name.lower()) in present or any(f.done.startswith("the key moved") for f in out.fixes):
         return None  # already there: nothing to move
-    movable = [c for c in creds if c.location in ("query", "header") and c.kind != "auth"
-               and c.value]
+    movable = _sent_in(creds, sent_in) or [c for c in creds if c.location in ("query", "header")
+                                           and c.kind != "auth" and c.value]
     if len(movable) != 1:
         return "not exactly one credential to move; authlens does not pick one"
     cred = movable[0]
