@@ -98,9 +98,10 @@ def test_scan_says_when_the_stored_diagnosis_differs(tmp_path, capsys):
     (flow,) = [d for d in scan_json(capsys, str(out))["flows"] if d["verdict"]]
     assert flow["cause"] == "credential-quoted"
     assert flow["stored"] == {"verdict": "authentication", "cause": "token-expired", "differs": True}
-    main(["scan", "--no-progress", str(out)])
-    assert ("stored in the HAR: authentication (token-expired), DIFFERS from now"
-            in capsys.readouterr().out)
+    for fmt in ("rich", "markdown"):
+        main(["scan", "--no-progress", "--format", fmt, str(out)])
+        assert ("stored in the HAR: authentication (token-expired), DIFFERS from now"
+                in capsys.readouterr().out)
 
 
 def test_the_schema_check_can_fail(tmp_path, capsys):

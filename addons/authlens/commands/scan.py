@@ -113,6 +113,13 @@ def render_block(diagnosis: dict, width: int, color_system: str | None) -> str:
     return f"{block}  {harexport.stored_line(stored)}\n" if stored else block
 
 
+def _markdown_row(index: int, diagnosis: dict) -> str:
+    """The flow's row; a HAR's stored diagnosis at the end of its finding cell."""
+    row = markdown.flow_row(index, diagnosis)
+    stored = diagnosis.get("stored")
+    return f"{row[:-2]} ({harexport.stored_line(stored)}) |" if stored else row
+
+
 def write_har(path: str, captures: list[str], diagnoses: dict[tuple[str, str], dict],
               reveal: bool) -> None:
     """The flows of ``captures`` as one HAR, each entry with its diagnosis from the scan (keyed by
@@ -141,7 +148,7 @@ def emit(fmt: str, out, tally: report.Tally, chunks: Iterator[scan.Chunk]) -> No
     if fmt == "json":
         report.stream_json(out.file, tally, diagnoses)
         return
-    rows = (markdown.flow_row(i, d) for i, d in enumerate(diagnoses, 1))
+    rows = (_markdown_row(i, d) for i, d in enumerate(diagnoses, 1))
     first = next(rows, None)
     if first:
         out.file.write(f"{markdown.FLOWS_HEADER}\n{first}\n")
