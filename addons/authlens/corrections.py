@@ -74,11 +74,13 @@ class Corrected:
 
 
 def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1] if parts \
-        else ""
+    """``a``, ``a and b``, ``a, b and c``."""
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-NewerToken = Callable[[str], "str | None"]
+NewerToken = Callable[[str], str | None]
 """``newer_token(flow_id)``: the access token the token endpoint issued in that flow, or None."""
 
 
