@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from authlens import challenge, cookies
 from authlens.analyze import Analyzer, Settings, default_trackers
-from authlens.capture.redaction import Redactor
 from authlens.model import Exchange, RequestView, ResponseView
 from authlens.rules import RuleStore, load_text
+from authlens.secrecy import Redactor
 
 EXAMPLES = int(os.environ.get("AUTHLENS_FUZZ_EXAMPLES", "300"))
 fuzz = settings(max_examples=EXAMPLES, deadline=None, database=None,

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 from . import catalog
 from .catalog import AUTHN, AUTHZ, UNKNOWN
 from .model import Finding, on_failure
-from .redact import redact
+from .secrecy import redact
 
 MAX_BODY = 64 * 1024
 """Bytes of a body that are read; error bodies are small, a bigger one is not an error body."""

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from .caching import small_lru
 from .credentials import AMBIGUOUS_NAMES, MAX_FORM_BODY, MAX_REPORTS, Credential, misspelling
 from .model import Finding, on_failure, per_credentials
-from .redact import redact
+from .secrecy import redact
 
 # A credential in a JSON body: some APIs take {"api_key": ...} and need no header.
 _JSON_CRED_KEY = re.compile(rb'"(?:api[_-]?key|apikey|access_?token|token|client_secret|'

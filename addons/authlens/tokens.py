@@ -18,7 +18,7 @@ from .caching import once, small_lru
 from .credentials import AUTH_HEADERS, MAX_CACHED_VALUE, Credential
 from .humanize import duration, relative, utc
 from .model import Finding, per_credentials
-from .redact import fingerprint, redact
+from .secrecy import fingerprint, redact
 
 _JWS = re.compile(r"^[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]*={0,2}$")
 _JWE_PARTS = 5

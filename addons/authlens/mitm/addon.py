@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 from mitmproxy import ctx, exceptions, hooks, http
 
+from .. import secrecy
 from ..analyze import Analyzer, Settings, default_trackers
 from ..oauth import timeline
 from ..oauth.lifecycle import lifecycle_of
@@ -98,6 +99,8 @@ class Diagnose:
                           "(not while flows are written out with -w or hardump).")
 
     def configure(self, updated):
+        if "confdir" in updated:  # the fingerprint key lives beside mitmproxy's CA
+            secrecy.use_confdir(ctx.options.confdir)
         if {"authlens_leeway", "authlens_reveal", "authlens_session_cookie"} & set(updated):
             if ctx.options.authlens_leeway < 0:
                 raise exceptions.OptionsError("authlens_leeway must be >= 0 seconds")

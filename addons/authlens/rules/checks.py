@@ -14,7 +14,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl
 
 from ..model import VERDICT_UNKNOWN, Finding, on_failure
-from ..redact import redact
+from ..secrecy import redact
 from .jwks import signature_problem
 from .rule import CredentialSpec, ErrorCode, Rule, matches_any
 
