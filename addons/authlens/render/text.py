@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import catalog
-from ..humanize import relative
+from ..humanize import epoch, relative
 
 COMMENT_PREFIX = "[authlens] "
 
@@ -124,12 +124,8 @@ def token_lines(diagnosis: dict, now: float | None = None) -> list[str]:
 
 def token_clock(claims: dict, now: float) -> str:
     """``expired 2 h ago, issued 3 h ago`` / ``expires in 42 min, issued 18 min ago``."""
-    def moment(name):
-        value = claims.get(name)
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
     parts = []
-    exp, iat = moment("exp"), moment("iat")
+    exp, iat = epoch(claims.get("exp")), epoch(claims.get("iat"))
     if exp is not None:
         parts.append(f"expires {relative(exp, now)}" if exp > now else f"expired {relative(exp, now)}")
     if iat is not None:
