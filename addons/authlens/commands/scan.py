@@ -16,6 +16,7 @@ from .. import capture, catalog
 from ..analyze import Settings
 from ..capture import scan
 from ..render import markdown, report, terminal
+from ..rules import jwks
 
 FAIL_ON = (*catalog.SEVERITIES, "never")
 PROGRESS_FROM = 5000  # records; smaller inputs finish before a bar is worth drawing
@@ -62,6 +63,7 @@ def run(args) -> int:
         print(f"authlens scan: {exc}", file=sys.stderr)
         return 2
     settings = Settings(leeway=args.leeway, reveal=args.reveal)
+    jwks.BLOCKING = True  # offline: a JWKS URL is worth waiting for
     out = terminal.make_console(sys.stdout)
     bar_console = out if args.format == "rich" else terminal.make_console(sys.stderr)
     total = sum(t.records for t in tasks)
