@@ -39,6 +39,11 @@ def clock(epoch: float) -> str:
         return f"{epoch!r} (out of range)"
 
 
+def count(n: int, noun: str) -> str:
+    """``1 flow``, ``2 flows``, ``0 flows``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def duration(seconds: float) -> str:
     """``45 s``, ``14 min``, ``3 h 5 min``, ``2 days``."""
     if not math.isfinite(seconds):

@@ -1,12 +1,14 @@
 """``authlens scan PATH…``: diagnose every flow of ``.flow``/HAR captures, fast, CI-friendly.
 
 Exit status: 0 clean, 1 when a flow has a finding at or above ``--fail-on`` (a refused call
-counts as ``error``), 2 when a capture cannot be read.
+counts as ``error``), 2 when a capture cannot be read, or is empty, or is read only in part (each
+is named on stderr and skipped; the others are still diagnosed).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Iterator
 
@@ -55,13 +57,17 @@ def fails(diagnosis: dict, fail_on: str) -> bool:
 
 
 def run(args) -> int:
-    try:
-        paths = capture.expand(args.paths)
-        jobs = args.jobs or scan.default_jobs()
-        tasks = [t for p in paths for t in scan.plan(p)]
-    except (capture.CaptureError, OSError, ValueError) as exc:
-        print(f"authlens scan: {exc}", file=sys.stderr)
-        return 2
+    problems: list[str] = []
+    paths = capture.expand(args.paths, problems)
+    jobs = args.jobs or scan.default_jobs()
+    tasks = []
+    for path in paths:
+        survey = scan.survey(path)
+        tasks.extend(survey.tasks)
+        if survey.problem:
+            problems.append(f"{path}: {survey.problem}" + ("" if survey.tasks else "; skipped"))
+    for problem in problems:
+        print(f"authlens scan: {problem}", file=sys.stderr)
     settings = Settings(leeway=args.leeway, reveal=args.reveal)
     jwks.BLOCKING = True  # offline: a JWKS URL is worth waiting for
     out = terminal.make_console(sys.stdout)
@@ -73,12 +79,16 @@ def run(args) -> int:
     render = None
     if args.format == "rich":  # blocks are rendered by the workers, on every core
         render = functools.partial(terminal.render_block, width=out.width,
-                                   color_system=out.color_system)
+                                   color_system=out.color_system,
+                                   capture=len(paths) > 1 or any(os.path.isdir(p) for p in args.paths))
 
     def chunks(progress: Progress) -> Iterator[scan.Chunk]:
         nonlocal failing
         bar = progress.add_task("scanning", total=total)
         for chunk in scan.scan(tasks, settings, jobs, render):
+            if chunk.problem:
+                problems.append(f"{chunk.path}: {chunk.problem}")
+                print(f"authlens scan: {chunk.path}: {chunk.problem}", file=sys.stderr)
             tally.seen += chunk.seen
             progress.advance(bar, chunk.seen)
             failing = failing or any(fails(d, args.fail_on) for d in chunk.diagnoses)
@@ -87,11 +97,12 @@ def run(args) -> int:
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=bar_console, transient=True,
                         disable=args.no_progress or total < PROGRESS_FROM)
-    try:
-        with progress:
-            emit(args.format, out, tally, chunks(progress))
-    except capture.CaptureError as exc:
-        print(f"authlens scan: {exc}", file=sys.stderr)
+    with progress:
+        emit(args.format, out, tally, chunks(progress))
+    if problems:
+        return 2
+    if not tally.seen:
+        print("authlens scan: no flows in " + ", ".join(args.paths), file=sys.stderr)
         return 2
     return 1 if failing else 0
 
@@ -103,7 +114,8 @@ def emit(fmt: str, out, tally: report.Tally, chunks: Iterator[scan.Chunk]) -> No
             for diagnosis, text in zip(chunk.diagnoses, chunk.rendered, strict=False):
                 tally.add(diagnosis)
                 out.file.write(text)
-        out.print(terminal.summary_table(tally))
+        if tally.seen:  # nothing read: the problem said on stderr, no empty table
+            out.print(terminal.summary_table(tally))
         return
     diagnoses = tally.counting(d for chunk in chunks for d in chunk.diagnoses)
     if fmt == "json":

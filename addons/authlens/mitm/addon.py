@@ -29,6 +29,7 @@ from mitmproxy import ctx, exceptions, hooks, http
 
 from .. import secrecy
 from ..analyze import Analyzer, Settings, default_trackers
+from ..humanize import count
 from ..oauth import timeline
 from ..oauth.lifecycle import lifecycle_of
 from ..render import report, terminal, text
@@ -393,7 +394,7 @@ class TerminalOutput:
                                                 timelines))
         elif self.style == "log" and self.session.seen:
             found = sum(1 for _ in self.session.diagnoses())
-            log.info("authlens: %d flows seen, %d with findings", self.session.seen, found)
+            log.info("authlens: %s seen, %d with findings", count(self.session.seen, "flow"), found)
 
 
 class Report:
