@@ -119,9 +119,16 @@ class Credential:
     cookie | cookies (a whole Cookie header without a credential-like cookie) | body"""
 
     def describe(self, reveal: bool = False) -> dict:
-        out = {"location": self.location, "name": self.name, "value": redact(self.value, reveal)}
+        """Plain, redacted view; ``sent``: the header value as sent (quotes, stray spaces,
+        invisible characters shown), when it is more than the scheme and the credential."""
+        shown = redact(self.value, reveal)
+        out = {"location": self.location, "name": self.name, "value": shown}
         if self.scheme is not None:
             out["scheme"] = self.scheme
+        if self.location == "header" and self.value and self.value in self.raw:
+            sent = self.raw.replace(self.value, shown, 1)
+            if sent != (f"{self.scheme} {shown}" if self.scheme else shown):
+                out["sent"] = "".join(c if c.isprintable() else f"<U+{ord(c):04X}>" for c in sent)
         return out
 
     @property

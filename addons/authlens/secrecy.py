@@ -255,6 +255,15 @@ def redact(secret: str, reveal: bool = False) -> str:
     return f"{shown}({len(secret)} chars, #{fingerprint(secret)})"
 
 
+def redact_inline(secret: str, reveal: bool = False) -> str:
+    """``redact`` for a message that already puts it in parentheses: ``eyJh…k9Qw, 812 chars,
+    #1a2b3c4d`` (never ``((9 chars, #…))``)."""
+    if reveal or not secret:
+        return secret
+    shown = f"{secret[:4]}…{secret[-4:]}, " if len(secret) >= 24 else ""
+    return f"{shown}{len(secret)} chars, #{fingerprint(secret)}"
+
+
 def url_redact(secret: str) -> str:
     """A secret as it may stand inside a URL: ``REDACTED-1a2b3c4d`` (the fingerprint)."""
     return PREFIX + fingerprint(secret)

@@ -18,7 +18,7 @@ from .caching import once, small_lru
 from .credentials import AUTH_HEADERS, MAX_CACHED_VALUE, Credential
 from .humanize import duration, epoch, relative, utc
 from .model import Finding, per_credentials
-from .secrecy import fingerprint, redact
+from .secrecy import fingerprint, redact, redact_inline
 
 _JWS = re.compile(r"^[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]*={0,2}$")
 _JWE_PARTS = 5
@@ -200,7 +200,7 @@ def _time_findings(ctx, token: Token, sent: float, leeway: float) -> Iterable[Fi
 
 
 def _ref(token: Token, ctx) -> str:
-    return f"The token in {token.credential.name} ({redact(token.value, ctx.settings.reveal)})"
+    return f"The token in {token.credential.name} ({redact_inline(token.value, ctx.settings.reveal)})"
 
 
 CHECKS = (check_token_shape, check_token_times)

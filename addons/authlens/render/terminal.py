@@ -18,7 +18,7 @@ from .. import catalog
 from ..humanize import count
 from ..oauth.timeline import text as timeline_text
 from .report import Tally
-from .text import headline
+from .text import credential_text, headline
 
 TIMELINE_EVENTS = 12
 """Events per client in the exit summary (the command shows them all)."""
@@ -122,8 +122,7 @@ def _rows(diagnosis: dict, capture: bool = False) -> list[tuple[str, list[list[S
         add("capture", (str(diagnosis["capture"]), "dim"))
 
     for cred in diagnosis.get("credentials", []):
-        scheme = f"{cred['scheme']} " if cred.get("scheme") else ""
-        add("credential", (f"{cred['location']} {cred['name']}: {scheme}{cred['value']}", ""))
+        add("credential", (f"{cred['location']} {cred['name']}: {credential_text(cred)}", ""))
     for token in diagnosis.get("tokens", []):
         add("token", *_token_spans(token))
     for challenge in diagnosis.get("challenges", []):

@@ -136,8 +136,7 @@ def _explain(diagnosis: dict, now: float | None) -> str:
     out = [f"{diagnosis.get('status') or '---'} {diagnosis['method']} {diagnosis['url']}",
            headline(diagnosis) or "authlens: nothing wrong with this call."]
     for cred in diagnosis.get("credentials", []):
-        scheme = f"{cred['scheme']} " if cred.get("scheme") else ""
-        out.append(f"  credential  {cred['location']} {cred['name']}: {scheme}{cred['value']}")
+        out.append(f"  credential  {cred['location']} {cred['name']}: {credential_text(cred)}")
     if not diagnosis.get("credentials"):
         out.append("  credential  none sent")
     out.extend(token_lines(diagnosis, now))
@@ -149,6 +148,13 @@ def _explain(diagnosis: dict, now: float | None) -> str:
         out.append(f"      fix: {finding['fix']} ({finding['cite']})")
     out.extend(f"  {link_line(link)}" for link in diagnosis.get("links", []))
     return "\n".join(out)
+
+
+def credential_text(cred: dict) -> str:
+    """The credential as sent (``"Bearer eyJh…"`` with its quotes), else scheme and value."""
+    if cred.get("sent"):
+        return cred["sent"]
+    return f"{cred['scheme']} {cred['value']}" if cred.get("scheme") else cred["value"]
 
 
 def token_lines(diagnosis: dict, now: float | None = None) -> list[str]:
