@@ -337,6 +337,8 @@ class TerminalOutput:
         self.session = diagnose.session
         self.console: Console | None = None
         self.output = terminal.Output()
+        self.pending: list[str] = []
+        """Blocks waiting for mitmdump to print their flow's line (it does so after us)."""
 
     def load(self, loader):
         loader.add_option("authlens_output", str, "auto",
@@ -366,7 +368,11 @@ class TerminalOutput:
 
     @never_raises
     def present(self, flow: http.HTTPFlow, shown: str | None = None) -> None:
-        """Show a flow's diagnosis (``shown``: its text, already drawn for this output)."""
+        """Show a flow's diagnosis (``shown``: its text, already drawn for this output). The
+        text waits until mitmdump has printed the flow's own line (its hook runs after ours):
+        it is written as soon as the event loop is free, or before the next flow's (``-nr``
+        reads a file without yielding in between)."""
+        self.flush()
         if self.style == "off":
             return
         if self.style == "log":
@@ -381,12 +387,25 @@ class TerminalOutput:
             if diagnosis is None:
                 return
             shown = self.output.text(diagnosis)
-        out = self.console.file if self.console else sys.stdout
-        out.write(shown or "")
-        out.flush()
+        if not shown:
+            return
+        self.pending.append(shown)
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no event loop (tests): at the next flow, or at exit
+            pass
+
+    @never_raises
+    def flush(self) -> None:
+        if self.pending:
+            out = self.console.file if self.console else sys.stdout
+            out.write("".join(self.pending))
+            self.pending.clear()
+            out.flush()
 
     @never_raises
     def done(self):
+        self.flush()
         if self.style == "rich":
             timelines = self.diagnose.recent_timelines()
             assert self.console is not None  # made with the rich style
