@@ -50,3 +50,16 @@ def test_live_each_block_follows_its_flow_line(tmp_path, upstream):
         time.sleep(0.5)
         out = proxy.stop()
     assert assert_each_block_follows_its_flow(out) == 5
+
+
+def test_a_bad_nr_file_gets_mitmproxys_error_and_no_empty_table(tmp_path):
+    bad = tmp_path / "bad.flow"
+    bad.write_bytes(b"this is not a flow file\n")
+    proxy = Mitmdump(tmp_path, write_flows=False)
+    try:
+        proxy.replay(bad)
+    except RuntimeError:
+        pass  # mitmdump may exit non-zero on an unreadable file: its call, not ours
+    out = proxy.output()
+    assert "bad.flow" in out or "Traceback" in out or "rror" in out
+    assert "┏" not in out and "flows seen" not in out and "0 flows" not in out

@@ -406,7 +406,7 @@ class TerminalOutput:
     @never_raises
     def done(self):
         self.flush()
-        if self.style == "rich":
+        if self.style == "rich" and self.session.seen:  # nothing seen (a bad -r file): no empty table
             timelines = self.diagnose.recent_timelines()
             assert self.console is not None  # made with the rich style
             self.console.print(terminal.summary(self.session.seen, self.session.diagnoses(),
