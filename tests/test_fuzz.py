@@ -127,6 +127,23 @@ def test_jwt_segments(token, scheme, code):
     analyze([("Authorization", scheme + token)], code=code)
 
 
+time_value = st.one_of(st.floats(), st.integers(min_value=-(10 ** 400), max_value=10 ** 400),
+                       st.sampled_from((float("nan"), float("inf"), -float("inf"), 1e308, 2 ** 63)),
+                       st.booleans(), small_text)
+
+
+@fuzz
+@given(times=st.dictionaries(st.sampled_from(("exp", "nbf", "iat")), time_value, max_size=3),
+       code=status)
+def test_token_times_of_any_value_are_read_and_shown(times, code):
+    """NaN, ±inf, 1e400, strings: the analysis, the view and the block never raise."""
+    from authlens.render import terminal, text
+    token = f"{_b64(json.dumps({'alg': 'HS256'}).encode())}.{_b64(json.dumps(times).encode())}.c2ln"
+    shown = analyze([("Authorization", f"Bearer {token}")], code=code).to_dict()
+    text.explain(shown, now=1_790_000_000.0, width=80)
+    terminal.render_block(shown)
+
+
 @fuzz
 @given(data=body, code=status, host=st.sampled_from(HOSTS),
        ctype=st.sampled_from(("application/json", "application/problem+json", "text/plain",
