@@ -264,6 +264,16 @@ def redact_inline(secret: str, reveal: bool = False) -> str:
     return f"{shown}{len(secret)} chars, #{fingerprint(secret)}"
 
 
+TOKEN_SHAPED = re.compile(r"eyJ[A-Za-z0-9_\-]{8,}(?:\.[A-Za-z0-9_\-]*){1,4}|[A-Za-z0-9_\-+/]{48,}")
+"""A JWT, or a run of 48 base64 characters: a secret whatever names it (server messages that
+echo one)."""
+
+
+def redact_token_shaped(text: str) -> str:
+    """``text`` with everything ``TOKEN_SHAPED`` redacted (a server's message shown as is)."""
+    return TOKEN_SHAPED.sub(lambda m: redact(m.group()), text)
+
+
 def url_redact(secret: str) -> str:
     """A secret as it may stand inside a URL: ``REDACTED-1a2b3c4d`` (the fingerprint)."""
     return PREFIX + fingerprint(secret)
