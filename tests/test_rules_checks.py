@@ -254,10 +254,11 @@ def test_signature_with_a_jwks_url_the_user_named(keys, blocking):
         server.close()
 
 
-def test_the_jwks_is_fetched_off_the_calling_thread(keys):
+def test_the_jwks_is_fetched_off_the_calling_thread(keys, monkeypatch):
     """A slow JWKS never holds the proxy: the first refused call is analysed at once (its
     signature unjudged), the ones after the keys arrived are judged."""
     good, forged = keys
+    monkeypatch.setattr(jwks, "BLOCKING", False)  # as in the proxy
     server = KeyServer(json.dumps(jwks_of(good, "k1")).encode(), delay=1.0)
     try:
         started = time.monotonic()
@@ -273,7 +274,8 @@ def test_the_jwks_is_fetched_off_the_calling_thread(keys):
         server.close()
 
 
-def test_an_unreachable_jwks_is_tried_once_per_minute():
+def test_an_unreachable_jwks_is_tried_once_per_minute(monkeypatch):
+    monkeypatch.setattr(jwks, "BLOCKING", False)
     url = f"http://127.0.0.1:9/keys-{time.monotonic_ns()}"  # discard port: refused at once
     text = f'[[jwks]]\nissuer = "https://idp.example/"\nurl = "{url}"\n'
     for _ in range(20):

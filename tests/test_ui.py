@@ -238,6 +238,7 @@ def test_a_result_without_its_diagnosis_goes_to_the_terminal_and_the_session_onl
     with taddons.context(diagnose, annotate, output) as tctx:
         tctx.configure(output, authlens_output="rich")
         diagnose._from_worker(f, None, '{"verdict": "authentication"}', "the block\n")
+        output.flush()  # what the event loop does once mitmdump has printed the flow's line
     assert capsys.readouterr().out == "the block\n"
     assert (f.comment, f.marked, f.metadata) == ("", "", {})
     assert diagnose.session.seen == 1

@@ -101,6 +101,9 @@ _CHAR_NAMES = {
 }
 
 
+_ALNUM = re.compile(r"[A-Za-z0-9]")
+
+
 # --- the Credential --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -125,9 +128,12 @@ class Credential:
         out = {"location": self.location, "name": self.name, "value": shown}
         if self.scheme is not None:
             out["scheme"] = self.scheme
-        if self.location == "header" and self.value and self.value in self.raw:
+        if (self.location == "header" and self.value and len(self.raw) <= MAX_CACHED_VALUE
+                and self.raw.count(self.value) == 1):
             sent = self.raw.replace(self.value, shown, 1)
-            if sent != (f"{self.scheme} {shown}" if self.scheme else shown):
+            around = self.raw.replace(self.value, "", 1).replace(self.scheme or "\0", "", 1)
+            if (sent != (f"{self.scheme} {shown}" if self.scheme else shown)
+                    and not _ALNUM.search(around)):  # only quotes, spaces, invisibles around
                 out["sent"] = "".join(c if c.isprintable() else f"<U+{ord(c):04X}>" for c in sent)
         return out
 

@@ -57,6 +57,14 @@ def fails(diagnosis: dict, fail_on: str) -> bool:
 
 
 def run(args) -> int:
+    previous, jwks.BLOCKING = jwks.BLOCKING, True  # offline: a JWKS URL is worth waiting for
+    try:
+        return _run(args)
+    finally:
+        jwks.BLOCKING = previous
+
+
+def _run(args) -> int:
     problems: list[str] = []
     paths = capture.expand(args.paths, problems)
     jobs = args.jobs or scan.default_jobs()
@@ -69,7 +77,6 @@ def run(args) -> int:
     for problem in problems:
         print(f"authlens scan: {problem}", file=sys.stderr)
     settings = Settings(leeway=args.leeway, reveal=args.reveal)
-    jwks.BLOCKING = True  # offline: a JWKS URL is worth waiting for
     out = terminal.make_console(sys.stdout)
     bar_console = out if args.format == "rich" else terminal.make_console(sys.stderr)
     total = sum(t.records for t in tasks)
