@@ -238,6 +238,7 @@ def test_a_result_without_its_diagnosis_goes_to_the_terminal_and_the_session_onl
     with taddons.context(diagnose, annotate, output) as tctx:
         tctx.configure(output, authlens_output="rich")
         diagnose._from_worker(f, None, '{"verdict": "authentication"}', "the block\n")
+        output.flush()  # what the event loop does once mitmdump has printed the flow's line
     assert capsys.readouterr().out == "the block\n"
     assert (f.comment, f.marked, f.metadata) == ("", "", {})
     assert diagnose.session.seen == 1
@@ -311,12 +312,13 @@ def test_readme_filter_recipes_select_what_they_say(tctx):
 def test_the_one_addon_object_registers_every_command_and_runs_the_error_hook(tctx):
     registered = {name for name in tctx.master.commands.commands if name.startswith("authlens.")}
     assert registered == {"authlens.explain", "authlens.decode", "authlens.report",
-                          "authlens.clear", "authlens.diff", "authlens.timeline"}
+                          "authlens.clear", "authlens.diff", "authlens.timeline",
+                          "authlens.retry", "authlens.har"}
     f = tflow.tflow(err=True)  # no response: the upstream never answered
     f.request.headers["Authorization"] = f'"Bearer {VALID}"'
     authlens, = [a for a in tctx.master.addons.chain if type(a).__name__ == "AuthLens"]
     authlens.error(f)
-    assert f.comment.startswith(text.COMMENT_PREFIX) and "credential-quoted" in f.comment
+    assert f.comment.startswith("credential-quoted: ") and text.COMMENT_PREFIX in f.comment
     assert f.error is not None and f.response is None  # annotated, not altered
 
 

@@ -12,11 +12,11 @@ import pytest
 from harness import read_flows
 
 from authlens.analyze import Analyzer, Settings, default_trackers
-from authlens.credentials import redact_url
 from authlens.mitm import worker
 from authlens.mitm.adapter import exchange_from_flow, record_of
 from authlens.render import terminal
 from authlens.rules import RuleStore
+from authlens.secrecy import redact_url
 
 CAPTURES = sorted((Path(__file__).resolve().parents[1] / "captures").glob("*.flow"))
 

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 from mitmproxy import ctx, exceptions, hooks, http
 
+from .. import secrecy
 from ..analyze import Analyzer, Settings, default_trackers
+from ..humanize import count
 from ..oauth import timeline
 from ..oauth.lifecycle import lifecycle_of
 from ..render import report, terminal, text
@@ -37,7 +39,9 @@ from ..session import SessionLog
 from .adapter import exchange_from_flow, record_of
 from .commands import Commands
 from .commands_diff import DiffCommand
+from .har_command import HarCommand
 from .hooks import METADATA_KEY, diagnosis_of, never_raises
+from .retry import Retry
 from .timeline_command import Timeline
 from .ui import CommentColumn, ContentView
 from .worker import Worker
@@ -98,6 +102,8 @@ class Diagnose:
                           "(not while flows are written out with -w or hardump).")
 
     def configure(self, updated):
+        if "confdir" in updated:  # the fingerprint key lives beside mitmproxy's CA
+            secrecy.use_confdir(ctx.options.confdir)
         if {"authlens_leeway", "authlens_reveal", "authlens_session_cookie"} & set(updated):
             if ctx.options.authlens_leeway < 0:
                 raise exceptions.OptionsError("authlens_leeway must be >= 0 seconds")
@@ -333,6 +339,8 @@ class TerminalOutput:
         self.session = diagnose.session
         self.console: Console | None = None
         self.output = terminal.Output()
+        self.pending: list[str] = []
+        """Blocks waiting for mitmdump to print their flow's line (it does so after us)."""
 
     def load(self, loader):
         loader.add_option("authlens_output", str, "auto",
@@ -362,7 +370,11 @@ class TerminalOutput:
 
     @never_raises
     def present(self, flow: http.HTTPFlow, shown: str | None = None) -> None:
-        """Show a flow's diagnosis (``shown``: its text, already drawn for this output)."""
+        """Show a flow's diagnosis (``shown``: its text, already drawn for this output). The
+        text waits until mitmdump has printed the flow's own line (its hook runs after ours):
+        it is written as soon as the event loop is free, or before the next flow's (``-nr``
+        reads a file without yielding in between)."""
+        self.flush()
         if self.style == "off":
             return
         if self.style == "log":
@@ -377,20 +389,33 @@ class TerminalOutput:
             if diagnosis is None:
                 return
             shown = self.output.text(diagnosis)
-        out = self.console.file if self.console else sys.stdout
-        out.write(shown or "")
-        out.flush()
+        if not shown:
+            return
+        self.pending.append(shown)
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no event loop (tests): at the next flow, or at exit
+            pass
+
+    @never_raises
+    def flush(self) -> None:
+        if self.pending:
+            out = self.console.file if self.console else sys.stdout
+            out.write("".join(self.pending))
+            self.pending.clear()
+            out.flush()
 
     @never_raises
     def done(self):
-        if self.style == "rich":
+        self.flush()
+        if self.style == "rich" and self.session.seen:  # nothing seen (a bad -r file): no empty table
             timelines = self.diagnose.recent_timelines()
             assert self.console is not None  # made with the rich style
             self.console.print(terminal.summary(self.session.seen, self.session.diagnoses(),
                                                 timelines))
         elif self.style == "log" and self.session.seen:
             found = sum(1 for _ in self.session.diagnoses())
-            log.info("authlens: %d flows seen, %d with findings", self.session.seen, found)
+            log.info("authlens: %s seen, %d with findings", count(self.session.seen, "flow"), found)
 
 
 class Report:
@@ -440,7 +465,7 @@ class AuthLens:
         self.parts = (Rules(self.diagnose), self.diagnose, annotate, output,
                       Report(self.diagnose.session), Timeline(self.diagnose.timelines_for),
                       ContentView(self.diagnose), CommentColumn(), Commands(self.diagnose),
-                      DiffCommand())
+                      DiffCommand(), Retry(self.diagnose), HarCommand(self.diagnose))
         self._hooks = {name: tuple(getattr(p, name) for p in self.parts if hasattr(p, name))
                        for name in self.HOOKS}
         for part in self.parts:  # mitmproxy collects commands from the attributes of its addons

@@ -17,6 +17,7 @@ from mitmproxy import command, ctx, exceptions, flow, hooks, http
 
 from ..render import report, text
 from .hooks import METADATA_KEY, diagnosis_of
+from .ui import WRAP
 
 log = logging.getLogger("authlens")
 
@@ -31,7 +32,7 @@ class Commands:
     def explain(self, flows: Sequence[flow.Flow]) -> str:
         """The full diagnosis of each flow: credential, token claims, challenge, findings, fixes."""
         now = time.time()
-        return self._each(flows, lambda d: text.explain(d, now))
+        return self._each(flows, lambda d: text.explain(d, now, width=WRAP))
 
     @command.command("authlens.decode")
     def decode(self, flows: Sequence[flow.Flow]) -> str:
@@ -78,4 +79,10 @@ class Commands:
 
     def _each(self, flows: Sequence[flow.Flow], render) -> str:
         parts = [render(self.diagnose.describe(f)) for f in flows if isinstance(f, http.HTTPFlow)]
-        return "\n\n".join(parts) or "authlens: no HTTP flow given (try @focus or @all)."
+        if not parts:
+            return "authlens: no HTTP flow given (try @focus or @all)."
+        if "web_columns" in ctx.options:  # mitmweb shows a result as JSON: text goes to the log
+            for part in parts:
+                log.info("%s", part)
+            return f"authlens: see the event log ({len(parts)} of {len(flows)} flows explained)"
+        return "\n\n".join(parts)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from mitmproxy import command, exceptions, flow, http
 
 from .. import compare
-from ..credentials import redact_url
+from ..secrecy import redact_url
 from .adapter import exchange_from_flow
 
 log = logging.getLogger("authlens")

@@ -7,7 +7,7 @@ import logging
 
 from mitmproxy import flow as mflow
 
-from ..credentials import redact_url
+from ..secrecy import redact_url
 
 log = logging.getLogger("authlens")
 

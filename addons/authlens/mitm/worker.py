@@ -43,10 +43,10 @@ from pathlib import Path
 from typing import Any
 
 from ..analyze import Analyzer, default_trackers
-from ..credentials import redact_url
 from ..oauth import timeline
 from ..oauth.lifecycle import lifecycle_of
 from ..render import terminal
+from ..secrecy import redact_url
 from ..session import SessionLog
 from .adapter import exchange_from_record, text_of
 
