@@ -286,7 +286,7 @@ class TokenLifecycle:
         """token-stale for a token the proxy did not see issued: after it was refused, the token
         endpoint issued a newer token for its audience to a client at the same address (or to
         the client its claims name), and the client sent the old one again."""
-        sent, address = ctx.sent_at, ctx.exchange.client
+        sent, address = ctx.sent_at, ctx.exchange.client or "?"  # as client_key writes it
         first = self.rejected.get(token_key)
         if first is None:
             self.rejected[token_key] = (address, sent)
