@@ -41,6 +41,10 @@ class CookieJarTracker:
         self.per_client = per_client
         self._jars: Recent = Recent(clients)  # client -> Recent[(name, scope, path) -> _Stored]
 
+    def quiet(self, flow_id: str, client: str, sent: float, tokens) -> bool:
+        """A quiet success (without Set-Cookie) is nothing to remember."""
+        return True
+
     def check(self, ctx) -> Iterable[Finding]:
         found = tuple(self._explain(ctx)) if self._relies_on_cookies(ctx) else ()
         self._remember(ctx)

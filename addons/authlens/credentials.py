@@ -904,6 +904,11 @@ def _param_credentials(params: str, location: str, names: frozenset) -> list[Cre
     return found
 
 
+def query_credentials(query: str) -> list[Credential]:
+    """The credentials in a URL's query string."""
+    return _param_credentials(query, "query", _CRED_QUERY)
+
+
 def _userinfo_credentials(url: str) -> Iterator[Credential]:
     try:
         parts = urlsplit(url)

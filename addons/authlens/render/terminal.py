@@ -95,7 +95,7 @@ def render_block(diagnosis: dict, width: int = 100, color_system: str | None = N
     for label, lines in rows:
         for spans in lines:
             for piece in _wrap(spans, value_width):
-                used = sum(cell_len(text) for text, _ in piece)
+                used = sum(_cells(text) for text, _ in piece)
                 out.append(f"{side} {_paint(label.ljust(label_width), 'bold cyan', system)} "
                            f"{''.join(_paint(text, style, system) for text, style in piece)}"
                            f"{' ' * (value_width - used)} {side}")
@@ -169,7 +169,7 @@ def _wrap(spans: list[Span], width: int) -> Iterator[list[Span]]:
     """The spans of each line of ``spans`` wrapped at ``width`` cells (at spaces; a word longer
     than a line is folded), without trailing spaces."""
     plain = "".join(text for text, _ in spans)
-    if cell_len(plain) <= width:
+    if _cells(plain) <= width:
         yield spans
         return
     for start, end in _breaks(plain, width):
@@ -187,8 +187,18 @@ def _wrap(spans: list[Span], width: int) -> Iterator[list[Span]]:
 _WORD = re.compile(r"\S+ *")
 
 
+def _cells(text: str) -> int:
+    """``cell_len``; an ASCII text (control characters are escaped before) is one cell a char."""
+    return len(text) if text.isascii() else cell_len(text)
+
+
 def _breaks(text: str, width: int) -> list[tuple[int, int]]:
     """(start, end) offsets of the lines of ``text`` wrapped at ``width`` cells."""
+    return _ascii_breaks(text, width) if text.isascii() else _cell_breaks(text, width)
+
+
+def _cell_breaks(text: str, width: int) -> list[tuple[int, int]]:
+    """``_breaks`` counting the cells of each character (wide CJK, combining marks)."""
     lines = []
     start = column = 0
     for match in _WORD.finditer(text):
@@ -203,6 +213,25 @@ def _breaks(text: str, width: int) -> list[tuple[int, int]]:
             pos, word = pos + len(head), word[len(head):]
             start, size = pos, cell_len(word)
         column += cell_len(text[pos:match.end()])
+    lines.append((start, len(text)))
+    return lines
+
+
+def _ascii_breaks(text: str, width: int) -> list[tuple[int, int]]:
+    """``_breaks`` where a character is a cell."""
+    lines = []
+    start = column = 0
+    for match in _WORD.finditer(text):
+        pos, end = match.start(), match.end()
+        size = len(match.group().rstrip(" "))
+        if column and column + size > width:
+            lines.append((start, pos))
+            start, column = pos, 0
+        while size > width:  # column is 0 here
+            lines.append((pos, pos + width))
+            pos += width
+            start, size = pos, size - width
+        column += end - pos
     lines.append((start, len(text)))
     return lines
 

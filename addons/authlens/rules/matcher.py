@@ -57,7 +57,8 @@ class RuleSet:
         return len(self.rules)
 
     def __reduce__(self):
-        """Pickled as its rules (the host cache is rebuilt): settings travel to the worker."""
+        """Pickled as its rules (the host cache is rebuilt): settings travel to `authlens scan`'s
+        processes."""
         return RuleSet, (self.rules, tuple(self.jwks.values()))
 
     def _candidates(self, host: str) -> tuple[tuple[tuple, Rule], ...]:
