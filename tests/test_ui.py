@@ -16,6 +16,7 @@ from mitmproxy.tools.web.webaddons import WebAddon
 
 from authlens.analyze import Analyzer
 from authlens.mitm import compat
+from authlens.mitm import hooks as mitm_hooks
 from authlens.mitm.addon import Annotate, Diagnose, TerminalOutput, make_addons
 from authlens.mitm.ui import VIEW_NAME, CommentColumn
 from authlens.render import report, text
@@ -252,21 +253,34 @@ def test_the_one_addon_object_registers_every_command_and_runs_the_error_hook(tc
     assert f.error is not None and f.response is None  # annotated, not altered
 
 
-def test_an_internal_error_names_the_flow_without_its_secret(caplog):
-    from authlens.mitm.hooks import never_raises
+def test_an_internal_error_is_one_warning_with_its_traceback_and_no_secret(caplog, monkeypatch):
+    monkeypatch.setattr(mitm_hooks, "RAISE", False)  # as in production; the suite re-raises
 
     class Broken:
-        @never_raises
         def response(self, flow):
             raise RuntimeError("boom")
 
     secret = "qtok_2b7e151628aed2a6abf7158809cf4f3c"
     f = tflow.tflow(resp=True)
     f.request.path = f"/orders?access_token={secret}&page=2"
-    with caplog.at_level("ERROR", logger="authlens"):
-        Broken().response(f)
-        Broken().response(object())  # not a flow: still one line, no URL
-    first, second = [r.getMessage() for r in caplog.records]
-    assert "internal error in response on http://address:22/orders?access_token=REDACTED-" in first
-    assert secret not in first and "&page=2: RuntimeError: boom" in first
-    assert second == "authlens: internal error in response: RuntimeError: boom"
+    with caplog.at_level("DEBUG", logger="authlens"):
+        mitm_hooks.guarded(Broken().response, f)
+        mitm_hooks.guarded(Broken().response, object())  # not a flow: no URL
+    first, second = caplog.records
+    assert {first.levelname, second.levelname} == {"WARNING"}
+    assert first.getMessage().startswith(
+        "authlens: internal error in test_an_internal_error_is_one_warning_with_its_traceback_and"
+        "_no_secret.<locals>.Broken.response on http://address:22/orders?access_token=REDACTED-")
+    assert secret not in first.getMessage() and "please report it" in first.getMessage()
+    assert first.exc_info and "RuntimeError: boom" in caplog.text and "Traceback" in caplog.text
+    assert " on " not in second.getMessage()
+
+
+def test_the_suite_lets_internal_errors_through():
+    """tests/conftest.py sets AUTHLENS_RAISE=1: a bug the guard would hide fails its test."""
+    def broken(flow):
+        raise RuntimeError("boom")
+
+    assert mitm_hooks.RAISE
+    with pytest.raises(RuntimeError):
+        mitm_hooks.guarded(broken, tflow.tflow())

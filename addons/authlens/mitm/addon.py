@@ -5,8 +5,8 @@
 ``flow.metadata["authlens"]`` and hands the flow to ``Annotate`` and ``TerminalOutput``.
 ``Report`` and the interactive parts read the stored results: ``ContentView`` and
 ``CommentColumn`` (ui.py), the commands (commands.py, inherited by ``AuthLens``).
-Every hook is wrapped so that nothing authlens does can raise into mitmproxy, and nothing here
-writes to the request or response.
+``AuthLens`` calls every part's hook through ``hooks.guarded``, so nothing authlens does can raise
+into mitmproxy; nothing here writes to the request or response.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from ..rules.store import DEFAULT_RULES
 from ..session import SessionLog
 from .adapter import client_key, exchange_from_flow, quiet_key
 from .commands import Commands
-from .hooks import METADATA_KEY, diagnosis_of, never_raises
+from .hooks import METADATA_KEY, diagnosis_of, guarded, never_raises
 from .ui import CommentColumn, ContentView
 
 log = logging.getLogger("authlens")
@@ -84,11 +84,9 @@ class Diagnose:
         self.analyzer = Analyzer(dataclasses.replace(self.analyzer.settings, rules=rules),
                                  trackers=self.trackers)
 
-    @never_raises
     def response(self, flow: http.HTTPFlow):
         self._diagnose(flow)
 
-    @never_raises
     def error(self, flow: http.HTTPFlow):
         if flow.response is None:
             self._diagnose(flow)
@@ -157,7 +155,6 @@ class Rules:
             self.diagnose.use_rules(self.store.ruleset)
             log.info("authlens: %d rules in force", len(self.store.ruleset))
 
-    @never_raises
     def response(self, flow: http.HTTPFlow):
         if time.monotonic() - self.checked >= self.CHECK_EVERY:
             self.refresh()
@@ -179,7 +176,6 @@ class Annotate:
         if "authlens_annotate" in updated:
             self.enabled = ctx.options.authlens_annotate
 
-    @never_raises
     def present(self, flow: http.HTTPFlow) -> None:
         if not self.enabled:
             return
@@ -227,7 +223,6 @@ class TerminalOutput:
         """The output style in force (``auto`` resolved)."""
         return self.output.style
 
-    @never_raises
     def present(self, flow: http.HTTPFlow) -> None:
         """Show a flow's diagnosis: a log line now; a block (or JSON line) after mitmdump's own
         line for the flow, which a later addon prints: when the event loop next runs, or before
@@ -244,12 +239,16 @@ class TerminalOutput:
         if self.scheduled:
             return
         try:
-            asyncio.get_running_loop().call_soon(self.flush)
+            asyncio.get_running_loop().call_soon(self.flush_soon)
             self.scheduled = True
         except RuntimeError:  # no event loop (driven by a test): now
             self.flush()
 
     @never_raises
+    def flush_soon(self) -> None:
+        """``flush`` as an event loop callback (outside any hook)."""
+        self.flush()
+
     def flush(self, *_) -> None:
         """Write the blocks waiting to be shown (also the ``response`` and ``error`` hooks, which
         run before ``Diagnose``'s)."""
@@ -263,7 +262,6 @@ class TerminalOutput:
 
     response = error = flush
 
-    @never_raises
     def done(self):
         self.flush()
         if self.style == "rich":
@@ -287,7 +285,6 @@ class Report:
                           "Write a report of all diagnoses to this path at exit: Markdown if "
                           "it ends in .md, JSON otherwise.")
 
-    @never_raises
     def done(self):
         path = ctx.options.authlens_report
         if path:
@@ -299,7 +296,7 @@ def _each_part(hook: str):
     """An ``AuthLens`` hook that calls the parts' hooks of that name, in order."""
     def call(self, *args):
         for part_hook in self._hooks[hook]:
-            part_hook(*args)
+            guarded(part_hook, *args)
     call.__name__ = call.__qualname__ = hook
     return call
 
