@@ -7,7 +7,6 @@ lifecycle, redirects) are *trackers*: objects with ``check(ctx)`` that also reme
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from itertools import chain
 from typing import Any, NamedTuple
 
 from . import bodies, catalog, challenge, credential_checks, credentials, tokens
-from .caching import once
+from .caching import Memo, once
 from .model import (
     VERDICT_UNKNOWN,
     Diagnosis,
@@ -228,7 +227,7 @@ class Analyzer:
         self._request_side_checks = tuple(c for c in success
                                           if getattr(c, "per_credentials", False))
         self._success_checks = tuple(c for c in success if c not in self._request_side_checks)
-        self._remembered = functools.lru_cache(REMEMBERED_REQUEST_SIDES)(self._request_side)
+        self._remembered = Memo(self._request_side, REMEMBERED_REQUEST_SIDES, REMEMBERED_MAX_CHARS)
         self._quiet: dict = {}
 
     @property
@@ -331,7 +330,7 @@ class Analyzer:
             size += len(credential.raw)
         if size > REMEMBERED_MAX_CHARS:
             return self._request_side(credentials, request.scheme, request.host)
-        return self._remembered(credentials, request.scheme, request.host)
+        return self._remembered[credentials, request.scheme, request.host]
 
     def _run(self, exchange: Exchange, trackers: Sequence[Check], full: bool) -> Diagnosis:
         ctx = Context(exchange, self.settings)

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-from .caching import Memo, once, small_lru
+from .caching import Memo, once
 from .model import Finding, RequestView
 from .redact import fingerprint, redact
 
@@ -276,8 +276,7 @@ def _quote_name(ch: str, plural: bool = False) -> str:
             "`": f"backtick{s} (`)"}.get(ch, f"{_char_name(ch).lower()}{s} ({ch})")
 
 
-@small_lru(256, MAX_CACHED_VALUE)
-def _parse_auth(raw: str) -> _Parsed:
+def __parse_auth_uncached(raw: str) -> _Parsed:
     """Parse an Authorization value once (cached: extraction and linting both need it; the
     result must be treated as read-only)."""
     p = _Parsed(raw)
@@ -371,6 +370,9 @@ def _parse_auth(raw: str) -> _Parsed:
     if not p.value:
         p.empty = True
     return p
+
+
+_parse_auth = Memo(__parse_auth_uncached, 256, MAX_CACHED_VALUE).__getitem__
 
 
 _INVISIBLE_RUN = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]+")
@@ -804,8 +806,7 @@ def header_kind(name: str) -> str | None:
     return None
 
 
-@small_lru(2048, 256)
-def misspelling(name: str) -> str | None:
+def _misspelling_uncached(name: str) -> str | None:
     """Why header ``name`` looks like a misspelled Authorization, or None."""
     n = name.lower()
     if n in AUTH_HEADERS:
@@ -819,6 +820,9 @@ def misspelling(name: str) -> str | None:
         if abs(len(n) - len(target)) <= 2 and n[:2] == target[:2] and _distance(n, target) <= 2:
             return "typo"
     return None
+
+
+misspelling = Memo(_misspelling_uncached, 2048, 256).__getitem__
 
 
 def _distance(a: str, b: str) -> int:

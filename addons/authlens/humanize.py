@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
+
+from .caching import Memo
 
 
-@lru_cache(maxsize=4096)
-def utc(epoch: float) -> str:
+def _utc(epoch: float) -> str:
     """``2026-11-23 10:02:11Z``."""
     try:
         return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     except (OverflowError, OSError, ValueError):
         return f"{epoch!r} (out of range)"
+
+
+utc = Memo(_utc, 4096, 0).__getitem__
+"""A moment as ``2026-11-23 10:02:11Z`` (a refused call shows the same ones several times)."""
 
 
 def clock(epoch: float) -> str:

@@ -6,7 +6,6 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
 
 from rich.cells import cell_len, chop_cells, set_cell_size
 from rich.console import COLOR_SYSTEMS, Console, Group, RenderableType
@@ -15,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import catalog
+from ..caching import Memo
 from ..oauth.timeline import text as timeline_text
 from .report import Tally
 from .text import headline
@@ -254,9 +254,7 @@ def _paint(text: str, style: str, system) -> str:
     return _style(style).render(text, color_system=system) if style and system else text
 
 
-@cache
-def _style(name: str) -> Style:
-    return Style.parse(name)
+_style = Memo(Style.parse, 64, 64).__getitem__
 
 
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")

@@ -9,30 +9,33 @@ import json
 import logging
 import os
 import urllib.request
-from functools import lru_cache
 
 import jwt
 
+from ..caching import Memo
 from .rule import JwksSource
 
 FETCH_TIMEOUT = 5.0
 log = logging.getLogger("authlens")
 
 
-@lru_cache(maxsize=64)
-def _fetch(url: str) -> str:
+def _fetch_uncached(url: str) -> str:
     with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as response:  # noqa: S310 - user-named
         return response.read(1024 * 1024).decode("utf-8")
 
 
-@lru_cache(maxsize=64)
-def _read(path: str, _stamp: int) -> str:
+def _read_uncached(path: str, _stamp: int) -> str:
     with open(path, encoding="utf-8") as handle:
         return handle.read()
 
 
+_fetch = Memo(_fetch_uncached, 64, 4096).__getitem__
+_READ = Memo(_read_uncached, 64, 4096)
+"""A JWKS file by (path, modification time)."""
+
+
 def _keyset(source: JwksSource) -> jwt.PyJWKSet:
-    text = _fetch(source.url) if source.url else _read(source.file, os.stat(source.file).st_mtime_ns)
+    text = _fetch(source.url) if source.url else _READ[source.file, os.stat(source.file).st_mtime_ns]
     return jwt.PyJWKSet.from_dict(json.loads(text))
 
 
