@@ -245,9 +245,14 @@ def test_hooks_never_raise_nor_change_the_flow(hooks, request_headers, response_
     from mitmproxy.test import tflow
     run, errors = hooks
     flow = tflow.tflow()
-    flow.request = http.Request.make(method, "https://api.example.com/v1/x?access_token=a",
-                                     request_body, request_headers)
-    flow.response = http.Response.make(code, response_body, response_headers)
+    # the bytes as they came off the wire: ``make(content, headers)`` would encode the body by a
+    # fuzzed Content-Encoding (``utf``), and mitmproxy itself raises on that
+    flow.request = http.Request.make(method, "https://api.example.com/v1/x?access_token=a")
+    flow.request.headers = http.Headers(request_headers)
+    flow.request.raw_content = request_body
+    flow.response = http.Response.make(code)
+    flow.response.headers = http.Headers(response_headers)
+    flow.response.raw_content = response_body
     before = _state(flow)
     for hook in run:
         hook(flow)

@@ -317,7 +317,11 @@ def test_token_lifecycle_through_mitmdump(serve, mitmdump, tmp_path):
     assert ("issued-by", flows["refresh-2"].id) in links("expired-3")
 
     # refresh tokens: rotated one reused, revoked one, one sent by another client
-    assert cause("rotated") == ("authentication", "oauth-invalid-grant")
+    assert cause("rotated") == ("authentication", "refresh-token-reused")  # both flows named
+    assert "oauth-invalid-grant" in ids("rotated")
+    assert ("redeemed-by", flows["refresh-1"].id) in {
+        (link["relation"], link["flow"]) for link in finding("rotated", "refresh-token-reused")[
+            "links"]}
     assert "already redeemed" in finding("rotated", "token-origin")["message"]
     assert ("redeemed-by", flows["refresh-1"].id) in links("rotated")
     assert cause("revoked") == ("authentication", "oauth-invalid-grant")

@@ -37,7 +37,7 @@ SERVER_SIDE_REFUSALS = frozenset({
     "challenge-claims-required", "challenge-step-up-required", "challenge-dpop-nonce",
     "challenge-invalid-dpop-proof", "error-in-body", "route-not-found", "status-hidden-404",
     "oauth-invalid-grant", "oauth-invalid-client", "oauth-unauthorized-client",
-    "oauth-invalid-scope", "oauth-invalid-request", "vendor-error",
+    "oauth-invalid-scope", "oauth-invalid-request", "oauth-invalid-target", "vendor-error",
     "cookie-session-missing", "cookie-session-expired", "cookie-not-sent",
 })
 
@@ -193,8 +193,9 @@ QUIET_SIDES = 1024
 
 
 def default_checks() -> tuple[Check, ...]:
+    from .oauth import discovery
     return (*credential_checks.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS,
-            *rule_checks.CHECKS)
+            *rule_checks.CHECKS, *discovery.CHECKS)
 
 
 def default_trackers() -> list:
@@ -202,9 +203,11 @@ def default_trackers() -> list:
     remember it to explain a later one. They must bound their memory and tolerate replays."""
     from .cookiejar import CookieJarTracker
     from .cors import CorsTracker
+    from .oauth.discovery import DiscoveryTracker
     from .oauth.lifecycle import TokenLifecycle
     from .redirects import RedirectTracker
-    return [RedirectTracker(), CorsTracker(), CookieJarTracker(), TokenLifecycle()]
+    return [RedirectTracker(), CorsTracker(), CookieJarTracker(), TokenLifecycle(),
+            DiscoveryTracker()]
 
 
 class Analyzer:
@@ -349,6 +352,12 @@ class Analyzer:
             findings = list(unique.values())
         if findings and any(f.effective_verdict and not f.entry.fallback for f in findings):
             findings = [f for f in findings if not f.entry.fallback]
+        if any(f.entry.step for f in findings):  # a normal protocol step, not a refusal...
+            if any(f.entry.breaks_step for f in findings):  # ...unless it went wrong
+                findings = [f for f in findings if not f.entry.step]
+            else:
+                findings = [f for f in findings
+                            if f.entry.step or not (f.effective_verdict or f.entry.fallback)]
         return build_diagnosis(ctx, findings, full)
 
 
@@ -384,7 +393,7 @@ def decide_verdict(ctx: Context, findings: list[Finding]) -> tuple[str | None, s
     ``insufficient_scope`` on a 401 an authorization problem.
     """
     refused = ctx.refused or any(f.id in SERVER_SIDE_REFUSALS for f in findings)
-    if not refused:
+    if not refused or any(f.entry.step for f in findings):
         return None, None
     explaining = [f for f in findings if f.effective_verdict]
     if not explaining:

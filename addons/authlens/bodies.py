@@ -231,6 +231,7 @@ OAUTH = {
     "unauthorized_client": ("oauth-unauthorized-client", None),
     "invalid_scope": ("oauth-invalid-scope", None),
     "invalid_request": ("oauth-invalid-request", None),
+    "invalid_target": ("oauth-invalid-target", None),
     "unsupported_grant_type": ("oauth-invalid-request", "the server does not support this "
                                                         "grant_type"),
     "bad_verification_code": ("oauth-invalid-grant", "the code is wrong or expired (GitHub)"),

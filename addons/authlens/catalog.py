@@ -42,6 +42,12 @@ class Entry:
     group: str = "note"
     fallback: bool = False
     """Reported only when no other finding explains the refusal (the bare status code)."""
+    step: bool = False
+    """A normal protocol step (the 401 that starts an MCP sign-in): the exchange gets no verdict,
+    and the findings that would have explained a refusal are dropped..."""
+    breaks_step: bool = False
+    """...unless a finding of an entry with this set says the step went wrong (the client did
+    not follow it): then the step findings are dropped instead."""
 
 
 _ENTRIES = [
@@ -474,6 +480,112 @@ _ENTRIES = [
         "it means and whether it is an authentication or an authorization problem.",
         "As the message says for this code.",
         "API documentation (rules/, presets)", AUTHN, 79, "credential"),
+    # ---- MCP / OAuth discovery (authlens.oauth.discovery: what the traffic says the API expects)
+    Entry(
+        "discovery-challenge", "info", "Sign-in starts: the server says where to discover it",
+        "A request without credential was answered 401 with `WWW-Authenticate: Bearer "
+        "resource_metadata=...`: the normal first step of an MCP (OAuth 2.1) sign-in. The client "
+        "is expected to fetch that protected resource metadata, then the authorization server's "
+        "metadata, sign the user in and call again with the token. Not a refusal.",
+        "Nothing to fix when the client follows it; otherwise the client must implement MCP "
+        "authorization discovery (see the message for the next request).",
+        "RFC 9728 §5.1; MCP specification, Authorization (Authorization Server Discovery)",
+        None, 0, "note", step=True),
+    Entry(
+        "discovery-not-followed", "error", "Client ignored the sign-in challenge",
+        "The server already answered this client's call with a 401 that named its protected "
+        "resource metadata, and the client called again without a credential instead of fetching "
+        "the metadata and signing in: it does not implement MCP authorization discovery, or its "
+        "OAuth support is off.",
+        "Client: follow `resource_metadata` (RFC 9728), discover the authorization server "
+        "(RFC 8414), sign in with the authorization code grant and PKCE (`resource` = the "
+        "server's URL) and send `Authorization: Bearer <token>`; or configure a token by hand.",
+        "RFC 9728 §5.1; RFC 6750 §3; MCP specification, Authorization", AUTHN, 80, "credential",
+        breaks_step=True),
+    Entry(
+        "resource-metadata-missing", "error", "Protected resource metadata missing or wrong",
+        "The protected resource metadata the challenge points to (or the well-known "
+        "`/.well-known/oauth-protected-resource[/path]` URLs, tried in that order) answered an "
+        "error or no JSON with a `resource`, or its `resource` is not the URL the client called "
+        "(a trailing slash, another path, another host): the client cannot learn, or must not "
+        "trust, which authorization server signs it in.",
+        "Server: serve the metadata at the URL the challenge names (mounted apps often move it "
+        "under a prefix) with `resource` equal to the URL clients call (the public URL behind a "
+        "proxy, exact path, no stray trailing slash).",
+        "RFC 9728 §3, §3.3, §5.1", None, 40, "note"),
+    Entry(
+        "server-metadata-issuer-mismatch", "error",
+        "Authorization server metadata: issuer is not the server named",
+        "The `issuer` in the authorization server metadata is not, character for character, the "
+        "authorization server the protected resource metadata names (often only a trailing "
+        "slash differs, added by a URL type on one side). Clients must compare them exactly "
+        "and stop the sign-in (the MCP Python SDK: `Authorization server metadata issuer "
+        "mismatch`).",
+        "Server: configure the same issuer string in the resource server's "
+        "`authorization_servers` and in the authorization server (with or without the trailing "
+        "slash, the same on both).",
+        "RFC 8414 §3.3; RFC 9728 §2; RFC 9207", None, 40, "note"),
+    Entry(
+        "oauth-resource-missing", "warning", "Sign-in request without the resource indicator",
+        "An authorization or token request to the authorization server an MCP server named has "
+        "no RFC 8707 `resource` parameter, which the MCP specification requires. The token is "
+        "then issued for the server's default audience, the usual reason an MCP server refuses "
+        "it as issued for another resource.",
+        "Client: send `resource=<the MCP server's URL>` (its canonical URI, as in the protected "
+        "resource metadata) in both the authorization and the token request.",
+        "RFC 8707 §2; MCP specification, Authorization (Resource Parameter)", None, 14, "note"),
+    Entry(
+        "oauth-invalid-target", "error", "Token endpoint: resource (target) not accepted",
+        "The token endpoint answered `invalid_target`: the `resource` (or `audience`) requested "
+        "is unknown to it, malformed, or not one this client may get tokens for.",
+        "Client: request the resource exactly as the protected resource metadata names it; "
+        "authorization server: register that resource (API / audience) and allow the client.",
+        "RFC 8707 §2; RFC 8693 §2.2.2", None, 75, "note"),
+    Entry(
+        "token-kid-unknown", "error", "Token signed with a key the issuer does not publish",
+        "The token's `kid` is not in the issuer's JWKS that passed through the proxy: the issuer "
+        "rotated its signing keys after the keys were fetched (a resource server caching an old "
+        "JWKS), or the token comes from another issuer, tenant or environment.",
+        "Resource server: re-fetch the JWKS when a token names an unknown kid (rate-limited); "
+        "client: get the token from the issuer this API trusts.",
+        "RFC 7517 §4.5, §5; RFC 7515 §4.1.4; RFC 8725 §3.1", AUTHN, 88, "credential"),
+    Entry(
+        "refresh-token-reused", "error", "Refresh token redeemed twice",
+        "The client sent a refresh token the token endpoint had already exchanged. A server that "
+        "rotates refresh tokens answers `invalid_grant`, and may treat the reuse as theft and "
+        "revoke every token of that sign-in (the ones the first redemption issued too). Usual "
+        "causes: the new refresh token was not stored, or two threads or processes refreshed "
+        "at once with the same one.",
+        "Client: store the refresh token each response returns before using it, and refresh "
+        "once at a time (one lock per sign-in, shared by threads and processes).",
+        "RFC 9700 §4.14.2; RFC 6749 §6, §10.4", AUTHN, 84, "credential"),
+    Entry(
+        "clock-skew", "error", "A clock is off: the server's or the issuer's",
+        "The token's times fail by one clock and not another: the server's `Date` and the "
+        "proxy's clock disagree by more than the leeway and only the server's makes the token "
+        "expired or not yet valid (the server's clock is off), or both agree and the token's "
+        "`iat`/`nbf` lie ahead of them (the issuer's clock is ahead).",
+        "The machine whose clock the message names: synchronise it (NTP); meanwhile the "
+        "resource server can allow a small leeway.",
+        "RFC 7519 §4.1.4, §4.1.5, §4.1.6; RFC 9110 §6.6.1", AUTHN, 85, "credential"),
+    Entry(
+        "dpop-proof-mismatch", "error", "DPoP proof does not match its request",
+        "The DPoP proof sent with this request names another method (`htm`) or URL (`htu`: "
+        "another host, port, path, or a query it must not carry; behind a proxy or gateway the "
+        "URL the server sees differs from the one the client signed), is stale (`iat`), or "
+        "its `ath` is not the hash of the access token sent with it.",
+        "Client: build a new proof per request from the exact method and the URL the server "
+        "receives (scheme, host, port, path; no query or fragment), with the current time and "
+        "`ath` = base64url(SHA-256(access token)).",
+        "RFC 9449 §4.2, §4.3", AUTHN, 90, "format"),
+    Entry(
+        "dpop-nonce-loop", "error", "DPoP nonce retry does not converge",
+        "The server answered `use_dpop_nonce` again: the client retried without the nonce the "
+        "previous answer's `DPoP-Nonce` header offered (or with an old one), so every retry is "
+        "refused the same way.",
+        "Client: read `DPoP-Nonce` from each use_dpop_nonce answer (and from successful ones: "
+        "servers rotate it) and put it in the `nonce` claim of the next proof.",
+        "RFC 9449 §8, §9", AUTHN, 80, "credential"),
 ]
 
 CATALOG: dict[str, Entry] = {entry.id: entry for entry in _ENTRIES}
