@@ -26,9 +26,9 @@ import traffic  # noqa: E402
 def flow(authorization: str | None = None, status: int = 200, sent: float = NOW,
          url: str = "https://api.example.test/v1/orders?page=2", method: str = "GET",
          response_headers: tuple = (("Content-Type", "application/json"),),
-         body: bytes = b'{"orders": []}') -> http.HTTPFlow:
+         body: bytes = b'{"orders": []}', headers: tuple = ()) -> http.HTTPFlow:
     f = tflow.tflow(resp=True)
-    headers = [(b"Accept", b"application/json")]
+    headers = [(b"Accept", b"application/json"), *((k.encode(), v.encode()) for k, v in headers)]
     if authorization is not None:
         headers.append((b"Authorization", authorization.encode()))
     f.request = http.Request.make(method, url, b"", headers)
@@ -75,6 +75,10 @@ def test_a_clean_success_seen_before_is_counted_without_an_analysis(lens, monkey
     {"method": "OPTIONS"},
     {"url": "https://api.example.test/v1/orders?access_token=qtok_0123456789abcdef"},
     {"url": "http://api.example.test/v1/orders"},  # another scheme: another request side
+    {"url": "https://api.example.test/.well-known/oauth-protected-resource"},  # discovery
+    {"url": "https://api.example.test/authorize?response_type=code&client_id=a"},
+    {"body": b'{"keys": [{"kty": "RSA", "kid": "1"}]}'},  # a JWKS
+    {"headers": (("DPoP", "eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.sig"),)},
 ])
 def test_anything_else_gets_the_full_analysis(lens, monkeypatch, later):
     token = mint()
@@ -181,3 +185,9 @@ def test_the_gate_changes_no_diagnosis_no_timeline_and_no_count(monkeypatch):
     assert all_of_them == len(flows_a) + len(tokens_a) - 1 and analysed < all_of_them / 2
     assert with_gate[2] == len(flows_a) + len(tokens_a)
     assert any(t["events"] for t in with_gate[1])  # the lifecycle saw the uses
+
+
+def test_every_shipped_tracker_takes_part_in_the_gate():
+    """A tracker without ``quiet`` switches the gate off for all traffic (safe, but slow)."""
+    from authlens.analyze import Analyzer, default_trackers
+    assert Analyzer(trackers=default_trackers())._tracker_quiet is not None

@@ -156,8 +156,9 @@ _QUERY_HAS_CREDENTIALS = Memo(
 def quiet_key(flow: http.HTTPFlow) -> tuple | None:
     """The key of a flow's request side for the cheap gate (``Analyzer.quiet``): its scheme,
     host and credential headers, when the flow is a success with nothing in the response to
-    read (a 2xx without challenge, cookie or possible error body) and no credential in its
-    query. None: analyse it in full. Reads mitmproxy's raw fields, builds no view."""
+    read (a 2xx without challenge, cookie, possible error body or key set), no credential in its
+    query and no part in a sign-in (metadata, authorization request, DPoP proof). None: analyse
+    it in full. Reads mitmproxy's raw fields, builds no view."""
     response = flow.response
     if response is None or flow.metadata or flow.comment or flow.marked:
         return None  # also a re-run of a flow authlens annotated
@@ -175,14 +176,21 @@ def quiet_key(flow: http.HTTPFlow) -> tuple | None:
         if lower == b"content-type":
             content_type = value
     body = resp.content
-    if body and (b"json" in content_type or b"form" in content_type) and may_be_error(body):
+    if body and (b"json" in content_type or b"form" in content_type) and (
+            may_be_error(body) or body.find(b'"keys"') >= 0):  # or a JWKS (discovery)
         return None
     path = req.path
-    if b"?" in path and _QUERY_HAS_CREDENTIALS[path.partition(b"?")[2]]:
+    if b"/.well-known/" in path:  # metadata documents the discovery tracker reads
         return None
+    if b"?" in path:
+        query = path.partition(b"?")[2]
+        if b"response_type=" in query or _QUERY_HAS_CREDENTIALS[query]:
+            return None
     key: list = [req.scheme, req.host]
     size = 0
     for name, value in req.headers.fields:
+        if name.lower() == b"dpop":  # a proof the DPoP checks read
+            return None
         if _RAW_HEADER_KINDS[name] is not None:
             key.append(value)
             key.append(name)
