@@ -388,6 +388,23 @@ class Mitmweb(_MitmProcess):
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.load(r)
 
+    def command(self, name: str, *arguments: str):
+        """Run a mitmproxy command the way mitmweb's command bar does: ``POST /commands/NAME``
+        with ``{"arguments": [...]}`` and tornado's XSRF cookie echoed in ``X-XSRFToken``.
+        Returns the command's value; a command error raises RuntimeError."""
+        xsrf = os.urandom(16).hex()  # tornado compares cookie and header; 12.x renamed the cookie
+        headers = {"X-XSRFToken": xsrf, "Cookie": f"_xsrf={xsrf}; _mitmproxy_xsrf={xsrf}"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        with httpx.Client(base_url=f"http://127.0.0.1:{self.web_port}", headers=headers,
+                          trust_env=False, timeout=30) as client:
+            r = client.post(f"/commands/{name}", json={"arguments": list(arguments)})
+        r.raise_for_status()
+        answer = r.json()
+        if "error" in answer:
+            raise RuntimeError(f"{name}: {answer['error']}")
+        return answer.get("value")
+
 
 # --------------------------------------------------------------------------------------------
 # clients

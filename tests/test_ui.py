@@ -244,7 +244,8 @@ def test_readme_filter_recipes_select_what_they_say(tctx):
 def test_the_one_addon_object_registers_every_command_and_runs_the_error_hook(tctx):
     registered = {name for name in tctx.master.commands.commands if name.startswith("authlens.")}
     assert registered == {"authlens.explain", "authlens.decode", "authlens.report",
-                          "authlens.clear", "authlens.diff", "authlens.timeline"}
+                          "authlens.clear", "authlens.diff", "authlens.timeline",
+                          "authlens.retry", "authlens.har"}
     f = tflow.tflow(err=True)  # no response: the upstream never answered
     f.request.headers["Authorization"] = f'"Bearer {VALID}"'
     authlens, = [a for a in tctx.master.addons.chain if type(a).__name__ == "AuthLens"]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..analyze import Analyzer, Settings, default_trackers
-from . import exchanges, flowfile, har, kind, tnet
+from . import exchanges, flowfile, har, harexport, kind, tnet
 
 CHUNK = 2048
 WARMUP = 256
@@ -84,11 +84,16 @@ def run(task: Task, settings: Settings = _DEFAULT_SETTINGS, render: Render = Non
             analyzer.analyze(exchange)
     source = (exchanges(task.path) if task.end is None
               else flowfile.exchanges(task.path, task.start, task.end))
+    kept = harexport.stored(har.load(task.path)) if kind(task.path) == "har" else []
     for exchange in source:
         seen += 1
         diagnosis = analyzer.analyze(exchange)
-        if diagnosis.noteworthy:
-            found.append({"flow": exchange.id, "capture": task.path, **diagnosis.to_dict()})
+        stored = kept[seen - 1] if seen <= len(kept) else None  # HAR: one exchange per entry
+        if diagnosis.noteworthy or stored:
+            fresh = diagnosis.to_dict()
+            found.append({"flow": exchange.id, "capture": task.path, **fresh})
+            if stored:  # a HAR written by authlens: its diagnosis beside the fresh one
+                found[-1]["stored"] = harexport.compare(fresh, stored)
     return Chunk(task.path, seen, found, [render(d) for d in found] if render else [])
 
 

@@ -1,5 +1,9 @@
 """``authlens scan PATH…``: diagnose every flow of ``.flow``/HAR captures, fast, CI-friendly.
 
+``--har-out FILE`` also writes the flows as one HAR 1.2 file whose entries carry their diagnosis
+(entry ``comment`` and ``_authlens``), redacted unless ``--reveal``; a HAR written so shows its
+stored diagnosis beside the fresh one when scanned again.
+
 Exit status: 0 clean, 1 when a flow has a finding at or above ``--fail-on`` (a refused call
 counts as ``error``), 2 when a capture cannot be read.
 """
@@ -14,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .. import capture, catalog
 from ..analyze import Settings
-from ..capture import scan
+from ..capture import harexport, scan
 from ..render import markdown, report, terminal
 
 FAIL_ON = (*catalog.SEVERITIES, "never")
@@ -36,6 +40,8 @@ def register(subparsers) -> None:
                         help="clock-skew allowance in seconds for token times")
     parser.add_argument("--reveal", action="store_true", help="show secrets in full")
     parser.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
+    parser.add_argument("--har-out", metavar="FILE", help="also write the flows as a HAR 1.2 file "
+                        "whose entries carry their diagnosis (redacted unless --reveal)")
     parser.set_defaults(func=run)
 
 
@@ -70,8 +76,8 @@ def run(args) -> int:
 
     render = None
     if args.format == "rich":  # blocks are rendered by the workers, on every core
-        render = functools.partial(terminal.render_block, width=out.width,
-                                   color_system=out.color_system)
+        render = functools.partial(render_block, width=out.width, color_system=out.color_system)
+    kept: dict[tuple[str, str], dict] = {}
 
     def chunks(progress: Progress) -> Iterator[scan.Chunk]:
         nonlocal failing
@@ -80,6 +86,10 @@ def run(args) -> int:
             tally.seen += chunk.seen
             progress.advance(bar, chunk.seen)
             failing = failing or any(fails(d, args.fail_on) for d in chunk.diagnoses)
+            if args.har_out:
+                for d in chunk.diagnoses:
+                    kept[d["capture"], d["flow"]] = {k: v for k, v in d.items()
+                                                     if k not in ("flow", "capture", "stored")}
             yield chunk
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -88,10 +98,41 @@ def run(args) -> int:
     try:
         with progress:
             emit(args.format, out, tally, chunks(progress))
-    except capture.CaptureError as exc:
+        if args.har_out:
+            write_har(args.har_out, paths, kept, args.reveal)
+    except (capture.CaptureError, OSError) as exc:
         print(f"authlens scan: {exc}", file=sys.stderr)
         return 2
     return 1 if failing else 0
+
+
+def render_block(diagnosis: dict, width: int, color_system: str | None) -> str:
+    """The flow's block, and under it the diagnosis a HAR had stored (when it had one)."""
+    block = terminal.render_block(diagnosis, width, color_system)
+    stored = diagnosis.get("stored")
+    return f"{block}  {harexport.stored_line(stored)}\n" if stored else block
+
+
+def _markdown_row(index: int, diagnosis: dict) -> str:
+    """The flow's row; a HAR's stored diagnosis at the end of its finding cell."""
+    row = markdown.flow_row(index, diagnosis)
+    stored = diagnosis.get("stored")
+    return f"{row[:-2]} ({harexport.stored_line(stored)}) |" if stored else row
+
+
+def write_har(path: str, captures: list[str], diagnoses: dict[tuple[str, str], dict],
+              reveal: bool) -> None:
+    """The flows of ``captures`` as one HAR, each entry with its diagnosis from the scan (keyed by
+    capture and flow id: a HAR's flows by their entry index, as the scan counts them)."""
+    flows, found = [], []
+    for capture_path in captures:
+        is_har = capture.kind(capture_path) == "har"
+        for index, flow in enumerate(harexport.read_flows(capture_path)):
+            flows.append(flow)
+            found.append(diagnoses.get((capture_path, str(index) if is_har else flow.id)))
+    harexport.write(path, harexport.make_har(flows, lambda i, _: found[i], reveal))
+    print(f"authlens: {len(flows)} flows ({sum(map(bool, found))} diagnosed) written to {path}",
+          file=sys.stderr)
 
 
 def emit(fmt: str, out, tally: report.Tally, chunks: Iterator[scan.Chunk]) -> None:
@@ -107,7 +148,7 @@ def emit(fmt: str, out, tally: report.Tally, chunks: Iterator[scan.Chunk]) -> No
     if fmt == "json":
         report.stream_json(out.file, tally, diagnoses)
         return
-    rows = (markdown.flow_row(i, d) for i, d in enumerate(diagnoses, 1))
+    rows = (_markdown_row(i, d) for i, d in enumerate(diagnoses, 1))
     first = next(rows, None)
     if first:
         out.file.write(f"{markdown.FLOWS_HEADER}\n{first}\n")

@@ -34,7 +34,9 @@ from ..rules.store import DEFAULT_RULES
 from ..session import SessionLog
 from .adapter import client_key, exchange_from_flow, quiet_key
 from .commands import Commands
+from .har_command import HarCommand
 from .hooks import METADATA_KEY, diagnosis_of, guarded, never_raises
+from .retry import Retry
 from .ui import CommentColumn, ContentView
 
 log = logging.getLogger("authlens")
@@ -301,9 +303,10 @@ def _each_part(hook: str):
     return call
 
 
-class AuthLens(Commands):
+class AuthLens(Commands, Retry, HarCommand):
     """The one addon object mitmproxy sees. It calls the concerns above in hook order; its
-    commands (authlens.*) are those of ``Commands``.
+    commands (authlens.*) are those of ``Commands`` (commands.py), ``Retry`` (retry.py) and
+    ``HarCommand`` (har_command.py), inherited: mitmproxy finds commands on the addon object.
 
     mitmproxy visits every registered addon object on every event (requestheaders, request,
     responseheaders, response, ...) whether it has the hook or not; ten objects cost about 4 %
@@ -314,7 +317,10 @@ class AuthLens(Commands):
     HOOKS = ("load", "configure", "running", "response", "error", "done")
 
     def __init__(self):
-        super().__init__(Diagnose())
+        diagnose = Diagnose()
+        Commands.__init__(self, diagnose)
+        Retry.__init__(self, diagnose)
+        HarCommand.__init__(self, diagnose)
         annotate, output = Annotate(), TerminalOutput(self.diagnose)
         self.diagnose.annotate, self.diagnose.show = annotate.present, output.present
         self.parts = (Rules(self.diagnose), output, self.diagnose, annotate,
