@@ -67,7 +67,7 @@ def time_jwt(tokens) -> list[int]:
     clock = time.perf_counter_ns
     for token in tokens:
         start = clock()
-        jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
+        jwt.decode_complete(token, options={"verify_signature": False})
         out.append(clock() - start)
     return out
 

@@ -32,9 +32,9 @@ def target(name: str):
     from core import analyzer
 
     from authlens import challenge, cookies
-    from authlens.capture.redaction import Redactor
     from authlens.model import Exchange, RequestView, ResponseView
     from authlens.rules import load_text
+    from authlens.secrecy import Redactor
     az = analyzer()
 
     def analyze(request=(), response=(), code=401, body=b"", answer=b"", method="GET",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -16,6 +17,8 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
+os.environ["AUTHLENS_KEY_FILE"] = os.path.join(tempfile.mkdtemp(prefix="authlens-key-"), "fp.key")
+"""The fingerprint key of this test run (inherited by every mitmdump it starts): never the user's."""
 ARTIFACTS = Path(__file__).parent / "artifacts"
 """Screenshots and other files worth looking at after a run (git-ignored)."""
 

@@ -69,7 +69,8 @@ def assert_diagnosed(flows) -> None:
         flow = flows[path]
         result = flow.metadata["authlens"]
         assert (result["status"], result["verdict"], result["cause"]) == (status, verdict, cause)
-        assert flow.comment.startswith(f"[authlens] {verdict.upper()} ({cause})"), flow.comment
+        assert flow.comment.startswith(f"{cause}: "), flow.comment  # the cause first
+        assert f"[authlens] {verdict.upper()} ({cause})" in flow.comment.splitlines()[0]
         assert flow.comment.count("[authlens]") == 1
         assert flow.marked == marker, path
     healthy = flows["/ok"]

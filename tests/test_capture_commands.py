@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from capture_helpers import BROWSER_HAR, CAPTURES, FLOW_FILES, verdicts
@@ -28,7 +29,8 @@ def scan_json(capsys, *args) -> tuple[int, dict]:
     ("healthy.flow", 0), ("expired_token.flow", 1), ("role_missing.flow", 1)])
 def test_scan_exit_status(capsys, path, status):
     assert main(["scan", str(CAPTURES / path)]) == status
-    assert "flows seen" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert " seen, " in out and "│ capture " not in out  # one file: no need to name it
 
 
 def test_fail_on_thresholds(capsys):
@@ -294,3 +296,83 @@ def test_har_redaction_reads_the_redirect_url_and_websocket_messages(tmp_path):
     (red,) = json.loads(copy)["log"]["entries"]
     assert red["response"]["redirectURL"].startswith("https://app.example.test/cb?code=REDACTED-")
     assert json.loads(red["_webSocketMessages"][0]["data"])["type"] == "connection_init"
+
+
+# ---- scan on bad input ---------------------------------------------------------------------
+
+
+def _truncated(tmp_path):
+    """Two flows, then a third cut in the middle."""
+    whole = (CAPTURES / "expired_token.flow").read_bytes() + (CAPTURES / "role_missing.flow").read_bytes()
+    third = (CAPTURES / "expired_token.flow").read_bytes()  # one flow
+    path = tmp_path / "cut.flow"
+    path.write_bytes(whole + third[: len(third) // 2])
+    return path, len(whole)
+
+
+def test_a_bad_file_in_a_folder_is_named_skipped_and_the_rest_diagnosed(tmp_path, capsys):
+    folder = tmp_path / "caps"
+    folder.mkdir()
+    (folder / "a_expired.flow").write_bytes((CAPTURES / "expired_token.flow").read_bytes())
+    (folder / "b_garbage.flow").write_bytes(b"this is not a capture\n")
+    (folder / "c_role.flow").write_bytes((CAPTURES / "role_missing.flow").read_bytes())
+    status, report = scan_json(capsys, str(folder))
+    err = capsys.readouterr().err
+    assert status == 2
+    assert {f["cause"] for f in report["flows"]} >= {"token-expired"}
+    assert {Path(f["capture"]).name for f in report["flows"]} == {"a_expired.flow", "c_role.flow"}
+    assert status == main(["scan", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder / 'b_garbage.flow'}: not a readable .flow or HAR file" in err and "skipped" in err
+
+
+def test_a_truncated_flow_file_is_read_up_to_the_cut(tmp_path, capsys):
+    path, cut = _truncated(tmp_path)
+    status, report = scan_json(capsys, str(path))
+    before = len(verdicts(CAPTURES / "expired_token.flow")) + len(verdicts(CAPTURES / "role_missing.flow"))
+    assert status == 2 and report["seen"] == before
+    assert "token-expired" in [f["cause"] for f in report["flows"]]
+    assert main(["scan", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert f"{path}: the record at byte {cut} is cut off" in captured.err
+    assert f"read the {before} flows before it" in captured.err and "token-expired" in captured.out
+
+
+@pytest.mark.parametrize("what", ["empty folder", "0-byte file"])
+def test_nothing_to_read_is_said_and_fails(tmp_path, capsys, what):
+    if what == "empty folder":
+        path = tmp_path / "nothing"
+        path.mkdir()
+        expected = "no capture in this folder"
+    else:
+        path = tmp_path / "zero.flow"
+        path.write_bytes(b"")
+        expected = "empty file (0 bytes)"
+    assert main(["scan", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert expected in captured.err and "┏" not in captured.out  # no empty table
+
+
+def test_folder_scan_blocks_name_their_file(capsys):
+    assert main(["scan", "-j1", "--no-progress", str(CAPTURES)]) == 1
+    out = capsys.readouterr().out
+    blocks = out.split("╭─")[1:]
+    assert blocks and all("│ capture " in block for block in blocks)
+    assert any(f"{CAPTURES / 'expired_token.flow'}" in block and "token-expired" in block for block in blocks)
+
+
+def test_the_summary_counts_flows_not_findings(capsys):
+    """credential-whitespace twice in one flow is one flow."""
+    from authlens.render.report import Tally
+    tally = Tally.of(2, [{"findings": [{"id": "credential-whitespace"}, {"id": "credential-whitespace"}]},
+                         {"findings": [{"id": "credential-whitespace"}]}])
+    assert tally.counts["credential-whitespace"] == 2
+
+
+def test_one_flow_is_one_flow(capsys):
+    from authlens.render import terminal
+    from authlens.render.report import Tally
+    console = terminal.make_console(None)
+    with console.capture() as seen:
+        console.print(terminal.summary_table(Tally(seen=1, with_findings=1)))
+    assert "1 flow seen" in seen.get() and "1 flows" not in seen.get()

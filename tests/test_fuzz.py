@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from authlens import challenge, cookies
 from authlens.analyze import Analyzer, Settings, default_trackers
-from authlens.capture.redaction import Redactor
 from authlens.model import Exchange, RequestView, ResponseView
 from authlens.rules import RuleStore, load_text
+from authlens.secrecy import Redactor
 
 EXAMPLES = int(os.environ.get("AUTHLENS_FUZZ_EXAMPLES", "300"))
 fuzz = settings(max_examples=EXAMPLES, deadline=None, database=None,
@@ -125,6 +125,23 @@ def test_www_authenticate_values(value, code, credential):
        scheme=st.sampled_from(("Bearer ", "DPoP ", "", "Bearer  ")), code=status)
 def test_jwt_segments(token, scheme, code):
     analyze([("Authorization", scheme + token)], code=code)
+
+
+time_value = st.one_of(st.floats(), st.integers(min_value=-(10 ** 400), max_value=10 ** 400),
+                       st.sampled_from((float("nan"), float("inf"), -float("inf"), 1e308, 2 ** 63)),
+                       st.booleans(), small_text)
+
+
+@fuzz
+@given(times=st.dictionaries(st.sampled_from(("exp", "nbf", "iat")), time_value, max_size=3),
+       code=status)
+def test_token_times_of_any_value_are_read_and_shown(times, code):
+    """NaN, ±inf, 1e400, strings: the analysis, the view and the block never raise."""
+    from authlens.render import terminal, text
+    token = f"{_b64(json.dumps({'alg': 'HS256'}).encode())}.{_b64(json.dumps(times).encode())}.c2ln"
+    shown = analyze([("Authorization", f"Bearer {token}")], code=code).to_dict()
+    text.explain(shown, now=1_790_000_000.0, width=80)
+    terminal.render_block(shown)
 
 
 @fuzz

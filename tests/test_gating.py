@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from test_corpus import RECORDS, to_exchange
 from test_fuzz import HOSTS, body, fuzz, header_value, small_text
 
-from authlens import capture, credentials
+from authlens import capture, secrecy
 from authlens.analyze import REMEMBERED_MAX_CHARS, Analyzer, Context, Settings, default_checks
 from authlens.model import Exchange, RequestView, ResponseView
 from authlens.rules import RuleStore
@@ -210,4 +210,4 @@ def test_the_shown_request_url_is_the_redacted_url(names, values, tail, many, us
         pairs = ["x=1"] * 300 + pairs
     url = f"https://{userinfo}api.example.test/v1/items?" + "&".join(pairs) + tail + fragment
     ctx = Context(Exchange(RequestView("GET", url, timestamp=NOW)), SETTINGS)
-    assert ctx.shown_request_url() == credentials.redact_url(url)
+    assert ctx.shown_request_url() == secrecy.redact_url(url)

@@ -11,7 +11,7 @@ from conversation import Conversation, only, step
 from factories import NOW, exchange, ids, mint
 from rich.console import Console
 
-from authlens import redact
+from authlens import secrecy
 from authlens.analyze import Context, Settings
 from authlens.humanize import clock
 from authlens.model import RequestView, ResponseView
@@ -119,17 +119,17 @@ def test_jwt_access_token_brings_its_exp_and_audience():
 
 def test_fingerprints_are_computed_once_per_distinct_token(monkeypatch):
     hashed = []
-    real = redact.hashlib.sha256
-    monkeypatch.setattr(redact.hashlib, "sha256", lambda data: hashed.append(data) or real(data))
-    redact.SHA256.clear()
+    real = secrecy.hmac.new
+    monkeypatch.setattr(secrecy.hmac, "new", lambda key, data, mod: hashed.append(data) or real(key, data, mod))
+    secrecy.DIGESTS.clear()
     for _ in range(5):
         grants.key("AT-cached-token")
-        redact.redact("AT-cached-token")
+        secrecy.redact("AT-cached-token")
     assert hashed == [b"AT-cached-token"]
-    assert grants.shown(grants.key("AT-cached-token")) == "#" + redact.fingerprint("AT-cached-token")
+    assert grants.shown(grants.key("AT-cached-token")) == "#" + secrecy.fingerprint("AT-cached-token")
     huge = "x" * (9 * 1024)
     assert grants.key(huge) == grants.key(huge)
-    assert huge not in redact.SHA256 and huge not in grants.key.__self__  # neither cache keeps it
+    assert huge not in secrecy.DIGESTS and huge not in grants.key.__self__  # neither cache keeps it
 
 
 # ---- following a token to the 401 ------------------------------------------------------------

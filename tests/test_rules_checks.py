@@ -1,17 +1,22 @@
 """Every finding a rule enables, and every preset against its records of the corpus (tests/data)."""
 
+import base64
+import hashlib
+import hmac
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from factories import NOW, exchange, ids, mint
 from test_corpus import load_corpus, to_exchange
 
 from authlens.analyze import Analyzer, Settings
-from authlens.rules import RuleSet, RuleStore, load_text
+from authlens.rules import RuleSet, RuleStore, jwks, load_text
 
 RULES = '''
 [[rule]]
@@ -199,34 +204,135 @@ def test_signature_invalid_with_a_local_jwks_file(tmp_path, keys):
     assert "no key with kid 'k9'" in finding(run(rs256(good, "k9")), "token-signature-invalid").message
 
 
-def test_signature_with_a_jwks_url_the_user_named(keys):
+class KeyServer:
+    """A JWKS endpoint on loopback that counts its hits and can be slow."""
+
+    def __init__(self, body: bytes, delay: float = 0.0):
+        hits = self.hits = []
+        self.body = body
+
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                hits.append(self.path)
+                time.sleep(delay)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(outer.body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/keys-{id(self)}"
+
+    def rule(self) -> str:
+        return f'[[jwks]]\nissuer = "https://idp.example/"\nurl = "{self.url}"\n'
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def blocking(monkeypatch):
+    monkeypatch.setattr(jwks, "BLOCKING", True)
+
+
+def test_signature_with_a_jwks_url_the_user_named(keys, blocking):
     good, forged = keys
-    body = json.dumps(jwks_of(good, "k1")).encode()
-    hits = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            hits.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = KeyServer(json.dumps(jwks_of(good, "k1")).encode())
     try:
-        url = f"http://127.0.0.1:{server.server_port}/keys-{id(server)}"
-        text = f'[[jwks]]\nissuer = "https://idp.example/"\nurl = "{url}"\n'
         for _ in range(2):
-            assert analyze(exchange(f"Bearer {rs256(forged, 'k1')}", status=401), text).cause == \
+            assert analyze(exchange(f"Bearer {rs256(forged, 'k1')}", status=401), server.rule()).cause == \
                 "token-signature-invalid"
-        assert "token-signature-invalid" not in ids(analyze(exchange(f"Bearer {rs256(good, 'k1')}", status=401), text))
-        assert len(hits) == 1  # fetched once, then cached
+        assert "token-signature-invalid" not in ids(analyze(exchange(f"Bearer {rs256(good, 'k1')}", status=401), server.rule()))
+        assert len(server.hits) == 1  # fetched once, then cached
     finally:
-        server.shutdown()
+        server.close()
+
+
+def test_the_jwks_is_fetched_off_the_calling_thread(keys, monkeypatch):
+    """A slow JWKS never holds the proxy: the first refused call is analysed at once (its
+    signature unjudged), the ones after the keys arrived are judged."""
+    good, forged = keys
+    monkeypatch.setattr(jwks, "BLOCKING", False)  # as in the proxy
+    server = KeyServer(json.dumps(jwks_of(good, "k1")).encode(), delay=1.0)
+    try:
+        started = time.monotonic()
+        first = analyze(exchange(f"Bearer {rs256(forged, 'k1')}", status=401), server.rule())
+        assert time.monotonic() - started < 0.5
+        assert "token-signature-invalid" not in ids(first)
+        deadline = time.monotonic() + 10
+        while jwks.remote(server.url).pending is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert analyze(exchange(f"Bearer {rs256(forged, 'k1')}", status=401), server.rule()).cause == \
+            "token-signature-invalid"
+    finally:
+        server.close()
+
+
+def test_an_unreachable_jwks_is_tried_once_per_minute(monkeypatch):
+    monkeypatch.setattr(jwks, "BLOCKING", False)
+    url = f"http://127.0.0.1:9/keys-{time.monotonic_ns()}"  # discard port: refused at once
+    text = f'[[jwks]]\nissuer = "https://idp.example/"\nurl = "{url}"\n'
+    for _ in range(20):
+        d = analyze(exchange(f"Bearer {mint(iss='https://idp.example/')}", status=401), text)
+        assert "token-signature-invalid" not in ids(d)
+    deadline = time.monotonic() + 10
+    while jwks.remote(url).pending is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert jwks.remote(url).fetches == 1
+
+
+def test_an_unknown_kid_refetches_at_most_once_a_minute(keys, blocking, monkeypatch):
+    good, forged = keys
+    server = KeyServer(json.dumps(jwks_of(good, "k1")).encode())
+    try:
+        assert "token-signature-invalid" not in ids(analyze(exchange(f"Bearer {rs256(good, 'k1')}", status=401), server.rule()))
+        server.body = json.dumps(jwks_of(forged, "k2")).encode()  # the issuer rotated its key
+        keys_now = jwks.remote(server.url)
+        keys_now.tried_at -= jwks.REFETCH_EVERY  # a minute later
+        assert "token-signature-invalid" not in ids(analyze(exchange(f"Bearer {rs256(forged, 'k2')}", status=401), server.rule()))
+        assert len(server.hits) == 2
+        for _ in range(5):  # a forger's kids do not make it fetch again
+            d = analyze(exchange(f"Bearer {rs256(forged, 'k9')}", status=401), server.rule())
+            assert "no key with kid 'k9'" in finding(d, "token-signature-invalid").message
+        assert len(server.hits) == 2
+    finally:
+        server.close()
+
+
+def test_the_algorithm_is_the_keys_not_the_tokens(keys, tmp_path):
+    """An HS256 token "signed" with the issuer's public key must not verify (alg confusion)."""
+    good, _ = keys
+    (tmp_path / "jwks.json").write_text(json.dumps(jwks_of(good, "k1")))
+    (tmp_path / "r.toml").write_text('[[jwks]]\nissuer = "https://idp.example/"\nfile = "jwks.json"\n')
+    store = RuleStore([str(tmp_path)], presets=False)
+    store.reload()
+    pem = good.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+    signing_input = (b64(json.dumps({"alg": "HS256", "kid": "k1"}).encode()) + "." + b64(json.dumps(
+        {"iss": "https://idp.example/", "exp": int(NOW + 3600)}).encode()))
+    forged = signing_input + "." + b64(hmac.new(pem, signing_input.encode(), hashlib.sha256).digest())
+    d = Analyzer(Settings(rules=store.ruleset)).analyze(exchange(f"Bearer {forged}", status=401))
+    assert d.cause == "token-signature-invalid"
+    assert "'HS256'" in d.cause_finding.message and "RS256" in d.cause_finding.message
+
+
+def test_signatures_are_judged_only_on_refused_calls(keys, tmp_path):
+    good, forged = keys
+    (tmp_path / "jwks.json").write_text(json.dumps(jwks_of(good, "k1")))
+    (tmp_path / "r.toml").write_text('[[jwks]]\nissuer = "https://idp.example/"\nfile = "jwks.json"\n')
+    store = RuleStore([str(tmp_path)], presets=False)
+    store.reload()
+    ok = Analyzer(Settings(rules=store.ruleset)).analyze(exchange(f"Bearer {rs256(forged, 'k1')}", status=200))
+    assert "token-signature-invalid" not in ids(ok)
 
 
 # ---- presets against the corpus ----------------------------------------------------------------

@@ -250,7 +250,7 @@ def test_the_one_addon_object_registers_every_command_and_runs_the_error_hook(tc
     f.request.headers["Authorization"] = f'"Bearer {VALID}"'
     authlens, = [a for a in tctx.master.addons.chain if type(a).__name__ == "AuthLens"]
     authlens.error(f)
-    assert f.comment.startswith(text.COMMENT_PREFIX) and "credential-quoted" in f.comment
+    assert f.comment.startswith("credential-quoted: ") and text.COMMENT_PREFIX in f.comment
     assert f.error is not None and f.response is None  # annotated, not altered
 
 

@@ -1,5 +1,6 @@
 """Verdict and cause selection, the session log, and the text renderers."""
 
+import pytest
 from factories import NOW, exchange, mint
 
 from authlens import catalog
@@ -57,7 +58,8 @@ def test_every_catalog_entry_is_complete():
 def test_comment_is_idempotent_and_keeps_user_text():
     d = Analyzer().analyze(exchange(f"Bearer {mint(issued=NOW - 7200)}", status=401)).to_dict()
     ours = text.comment(d)
-    assert ours.startswith(text.COMMENT_PREFIX + "AUTHENTICATION (token-expired)")
+    assert ours.startswith("token-expired: Token expired " + text.COMMENT_PREFIX
+                           + "AUTHENTICATION (token-expired)")
     once = text.merge_comment("checked by Ana", ours)
     assert text.merge_comment(once, ours) == once == f"checked by Ana\n{ours}"
     assert text.merge_comment(once, "") == "checked by Ana"
@@ -95,3 +97,24 @@ def test_comment_without_verdict_names_each_finding_once():
     comment = text.comment(d)
     assert comment.count("credential-in-url") == 1 and comment.count("credential-over-http") == 1
     assert "Fix: " in comment
+
+
+@pytest.mark.parametrize("cause", sorted(catalog.CATALOG))
+def test_the_marker_follows_the_verdict(cause):
+    """A 403 with an authorization verdict got the key ("credential refused"): never again."""
+    assert text.marker({"verdict": catalog.AUTHZ, "cause": cause}) == ":no_entry:"
+    assert text.marker({"verdict": catalog.AUTHN, "cause": cause}) != ":no_entry:"
+    assert text.marker({"verdict": None, "cause": cause}) == ""
+
+
+def test_the_comment_column_starts_with_the_cause():
+    """mitmweb's comment column is 150 px: its first 25 characters name the cause."""
+    d = Analyzer().analyze(exchange(f"Bearer {mint(issued=NOW - 7200)}", status=401)).to_dict()
+    assert text.comment(d)[:25].startswith("token-expired: Token exp")
+
+
+def test_the_view_wraps_long_lines():
+    d = Analyzer().analyze(exchange(f"Bearer {mint(issued=NOW - 7200)}", status=401)).to_dict()
+    shown = text.explain(d, NOW, width=80)
+    assert max(map(len, shown.splitlines())) <= 80
+    assert " ".join(shown.split()) .replace("- ", "-") == " ".join(text.explain(d, NOW).split()).replace("- ", "-")

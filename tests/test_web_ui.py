@@ -53,12 +53,14 @@ def test_mitmweb_shows_verdicts_markers_and_view(web, page, artifacts):
     page.set_viewport_size({"width": 1600, "height": 900})
     page.goto(web.url)
     row(page, HEALTHY).wait_for(timeout=15000)
-    expected = {EXPIRED[0]: "[authlens] AUTHENTICATION (token-expired)",
-                NO_SCOPE[0]: "[authlens] AUTHORIZATION (token-scope-missing)",
-                QUOTED[0]: "[authlens] AUTHENTICATION (credential-quoted)"}
-    for path, verdict in expected.items():
-        assert row(page, path).locator("td.col-comment").inner_text().startswith(verdict)
+    expected = {EXPIRED[0]: ("token-expired: Token expired", "[authlens] AUTHENTICATION (token-expired)"),
+                NO_SCOPE[0]: ("token-scope-missing: ", "[authlens] AUTHORIZATION (token-scope-missing)"),
+                QUOTED[0]: ("credential-quoted: ", "[authlens] AUTHENTICATION (credential-quoted)")}
+    for path, (cause, verdict) in expected.items():
+        cell = row(page, path).locator("td.col-comment")
+        assert cell.inner_text().startswith(cause) and verdict in cell.inner_text()  # the cause first
         assert row(page, path).locator("td.col-path .marker").inner_text() == marks[path]
+    page.locator(".flow-table").screenshot(path=str(artifacts / f"mitmweb-{VERSION}-comments.png"))
     assert row(page, HEALTHY).locator("td.col-comment").inner_text() == ""
     assert row(page, HEALTHY).locator("td.col-path .marker").inner_text() == ""
 
@@ -88,6 +90,9 @@ def test_mitmweb_shows_verdicts_markers_and_view(web, page, artifacts):
     expect(view).to_contain_text("challenge   Bearer error='insufficient_scope', scope='Orders.Write'")
     expect(view).to_contain_text("fix: Permissions:")
     page.screenshot(path=str(artifacts / f"mitmweb-{VERSION}-authlens.png"))
+    pre = view.locator("pre")  # the text is wrapped to the pane, nothing cut at 1600 px
+    assert pre.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+    assert max(len(line) for line in pre.inner_text().splitlines()) <= 80
 
     # a healthy flow: its body as usual; the authlens view, picked by hand, decodes its token
     row(page, HEALTHY).locator("td.col-path").click()
@@ -98,6 +103,41 @@ def test_mitmweb_shows_verdicts_markers_and_view(web, page, artifacts):
     expect(view.locator("h5")).to_have_text("authlens")
     expect(view).to_contain_text("authlens: nothing wrong with this call.")
     expect(view).to_contain_text(re.compile(r"now +expires in \d+ min, issued \d+ s ago"))
+
+
+def run_in_command_bar(page, command: str) -> None:
+    if not page.locator("input[placeholder='Enter command']").count():
+        page.locator("nav a, header a", has_text="Options").first.click()
+        page.get_by_text("Display Command Bar").click()
+    bar = page.locator("input[placeholder='Enter command']")
+    bar.fill(command)
+    bar.press("Enter")
+
+
+def test_explain_at_focus_explains_the_flow_the_page_shows(web, page, artifacts):
+    """``authlens.explain @focus`` explained a 200 while the 403 was selected: mitmweb's page
+    keeps its selection to itself. Its text lands in the event log as text, not as a JSON
+    string with literal \\n."""
+    page.set_viewport_size({"width": 1600, "height": 900})
+    page.goto(web.url)
+    row(page, HEALTHY).wait_for(timeout=15000)
+    for path, expected in ((NO_SCOPE[0], "403 GET"), (EXPIRED[0], "401 GET")):
+        row(page, path).locator("td.col-path").click()
+        expect(page.locator(".contentview")).to_contain_text(path)
+        run_in_command_bar(page, "authlens.explain @focus")
+        result = page.locator(".command-result > div").last
+        expect(result).to_contain_text("see the event log")
+        assert "\\n" not in result.inner_text()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            explained = [re.sub(r"^\[[\d:.]+\] ", "", e["message"]) for e in web.get_json("/events")
+                         if e["message"].splitlines()[0].endswith(path)]
+            if explained:
+                break
+            time.sleep(0.1)
+        assert explained and explained[-1].startswith(expected), explained
+        assert explained[-1].count("\n") > 3  # lines, as text
+    page.screenshot(path=str(artifacts / f"mitmweb-{VERSION}-explain.png"))
 
 
 def test_an_open_mitmweb_page_shows_the_verdict_when_it_lands(upstream, mitmweb, page):
@@ -112,7 +152,7 @@ def test_an_open_mitmweb_page_shows_the_verdict_when_it_lands(upstream, mitmweb,
     with proxied_client(web.proxy_url) as client:
         client.get(upstream.url(path), headers={"Authorization": f"Bearer {mint(lifetime=-60)}"})
     expect(row(page, path).locator("td.col-comment")).to_contain_text(
-        "[authlens] AUTHENTICATION (token-expired)", timeout=10000)
+        "token-expired: Token expired [authlens] AUTHENTICATION (token-expired)", timeout=10000)
     expect(row(page, path).locator("td.col-path .marker")).to_have_text(emoji[":key:"])
 
 

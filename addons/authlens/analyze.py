@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, NamedTuple
 
-from . import bodies, catalog, challenge, credential_checks, credentials, tokens
+from . import bodies, catalog, challenge, credential_checks, credentials, secrecy, tokens
 from .caching import Memo, once
 from .model import (
     VERDICT_UNKNOWN,
@@ -99,17 +99,13 @@ class Context:
     def display_url(self, url: str) -> str:
         """``url`` as findings and diagnoses show it: credential parameters redacted unless
         the user asked to reveal secrets."""
-        return credentials.redact_url(url, self.settings.reveal)
+        return secrecy.redact_url(url, self.settings.reveal)
 
     def shown_request_url(self) -> str:
-        """``display_url(request.url)``, without reading the query again when extraction read
-        all of it and found no credential there, and the URL has no user-info or fragment (the
-        other places ``redact_url`` looks)."""
-        url, query = self.request.url, self.request.query
-        read_whole = (len(query) <= credentials.MAX_QUERY
-                      and query.count("&") < credentials.MAX_PARAMS)
-        if ("@" in url or "#" in url or not read_whole
-                or "query" in [c.location for c in self.credentials]):
+        """``display_url(request.url)``, without reading the URL again when it has no query,
+        user-info or fragment (the places ``redact_url`` looks)."""
+        url = self.request.url
+        if "?" in url or "@" in url or "#" in url:
             return self.display_url(url)
         return url
 

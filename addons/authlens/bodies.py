@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 from . import catalog
 from .catalog import AUTHN, AUTHZ, UNKNOWN
 from .model import Finding, on_failure
-from .redact import redact
+from .secrecy import redact, redact_token_shaped
 
 MAX_BODY = 64 * 1024
 """Bytes of a body that are read; error bodies are small, a bigger one is not an error body."""
@@ -662,9 +662,6 @@ def _read(ctx) -> VendorError | None:
 
 # ---- findings --------------------------------------------------------------------------------
 
-_LONG_SECRET = re.compile(r"eyJ[A-Za-z0-9_\-]{8,}(?:\.[A-Za-z0-9_\-]*){1,4}|[A-Za-z0-9_\-+/]{48,}")
-
-
 def _scrub(ctx, text: str) -> str:
     """No secret in a message: the request's own credentials and anything token-shaped."""
     text = " ".join(text.split())
@@ -673,7 +670,7 @@ def _scrub(ctx, text: str) -> str:
         if value and len(value) >= 8 and value in text:
             text = text.replace(value, redact(value, ctx.settings.reveal))
     if not ctx.settings.reveal:
-        text = _LONG_SECRET.sub(lambda m: redact(m.group()), text)
+        text = redact_token_shaped(text)
     if len(text) > MAX_TEXT_SHOWN:
         text = text[: MAX_TEXT_SHOWN - 1] + "…"
     return text

@@ -53,6 +53,9 @@ _QDTEXT = re.compile(r'[^"\\]*')
 _SLOPPY = re.compile(r'[^,\s"]+')  # an unquoted value that is not a token: up to , or space
 
 
+_SHOWN_NAMES = {"www-authenticate": "WWW-Authenticate", "proxy-authenticate": "Proxy-Authenticate"}
+
+
 class ParseError(str):
     """An error message (a ``str``) that also carries where it happened."""
 
@@ -60,7 +63,7 @@ class ParseError(str):
     position: int
 
     def __new__(cls, header: str, index: int, position: int, what: str) -> ParseError:
-        where = f"{header}" + (f" #{index + 1}" if index else "")
+        where = _SHOWN_NAMES.get(header, header) + (f" #{index + 1}" if index else "")
         self = super().__new__(cls, f"{where}, position {position}: {what}")
         self.header = header
         self.position = position

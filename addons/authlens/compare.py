@@ -11,10 +11,9 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from .analyze import Analyzer, Context
-from .capture.redaction import NOT_SECRET_HEADER, SECRET_HEADER, SECRET_NAME, Redactor
 from .model import Exchange
-from .redact import fingerprint
 from .render.text import headline
+from .secrecy import Redactor, fingerprint, is_secret_header, is_secret_param
 
 ABSENT = "(absent)"
 CLAIMS = ("iss", "aud", "azp", "appid", "tid", "scope", "scp", "roles", "nbf", "exp")
@@ -52,7 +51,7 @@ def _auth_headers(exchange: Exchange) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in exchange.request.headers:
         lower = name.lower()
-        if lower == "cookie" or (SECRET_HEADER.search(lower) and not NOT_SECRET_HEADER.search(lower)):
+        if lower == "cookie" or is_secret_header(lower):
             shown = _masked(name, value)
             out[lower] = f"{out[lower]} | {shown}" if lower in out else shown
     return out
@@ -61,7 +60,7 @@ def _auth_headers(exchange: Exchange) -> dict[str, str]:
 def _query_credentials(exchange: Exchange) -> dict[str, str]:
     return {f"query {name}": visible(mask(value))
             for name, value in parse_qsl(exchange.request.query, keep_blank_values=True)
-            if SECRET_NAME.search(name)}
+            if is_secret_param(name)}
 
 
 def _token(ctx: Context) -> dict:

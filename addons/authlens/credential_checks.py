@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from .caching import Memo
 from .credentials import AMBIGUOUS_NAMES, MAX_FORM_BODY, MAX_REPORTS, Credential, misspelling
 from .model import Finding, on_failure, per_credentials
-from .redact import redact
+from .secrecy import redact_inline
 
 # A credential in a JSON body: some APIs take {"api_key": ...} and need no header.
 _JSON_CRED_KEY = re.compile(rb'"(?:api[_-]?key|apikey|access_?token|token|client_secret|'
@@ -186,7 +186,7 @@ def check_credential_in_url(ctx) -> Iterator[Finding]:
             note = (" (a presigned/SAS URL: the whole URL is then a secret)" if presigned else "")
             yield Finding("credential-in-url",
                           f"Query parameter `{cred.name}` carries a credential "
-                          f"({redact(cred.value)}){note}.",
+                          f"({redact_inline(cred.value, ctx.settings.reveal)}){note}.",
                           (("location", "query"), ("param", cred.name)))
         elif cred.location == "userinfo":
             what = "a user-id and password" if ":" in cred.raw else "a user-id or token"

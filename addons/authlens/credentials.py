@@ -28,9 +28,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
+from . import secrecy
 from .caching import Memo, once
 from .model import Finding, RequestView
-from .redact import fingerprint, redact
+from .secrecy import redact
 
 AUTH_HEADERS = ("authorization", "proxy-authorization")
 KNOWN_SCHEMES = ("bearer", "basic", "digest", "negotiate", "ntlm", "token", "hoba", "mutual",
@@ -77,56 +78,6 @@ _GLUED = re.compile(r"(bearer|basic|dpop|negotiate|ntlm)(?:([:=])|(?=eyJ))", re.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _BASE64_STD = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
-_PH_WORDS = frozenset("""
-null undefined none nil nan [object object] [object] object {} [] "" '' token access_token
-accesstoken access-token bearer apikey api_key api-key key secret password passwd changeme
-change_me change-me changeit todo tbd fixme placeholder example sample dummy string redacted
-[redacted] <redacted> hidden masked ... … xxx mytoken my_token my-token yourtoken your_token
-your-token your-api-key your_api_key yourapikey insert_token_here token_here api_key_here
-replace_me replaceme secret_here jwt <jwt> false true
-""".split()) | {"[object object]", "[object promise]", "object object"}
-_PH_STRICT = frozenset({"null", "undefined", "none", "nil", "nan", "[object object]",
-                        "[object promise]", "{}", "[]", '""', "''"})
-"""Placeholders that are never a real user-id or password (used on decoded Basic parts)."""
-_PH_TEMPLATE = re.compile(
-    r"\{\{[^{}]{0,80}\}\}"               # {{token}} {{ token }} Handlebars/Postman/Jinja/Go
-    r"|\$\{[^{}]{0,80}\}"                # ${TOKEN} shell / JS template literal / Terraform
-    r"|@\{[^{}]{0,200}\}"                # @{variables('token')} Power Automate / Logic Apps
-    r"|\$\([A-Za-z_][\w.]{0,80}\)"       # $(TOKEN) Azure DevOps, make
-    r"|#\{[^{}]{0,80}\}"                 # #{TOKEN} Octopus, Ruby
-    r"|<%=?[^%]{0,80}%>"                 # <%= token %> ERB / EJS
-    r"|\bprocess\.env\.\w+|\bos\.environ\b|\$env:\w+"
-)
-_PH_WHOLE = re.compile(
-    r"\$[A-Za-z_]\w{0,80}"               # $TOKEN
-    r"|%[A-Za-z_]\w{0,80}%"              # %TOKEN% (Windows cmd)
-    r"|<[^<>]{1,80}>"                    # <token> <your-token>
-    r"|\{[A-Za-z_][\w .-]{0,80}\}"       # {token} (OpenAPI-style)
-    r"|\[[A-Za-z_][\w .-]{0,80}\]"       # [TOKEN]
-    r"|__[A-Za-z]\w{0,80}__"             # __TOKEN__ (replace-tokens tasks)
-    r"|[xX*•.#_-]{3,}"                   # xxxx ***** ....
-    r"|[xX]{2,}(?:[-_][xX]{2,})+"        # xxxx-xxxx-xxxx
-    r"|[A-Za-z]{2,8}(?:[-_][A-Za-z]{2,8})?[-_](?:x{6,}|X{6,}|\*{6,})"  # sk-xxxxxx, ghp_******
-    , re.I)
-_PH_PHRASE = re.compile(r"[A-Za-z]+(?:[-_ .][A-Za-z]+){0,6}")
-_PH_PHRASE_MARK = frozenset({"your", "my", "insert", "enter", "paste", "put", "replace", "here",
-                             "placeholder", "goes", "fill"})
-_PH_PHRASE_NOUN = frozenset({"token", "key", "secret", "password", "pass", "apikey", "jwt",
-                             "credential", "credentials", "here", "auth", "id", "pat", "bearer"})
-
-_CRED_QUERY = frozenset({
-    "access_token", "accesstoken", "api_key", "apikey", "api-key", "key", "token", "auth",
-    "auth_token", "authtoken", "id_token", "refresh_token", "jwt", "sig", "signature",
-    "x-amz-signature", "x-goog-signature", "client_secret", "password", "passwd", "pwd",
-    "secret", "private_token", "subscription-key", "subscription_key", "hapikey", "session_token",
-    "x-amz-security-token", "sessionid", "session_id",
-})
-"""Query/form parameter names that carry a credential (``code`` is OAuth's one-time code: no)."""
-_CRED_FORM_EXTRA = frozenset({"client_assertion", "assertion", "code", "code_verifier",
-                              "subject_token", "device_code"})
-_CRED_COOKIE = re.compile(r"sess|sid|token|auth|jwt|access|refresh|remember|login|\.aspxauth",
-                          re.I)
-
 _CLEAR_MISSPELLINGS = {
     "authorisation": "British spelling",
     "proxy-authorisation": "British spelling",
@@ -150,6 +101,9 @@ _CHAR_NAMES = {
 }
 
 
+_ALNUM = re.compile(r"[A-Za-z0-9]")
+
+
 # --- the Credential --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -168,9 +122,19 @@ class Credential:
     cookie | cookies (a whole Cookie header without a credential-like cookie) | body"""
 
     def describe(self, reveal: bool = False) -> dict:
-        out = {"location": self.location, "name": self.name, "value": redact(self.value, reveal)}
+        """Plain, redacted view; ``sent``: the header value as sent (quotes, stray spaces,
+        invisible characters shown), when it is more than the scheme and the credential."""
+        shown = redact(self.value, reveal)
+        out = {"location": self.location, "name": self.name, "value": shown}
         if self.scheme is not None:
             out["scheme"] = self.scheme
+        if (self.location == "header" and self.value and len(self.raw) <= MAX_CACHED_VALUE
+                and self.raw.count(self.value) == 1):
+            sent = self.raw.replace(self.value, shown, 1)
+            around = self.raw.replace(self.value, "", 1).replace(self.scheme or "\0", "", 1)
+            if (sent != (f"{self.scheme} {shown}" if self.scheme else shown)
+                    and not _ALNUM.search(around)):  # only quotes, spaces, invisibles around
+                out["sent"] = "".join(c if c.isprintable() else f"<U+{ord(c):04X}>" for c in sent)
         return out
 
     @property
@@ -718,7 +682,7 @@ def _lint_basic(cred: Credential, value: str) -> Iterator[Finding]:
         return
     for part, what in ((user, "user-id"), (password, "password")):
         text = part.decode("utf-8", "replace").strip()
-        if text.lower() in _PH_STRICT or _PH_TEMPLATE.search(text):
+        if text.lower() in secrecy.PH_STRICT or secrecy.PH_TEMPLATE.search(text):
             yield Finding("credential-placeholder",
                           f"The {label}'s {what} is `{text[:40]}`: the variable holding it was "
                           "not set.",
@@ -756,17 +720,17 @@ def _placeholder(cred: Credential, value: str,
         return
     found = None
     if token68 and ("process.env." in value or "os.environ" in value):
-        m = _PH_TEMPLATE.search(value, 0, MAX_TEMPLATE_SCAN)
+        m = secrecy.PH_TEMPLATE.search(value, 0, MAX_TEMPLATE_SCAN)
         found = m.group() if m is not None else None
     if found is None and len(value) <= 120:
         v = value.strip().lower()
-        if v in _PH_WORDS or _PH_WHOLE.fullmatch(v) or _is_phrase_placeholder(v):
+        if v in secrecy.PH_WORDS or secrecy.PH_WHOLE.fullmatch(v) or secrecy.is_phrase_placeholder(v):
             found = value.strip()
     if found is None and not token68:
         head = value[:MAX_TEMPLATE_SCAN]
         if "{" in head or "$" in head or "<%" in head or "process.env." in head \
                 or "os.environ" in head:
-            m = _PH_TEMPLATE.search(head)
+            m = secrecy.PH_TEMPLATE.search(head)
             if m is not None:
                 found = m.group()
     if found is None:
@@ -775,13 +739,6 @@ def _placeholder(cred: Credential, value: str,
                   f"{cred.label} carries `{found[:60]}` instead of a credential: an unfilled "
                   "template or an unset variable.",
                   (("placeholder", found[:60]),))
-
-
-def _is_phrase_placeholder(v: str) -> bool:
-    if not _PH_PHRASE.fullmatch(v):
-        return False
-    words = set(re.split(r"[-_ .]", v))
-    return bool(words & _PH_PHRASE_MARK) and bool(words & _PH_PHRASE_NOUN)
 
 
 # --- extraction ------------------------------------------------------------------------------------
@@ -849,14 +806,14 @@ def extract_credentials(request: RequestView) -> list[Credential]:
     if "?" in url:
         query = request.query
         if query:
-            found.extend(_param_credentials(query, "query", _CRED_QUERY))
+            found.extend(_param_credentials(query, "query", secrecy.CREDENTIAL_PARAMS))
     if "@" in url:
         found.extend(_userinfo_credentials(url))
     if request.body and request.method.upper() not in ("GET", "HEAD"):
         ctype = (request.header("content-type") or "").lower()
         if "application/x-www-form-urlencoded" in ctype and len(request.body) <= MAX_FORM_BODY:
             body = request.body.decode("utf-8", "surrogateescape")
-            found.extend(_param_credentials(body, "body", _CRED_QUERY | _CRED_FORM_EXTRA))
+            found.extend(_param_credentials(body, "body", secrecy.FORM_CREDENTIALS))
     return found
 
 
@@ -935,65 +892,10 @@ def _cookie_credentials(key: str, value: str) -> list[Credential]:
         if i >= MAX_COOKIES:
             break
         name, eq, cvalue = pair.strip().partition("=")
-        if eq and _CRED_COOKIE.search(name):
+        if eq and secrecy.CREDENTIAL_COOKIE.search(name):
             cvalue = cvalue.strip()
             creds.append(Credential("cookie", name, pair.strip(), None,
                                     cvalue.strip('"'), "cookie"))
     if not creds and value.strip():
         creds.append(Credential("cookie", key, value, None, value, "cookies"))
     return creds
-
-
-# --- URLs shown to people ---------------------------------------------------------------------
-
-def url_redact(secret: str) -> str:
-    """A secret as it may stand inside a URL: ``REDACTED-1a2b3c4d`` (the fingerprint)."""
-    return f"REDACTED-{fingerprint(secret)}"
-
-
-def redact_url(url: str, reveal: bool = False) -> str:
-    """``url`` with credential parameters (in the query, or in the fragment where the implicit
-    grant puts ``access_token``) and the user-info password redacted (for display:
-    Diagnosis.url, findings and logs must not carry the secret either)."""
-    if reveal or not _may_carry_secret(url):
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user, colon, password = userinfo.partition(":")
-        netloc = f"{user}:{url_redact(unquote(password))}@{hostport}" if colon else \
-            f"{url_redact(unquote(user))}@{hostport}"
-    return parts._replace(netloc=netloc, query=_redact_params(parts.query),
-                          fragment=_redact_params(parts.fragment)).geturl()
-
-
-def _redact_params(params: str) -> str:
-    """``a=1&access_token=x`` with the values of credential-named parameters redacted."""
-    if "=" not in params:
-        return params
-    pairs = []
-    for pair in params.split("&"):
-        key, eq, value = pair.partition("=")
-        if eq and unquote(key).lower() in _CRED_QUERY and value:
-            value = url_redact(unquote(value))
-        pairs.append(f"{key}{eq}{value}")
-    return "&".join(pairs)
-
-
-def _may_carry_secret(url: str) -> bool:
-    """Cheap, conservative test for ``redact_url``: user-info, or a credential-named parameter
-    in the query or the fragment."""
-    head, _, fragment = url.partition("#")
-    head, _, query = head.partition("?")
-    if "@" in head:
-        return True
-    for params in (query, fragment):
-        for pair in params.split("&") if params else ():
-            key = pair.partition("=")[0]
-            if ("%" in key and unquote(key) or key).lower() in _CRED_QUERY:
-                return True
-    return False

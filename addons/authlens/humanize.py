@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from .caching import Memo
+
+MAX_EPOCH = 253402300799.0
+"""9999-12-31 23:59:59Z, the last second a ``datetime`` can show."""
+
+
+def epoch(value) -> float | None:
+    """A claim or field read as a time: a finite number a calendar can show, else None (a JWT's
+    ``exp`` may be ``NaN``, ``1e400`` or ``true`` after JSON decoding)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        moment = float(value)
+    except OverflowError:  # an int with hundreds of digits
+        return None
+    return moment if math.isfinite(moment) and -MAX_EPOCH <= moment <= MAX_EPOCH else None
 
 
 def _utc(epoch: float) -> str:
@@ -27,8 +43,15 @@ def clock(epoch: float) -> str:
         return f"{epoch!r} (out of range)"
 
 
+def count(n: int, noun: str) -> str:
+    """``1 flow``, ``2 flows``, ``0 flows``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def duration(seconds: float) -> str:
     """``45 s``, ``14 min``, ``3 h 5 min``, ``2 days``."""
+    if not math.isfinite(seconds):
+        return f"{seconds!r} s"
     seconds = abs(seconds)
     if seconds < 90:
         return f"{seconds:.0f} s"

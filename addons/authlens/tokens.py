@@ -16,9 +16,9 @@ from jwt.utils import base64url_decode
 
 from .caching import Memo, once
 from .credentials import AUTH_HEADERS, MAX_CACHED_VALUE, Credential
-from .humanize import duration, relative, utc
+from .humanize import duration, epoch, relative, utc
 from .model import Finding, per_credentials
-from .redact import fingerprint, redact
+from .secrecy import fingerprint, redact, redact_inline
 
 _JWS = re.compile(r"^[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]*={0,2}$")
 _JWE_PARTS = 5
@@ -52,10 +52,8 @@ class Token:
         return fingerprint(self.value)
 
     def claim_time(self, name: str) -> float | None:
-        value = self.claims.get(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None
-        return float(value)
+        """The claim as a time; None when absent or not a time (``NaN``, ``1e400``, a string)."""
+        return epoch(self.claims.get(name))
 
     @once
     def validity(self) -> tuple[float | None, float | None]:
@@ -119,7 +117,7 @@ def __decode_uncached(value: str) -> tuple[str, dict, dict, str]:
     if not _JWS.match(value):
         return "malformed", {}, {}, _shape_problem(value, parts)
     try:
-        decoded = jwt.api_jwt.decode_complete(value, options={"verify_signature": False})
+        decoded = jwt.decode_complete(value, options={"verify_signature": False})
     except jwt.DecodeError as exc:
         return "malformed", {}, {}, str(exc)
     except Exception as exc:  # pyjwt raises others on odd claims; still a token we can't read
@@ -204,7 +202,7 @@ def _time_findings(ctx, token: Token, sent: float, leeway: float) -> Iterable[Fi
 
 
 def _ref(token: Token, ctx) -> str:
-    return f"The token in {token.credential.name} ({redact(token.value, ctx.settings.reveal)})"
+    return f"The token in {token.credential.name} ({redact_inline(token.value, ctx.settings.reveal)})"
 
 
 CHECKS = (check_token_shape, check_token_times)

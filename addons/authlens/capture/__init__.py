@@ -26,17 +26,27 @@ def kind(path: str) -> str:
     return "har" if head.lstrip(b"\xef\xbb\xbf").startswith(b"{") else "flow"
 
 
-def expand(paths: Iterable[str]) -> list[str]:
-    """Files as given, folders as the captures under them (sorted)."""
+def expand(paths: Iterable[str], problems: list[str] | None = None) -> list[str]:
+    """Files as given, folders as the captures under them (sorted). A path that does not exist,
+    or a folder with no capture in it, raises; or, given ``problems``, is said there and
+    skipped."""
     out: list[str] = []
     for path in paths:
         p = Path(path)
+        problem = ""
         if p.is_dir():
-            out.extend(str(f) for f in sorted(p.rglob("*")) if f.suffix in SUFFIXES and f.is_file())
+            found = [str(f) for f in sorted(p.rglob("*")) if f.suffix in SUFFIXES and f.is_file()]
+            out.extend(found)
+            if not found:
+                problem = f"{path}: no capture in this folder ({', '.join(SUFFIXES)})"
         elif p.is_file():
             out.append(str(p))
         else:
-            raise CaptureError(f"{path}: no such file or folder")
+            problem = f"{path}: no such file or folder"
+        if problem and problems is None:
+            raise CaptureError(problem)
+        if problem and problems is not None:
+            problems.append(problem)
     return out
 
 

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..analyze import Analyzer, Settings, default_trackers
-from . import exchanges, flowfile, har, harexport, kind, tnet
+from ..humanize import count
+from . import CaptureError, exchanges, flowfile, har, harexport, kind, tnet
 
 CHUNK = 2048
 WARMUP = 256
@@ -44,6 +45,42 @@ class Chunk:
     diagnoses: list
     rendered: list = field(default_factory=list)
     """``render(diagnosis)`` of each diagnosis, when a renderer was given."""
+    problem: str = ""
+    """Why reading stopped before the task's end (a record that cannot be read)."""
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What a first look at one capture found: its tasks, and why it was read only in part
+    (``problem``: truncated, unreadable) or not at all (no tasks)."""
+
+    path: str
+    tasks: list[Task]
+    problem: str = ""
+
+
+def survey(path: str, chunk: int | None = CHUNK) -> Survey:
+    """``plan(path)``, with what went wrong said rather than raised: an unreadable or empty file
+    has no tasks; a truncated ``.flow`` has the tasks of the records before the cut."""
+    try:
+        if os.path.getsize(path) == 0:
+            return Survey(path, [], "empty file (0 bytes)")
+        if kind(path) == "har":
+            return Survey(path, [Task(path, len(har.entries(har.load(path))))])
+        with flowfile.mapped(path) as buf:
+            size = len(buf)
+            starts, problem, cut = [], "", None
+            try:
+                for start, _ in tnet.spans(buf):
+                    starts.append(start)
+            except tnet.Truncated as exc:
+                problem, cut = f"{exc}: read the {count(len(starts), 'flow')} before it", exc.offset
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        return Survey(path, [], f"not a readable .flow or HAR file ({exc})")
+    if not starts:
+        return Survey(path, [], problem or "no flows in it")
+    return Survey(path, _cut(path, starts, cut if cut is not None else size, chunk,
+                             whole=cut is None), problem)
 
 
 def plan(path: str, chunk: int | None = CHUNK) -> list[Task]:
@@ -53,8 +90,14 @@ def plan(path: str, chunk: int | None = CHUNK) -> list[Task]:
     with flowfile.mapped(path) as buf:
         starts = [start for start, _ in tnet.spans(buf)]
         size = len(buf)
+    return _cut(path, starts, size, chunk)
+
+
+def _cut(path: str, starts: list[int], size: int, chunk: int | None,
+         whole: bool = True) -> list[Task]:
+    """The tasks for records starting at ``starts`` in the first ``size`` bytes of ``path``."""
     if chunk is None or len(starts) <= chunk:
-        return [Task(path, len(starts))]
+        return [Task(path, len(starts), 0, None if whole else size)]
     tasks = []
     for first in range(0, len(starts), chunk):
         last = first + chunk
@@ -84,17 +127,21 @@ def run(task: Task, settings: Settings = _DEFAULT_SETTINGS, render: Render = Non
             analyzer.analyze(exchange)
     source = (exchanges(task.path) if task.end is None
               else flowfile.exchanges(task.path, task.start, task.end))
-    kept = harexport.stored(har.load(task.path)) if kind(task.path) == "har" else []
-    for exchange in source:
-        seen += 1
-        diagnosis = analyzer.analyze(exchange)
-        stored = kept[seen - 1] if seen <= len(kept) else None  # HAR: one exchange per entry
-        if diagnosis.noteworthy or stored:
-            fresh = diagnosis.to_dict()
-            found.append({"flow": exchange.id, "capture": task.path, **fresh})
-            if stored:  # a HAR written by authlens: its diagnosis beside the fresh one
-                found[-1]["stored"] = harexport.compare(fresh, stored)
-    return Chunk(task.path, seen, found, [render(d) for d in found] if render else [])
+    problem = ""
+    try:
+        kept = harexport.stored(har.load(task.path)) if kind(task.path) == "har" else []
+        for exchange in source:
+            seen += 1
+            diagnosis = analyzer.analyze(exchange)
+            stored = kept[seen - 1] if seen <= len(kept) else None  # HAR: one exchange per entry
+            if diagnosis.noteworthy or stored:
+                fresh = diagnosis.to_dict()
+                found.append({"flow": exchange.id, "capture": task.path, **fresh})
+                if stored:  # a HAR written by authlens: its diagnosis beside the fresh one
+                    found[-1]["stored"] = harexport.compare(fresh, stored)
+    except (CaptureError, ValueError, KeyError, TypeError, IndexError) as exc:
+        problem = f"stopped after {count(seen, 'flow')}: {str(exc).removeprefix(task.path + ': ')}"
+    return Chunk(task.path, seen, found, [render(d) for d in found] if render else [], problem)
 
 
 def default_jobs() -> int:

@@ -23,12 +23,23 @@ def _head(buf, pos: int) -> tuple[int, int]:
     return start, start + int(buf[pos:colon])
 
 
+class Truncated(ValueError):
+    """The value at ``offset`` claims more bytes than the file has: the file was cut there."""
+
+    def __init__(self, offset: int, size: int):
+        super().__init__(f"the record at byte {offset} is cut off (the file ends at byte {size})")
+        self.offset = offset
+
+
 def spans(buf, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
-    """(start, end) of each top-level value in ``buf[start:end]``, payloads unread."""
+    """(start, end) of each top-level value in ``buf[start:end]``, payloads unread; raises
+    ``Truncated`` at a value that runs past the end, after the whole ones before it."""
     end = len(buf) if end is None else end
     pos = start
     while pos < end:
         _, stop = _head(buf, pos)
+        if stop + 1 > end:
+            raise Truncated(pos, end)
         yield pos, stop + 1
         pos = stop + 1
 

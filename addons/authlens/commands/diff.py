@@ -37,10 +37,12 @@ def select(ref: str) -> Exchange:
 
 
 def table(rows: list[tuple[str, str, str]], a: str, b: str) -> Table:
-    out = Table(title="authlens diff", title_justify="left", show_lines=False)
+    """The rows side by side under ``A`` and ``B``, named in the title: a long capture path as a
+    column header would be cut mid-word."""
+    out = Table(title=f"authlens diff\nA = {a}\nB = {b}", title_justify="left", show_lines=False)
     out.add_column("", style="bold cyan", no_wrap=True)
-    out.add_column(a, overflow="fold")
-    out.add_column(b, overflow="fold")
+    out.add_column("A", overflow="fold")
+    out.add_column("B", overflow="fold")
     for aspect, left, right in rows:
         style = "bold yellow" if left != right else "dim"
         out.add_row(Text(("≠ " if left != right else "  ") + aspect), Text(left, style=style),

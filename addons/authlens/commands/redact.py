@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from .. import capture
+from .. import capture, humanize
 from ..capture import redaction
 
 
@@ -32,6 +32,6 @@ def run(args) -> int:
     except (OSError, ValueError) as exc:
         print(f"authlens redact: {exc}", file=sys.stderr)
         return 2
-    print(f"authlens: {count} flows written to {args.target}, "
+    print(f"authlens: {humanize.count(count, 'flow')} written to {args.target}, "
           f"{len(set(redactor.known.values()))} distinct secrets replaced", file=sys.stderr)
     return 0

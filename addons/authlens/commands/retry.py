@@ -22,10 +22,10 @@ from mitmproxy import io as mitm_io
 from .. import capture, corrections
 from ..analyze import Analyzer, Settings, default_trackers
 from ..capture import harexport
-from ..credentials import redact_url
 from ..mitm.adapter import exchange_from_flow
 from ..mitm.retry import MARKER, RETRY_KEY, note, redact_sent, shown_changes
 from ..render import text
+from ..secrecy import redact_url
 
 
 def register(subparsers) -> None:

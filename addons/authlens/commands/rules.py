@@ -65,7 +65,8 @@ def run_explain(args) -> int:
     host = (parts.hostname or "").lower()
     path = parts.path or "/"
     winner, reasons = store.ruleset.explain(host, path, args.method.upper())
-    print(f"{args.method.upper()} {host}{path}")
+    shown = parts.netloc.rpartition("@")[2].lower() or host  # the port stays; no user-info
+    print(f"{args.method.upper()} {shown}{path}")
     if not reasons:
         print("  no rule names this host: judged by the standards only")
     for rule, reason in reasons:

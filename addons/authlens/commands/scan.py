@@ -5,12 +5,14 @@
 stored diagnosis beside the fresh one when scanned again.
 
 Exit status: 0 clean, 1 when a flow has a finding at or above ``--fail-on`` (a refused call
-counts as ``error``), 2 when a capture cannot be read.
+counts as ``error``), 2 when a capture cannot be read, or is empty, or is read only in part (each
+is named on stderr and skipped; the others are still diagnosed).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Iterator
 
@@ -20,6 +22,7 @@ from .. import capture, catalog
 from ..analyze import Settings
 from ..capture import harexport, scan
 from ..render import markdown, report, terminal
+from ..rules import jwks
 
 FAIL_ON = (*catalog.SEVERITIES, "never")
 PROGRESS_FROM = 5000  # records; smaller inputs finish before a bar is worth drawing
@@ -60,13 +63,28 @@ def fails(diagnosis: dict, fail_on: str) -> bool:
 
 
 def run(args) -> int:
+    previous, jwks.BLOCKING = jwks.BLOCKING, True  # offline: a JWKS URL is worth waiting for
     try:
-        paths = capture.expand(args.paths)
-        jobs = args.jobs or scan.default_jobs()
-        tasks = [t for p in paths for t in scan.plan(p)]
-    except (capture.CaptureError, OSError, ValueError) as exc:
-        print(f"authlens scan: {exc}", file=sys.stderr)
-        return 2
+        return _run(args)
+    finally:
+        jwks.BLOCKING = previous
+
+
+def _run(args) -> int:
+    problems: list[str] = []
+    paths = capture.expand(args.paths, problems)
+    jobs = args.jobs or scan.default_jobs()
+    tasks = []
+    readable = set()  # captures read whole: the ones --har-out can write again
+    for path in paths:
+        survey = scan.survey(path)
+        tasks.extend(survey.tasks)
+        if survey.tasks and not survey.problem:
+            readable.add(path)
+        if survey.problem:
+            problems.append(f"{path}: {survey.problem}" + ("" if survey.tasks else "; skipped"))
+    for problem in problems:
+        print(f"authlens scan: {problem}", file=sys.stderr)
     settings = Settings(leeway=args.leeway, reveal=args.reveal)
     out = terminal.make_console(sys.stdout)
     bar_console = out if args.format == "rich" else terminal.make_console(sys.stderr)
@@ -76,13 +94,17 @@ def run(args) -> int:
 
     render = None
     if args.format == "rich":  # blocks are rendered by the workers, on every core
-        render = functools.partial(render_block, width=out.width, color_system=out.color_system)
+        render = functools.partial(render_block, width=out.width, color_system=out.color_system,
+                                   capture=len(paths) > 1 or any(os.path.isdir(p) for p in args.paths))
     kept: dict[tuple[str, str], dict] = {}
 
     def chunks(progress: Progress) -> Iterator[scan.Chunk]:
         nonlocal failing
         bar = progress.add_task("scanning", total=total)
         for chunk in scan.scan(tasks, settings, jobs, render):
+            if chunk.problem:
+                problems.append(f"{chunk.path}: {chunk.problem}")
+                print(f"authlens scan: {chunk.path}: {chunk.problem}", file=sys.stderr)
             tally.seen += chunk.seen
             progress.advance(bar, chunk.seen)
             failing = failing or any(fails(d, args.fail_on) for d in chunk.diagnoses)
@@ -95,20 +117,26 @@ def run(args) -> int:
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=bar_console, transient=True,
                         disable=args.no_progress or total < PROGRESS_FROM)
-    try:
-        with progress:
-            emit(args.format, out, tally, chunks(progress))
-        if args.har_out:
-            write_har(args.har_out, paths, kept, args.reveal)
-    except (capture.CaptureError, OSError) as exc:
-        print(f"authlens scan: {exc}", file=sys.stderr)
+    with progress:
+        emit(args.format, out, tally, chunks(progress))
+    if args.har_out:
+        try:
+            write_har(args.har_out, [p for p in paths if p in readable], kept, args.reveal)
+        except (capture.CaptureError, OSError) as exc:
+            print(f"authlens scan: {exc}", file=sys.stderr)
+            return 2
+    if problems:
+        return 2
+    if not tally.seen:
+        print("authlens scan: no flows in " + ", ".join(args.paths), file=sys.stderr)
         return 2
     return 1 if failing else 0
 
 
-def render_block(diagnosis: dict, width: int, color_system: str | None) -> str:
+def render_block(diagnosis: dict, width: int, color_system: str | None,
+                 capture: bool = False) -> str:
     """The flow's block, and under it the diagnosis a HAR had stored (when it had one)."""
-    block = terminal.render_block(diagnosis, width, color_system)
+    block = terminal.render_block(diagnosis, width, color_system, capture=capture)
     stored = diagnosis.get("stored")
     return f"{block}  {harexport.stored_line(stored)}\n" if stored else block
 
@@ -142,7 +170,8 @@ def emit(fmt: str, out, tally: report.Tally, chunks: Iterator[scan.Chunk]) -> No
             for diagnosis, text in zip(chunk.diagnoses, chunk.rendered, strict=False):
                 tally.add(diagnosis)
                 out.file.write(text)
-        out.print(terminal.summary_table(tally))
+        if tally.seen:  # nothing read: the problem said on stderr, no empty table
+            out.print(terminal.summary_table(tally))
         return
     diagnoses = tally.counting(d for chunk in chunks for d in chunk.diagnoses)
     if fmt == "json":

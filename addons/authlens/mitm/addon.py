@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 from mitmproxy import ctx, exceptions, hooks, http
 
+from .. import secrecy
 from ..analyze import Analyzer, Settings, default_trackers
+from ..humanize import count
 from ..oauth import timeline
 from ..oauth.lifecycle import lifecycle_of
 from ..render import report, terminal, text
@@ -73,6 +75,8 @@ class Diagnose:
                           "request without it is explained as cookie-session-missing.")
 
     def configure(self, updated):
+        if "confdir" in updated:  # the fingerprint key lives beside mitmproxy's CA
+            secrecy.use_confdir(ctx.options.confdir)
         if {"authlens_leeway", "authlens_reveal", "authlens_session_cookie"} & set(updated):
             if ctx.options.authlens_leeway < 0:
                 raise exceptions.OptionsError("authlens_leeway must be >= 0 seconds")
@@ -266,14 +270,14 @@ class TerminalOutput:
 
     def done(self):
         self.flush()
-        if self.style == "rich":
+        if self.style == "rich" and self.session.seen:  # nothing seen (a bad -r file): no empty table
             timelines = timeline.recent(self.diagnose.lifecycle)
             assert self.console is not None  # made with the rich style
             self.console.print(terminal.summary(self.session.seen, self.session.diagnoses(),
                                                 timelines))
         elif self.style == "log" and self.session.seen:
             found = sum(1 for _ in self.session.diagnoses())
-            log.info("authlens: %d flows seen, %d with findings", self.session.seen, found)
+            log.info("authlens: %s seen, %d with findings", count(self.session.seen, "flow"), found)
 
 
 class Report:

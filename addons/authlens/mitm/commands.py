@@ -22,11 +22,12 @@ import mitmproxy.types
 from mitmproxy import command, ctx, exceptions, flow, hooks, http
 
 from .. import compare
-from ..credentials import redact_url
 from ..oauth import timeline as timelines
 from ..render import report, text
+from ..secrecy import redact_url
 from .adapter import exchange_from_flow
 from .hooks import METADATA_KEY, diagnosis_of
+from .ui import WRAP
 
 if TYPE_CHECKING:
     from .addon import Diagnose
@@ -44,7 +45,7 @@ class Commands:
     def explain(self, flows: Sequence[flow.Flow]) -> str:
         """The full diagnosis of each flow: credential, token claims, challenge, findings, fixes."""
         now = time.time()
-        return self._each(flows, lambda d: text.explain(d, now))
+        return self._each(flows, lambda d: text.explain(d, now, width=WRAP))
 
     @command.command("authlens.decode")
     def decode(self, flows: Sequence[flow.Flow]) -> str:
@@ -99,7 +100,13 @@ class Commands:
 
     def _each(self, flows: Sequence[flow.Flow], render) -> str:
         parts = [render(self.diagnose.describe(f)) for f in flows if isinstance(f, http.HTTPFlow)]
-        return "\n\n".join(parts) or "authlens: no HTTP flow given (try @focus or @all)."
+        if not parts:
+            return "authlens: no HTTP flow given (try @focus or @all)."
+        if "web_columns" in ctx.options:  # mitmweb shows a result as JSON: text goes to the log
+            for part in parts:
+                log.info("%s", part)
+            return f"authlens: see the event log ({len(parts)} of {len(flows)} flows explained)"
+        return "\n\n".join(parts)
 
 
 def diff_lines(a: http.HTTPFlow, b: http.HTTPFlow) -> list[str]:

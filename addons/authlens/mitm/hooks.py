@@ -11,7 +11,7 @@ from typing import Any
 
 from mitmproxy import flow as mflow
 
-from ..credentials import redact_url
+from ..secrecy import redact_url
 
 log = logging.getLogger("authlens")
 

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from mitmproxy import command, ctx, exceptions, flow, hooks, http
 
 from .. import corrections
-from ..credentials import redact_url, split_scheme
-from ..redact import redact
+from ..credentials import split_scheme
 from ..render import text
+from ..secrecy import redact, redact_url
 from .adapter import exchange_from_flow
 from .hooks import diagnosis_of, never_raises
 

@@ -38,11 +38,33 @@ class ContentView:
     def render(self, flow, message) -> str:
         if not isinstance(flow, http.HTTPFlow):
             return "authlens: not an HTTP flow."
-        return text.explain(self.diagnose.describe(flow), now=time.time())
+        _follow_selection(flow)
+        return text.explain(self.diagnose.describe(flow), now=time.time(), width=WRAP)
 
     @staticmethod
     def priority(flow, message) -> float:
+        if flow is not None:
+            _follow_selection(flow)
         return OWN_PRIORITY if flow is not None and diagnosis_of(flow) else -1
+
+
+WRAP = 80
+"""Columns of the view's text: mitmweb (its detail pane is half the page) and the console show
+it without wrapping."""
+
+
+def _follow_selection(flow) -> None:
+    """In mitmweb, make ``@focus`` the flow the page shows. The page keeps its selection to
+    itself and asks only for the selected flow's content (this view is consulted for it), while
+    ``@focus`` resolves to the server's view focus, which otherwise stays on an older flow."""
+    try:
+        if "web_columns" not in ctx.options:  # the console's focus is its selection already
+            return
+        view = ctx.master.addons.get("view")
+        if view is not None and view.focus.flow is not flow and flow in view:
+            view.focus.flow = flow
+    except (AttributeError, ValueError):  # driven without a master (tests)
+        pass
 
 
 class CommentColumn:

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, unquote_plus
 
 from ..caching import Memo
 from ..model import RequestView, ResponseView
-from ..redact import fingerprint
+from ..secrecy import fingerprint
 from ..tokens import jwt_claims
 
 MAX_BODY = 64 * 1024

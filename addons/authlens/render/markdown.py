@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import catalog
+from ..humanize import count
 from .report import Tally, cell
 from .text import headline
 
@@ -17,7 +18,7 @@ def flow_row(index: int, diagnosis: dict) -> str:
 
 def summary(tally: Tally) -> str:
     refusals = ", ".join(f"{n} {v}" for v, n in tally.verdicts.most_common()) or "no refusals"
-    lines = [f"**{tally.seen} flows seen, {tally.with_findings} with findings** ({refusals})", ""]
+    lines = [f"**{count(tally.seen, 'flow')} seen, {tally.with_findings} with findings** ({refusals})", ""]
     if tally.counts:
         lines += ["| finding | flows | severity | title |", "|---|---|---|---|"]
         for finding_id, n in tally.counts.most_common():

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from .. import __version__
+from ..humanize import count
 from .text import headline
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -33,7 +34,7 @@ class Tally:
 
     def add(self, diagnosis: dict) -> None:
         self.with_findings += 1
-        self.counts.update(f["id"] for f in diagnosis.get("findings", []))
+        self.counts.update({f["id"] for f in diagnosis.get("findings", [])})  # a flow counts once
         if diagnosis.get("verdict"):
             self.verdicts[diagnosis["verdict"]] += 1
 
@@ -63,7 +64,7 @@ def markdown(seen: int, diagnoses: Iterable[dict]) -> str:
     """A summary table (one row per flow with findings), then each flow's findings and fixes."""
     data = build(seen, diagnoses)
     out = ["# authlens report", "",
-           f"{data['seen']} flows, {data['with_findings']} with findings ({data['tool']}).", ""]
+           f"{count(data['seen'], 'flow')}, {data['with_findings']} with findings ({data['tool']}).", ""]
     if data["flows"]:
         out += ["| # | status | request | verdict | cause |", "|---|---|---|---|---|"]
         out += [f"| {n} | {d.get('status') or '---'} | {cell(d['method'] + ' ' + d['url'])} "

@@ -15,9 +15,10 @@ from rich.text import Text
 
 from .. import catalog
 from ..caching import Memo
+from ..humanize import count
 from ..oauth.timeline import text as timeline_text
 from .report import Tally
-from .text import headline
+from .text import credential_text, headline
 
 TIMELINE_EVENTS = 12
 """Events per client in the exit summary (the command shows them all)."""
@@ -41,7 +42,7 @@ def summary(seen: int, diagnoses: Iterable[dict],
 
 def summary_table(tally: Tally) -> Table:
     refusals = ", ".join(f"{n} {v}" for v, n in tally.verdicts.most_common()) or "no refusals"
-    table = Table(title=f"authlens: {tally.seen} flows seen, {tally.with_findings} with findings",
+    table = Table(title=f"authlens: {count(tally.seen, 'flow')} seen, {tally.with_findings} with findings",
                   caption=refusals, title_justify="left", caption_justify="left")
     table.add_column("finding", style="cyan")
     table.add_column("flows", justify="right")
@@ -77,7 +78,8 @@ def make_console(file=None) -> Console:
     return Console(file=file, highlight=False, soft_wrap=False)
 
 
-def render_block(diagnosis: dict, width: int = 100, color_system: str | None = None) -> str:
+def render_block(diagnosis: dict, width: int = 100, color_system: str | None = None,
+                 capture: bool = False) -> str:
     """The block for one flow (request, credential, token, what the server said, verdict, fix) as
     the text a console of this width and colour system (``Console.color_system``) prints.
 
@@ -87,7 +89,7 @@ def render_block(diagnosis: dict, width: int = 100, color_system: str | None = N
     system = COLOR_SYSTEMS.get(color_system) if color_system else None
     verdict = diagnosis.get("verdict")
     border = _VERDICT_STYLES.get(verdict or "", "yellow")
-    rows = _rows(diagnosis)
+    rows = _rows(diagnosis, capture)
     label_width = max((len(label) for label, _ in rows), default=0)
     value_width = max(width - 5 - label_width, 8)
     side = _paint("│", border, system)
@@ -108,16 +110,19 @@ Span = tuple[str, str]
 """A piece of text and its rich style ("" for none)."""
 
 
-def _rows(diagnosis: dict) -> list[tuple[str, list[list[Span]]]]:
-    """(label, lines of styled spans) for each row of the block."""
+def _rows(diagnosis: dict, capture: bool = False) -> list[tuple[str, list[list[Span]]]]:
+    """(label, lines of styled spans) for each row of the block; ``capture``: name the file the
+    flow is in (a scan of several)."""
     rows: list[tuple[str, list[list[Span]]]] = []
 
     def add(label: str, *spans: Span) -> None:
         rows.append((label, _lines(spans)))
 
+    if capture and diagnosis.get("capture"):
+        add("capture", (str(diagnosis["capture"]), "dim"))
+
     for cred in diagnosis.get("credentials", []):
-        scheme = f"{cred['scheme']} " if cred.get("scheme") else ""
-        add("credential", (f"{cred['location']} {cred['name']}: {scheme}{cred['value']}", ""))
+        add("credential", (f"{cred['location']} {cred['name']}: {credential_text(cred)}", ""))
     for token in diagnosis.get("tokens", []):
         add("token", *_token_spans(token))
     for challenge in diagnosis.get("challenges", []):

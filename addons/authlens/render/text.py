@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
+
 from .. import catalog
-from ..humanize import relative
+from ..humanize import epoch, relative
 
 COMMENT_PREFIX = "[authlens] "
 
@@ -25,14 +28,19 @@ _LEADS = {
 
 
 def marker(diagnosis: dict) -> str:
-    """The marker for a diagnosis with a verdict; empty when there is no verdict."""
+    """The marker for a diagnosis with a verdict (empty without one). It follows the verdict:
+    authorization is always "get the permission"; within authentication the cause's group says
+    whether the request, the credential or the server's configuration is at fault."""
     verdict = diagnosis.get("verdict")
     if not verdict:
         return ""
+    if verdict == catalog.AUTHZ:
+        return MARKERS["permission"]
     cause = diagnosis.get("cause")
-    if not cause or cause not in catalog.CATALOG:
+    if verdict != catalog.AUTHN or not cause or cause not in catalog.CATALOG:
         return MARKERS["unknown"]
-    return MARKERS.get(catalog.get(cause).group, MARKERS["unknown"])
+    group = catalog.get(cause).group
+    return MARKERS[group] if group in ("format", "credential", "server") else MARKERS["credential"]
 
 
 def lead_finding(diagnosis: dict):
@@ -55,10 +63,21 @@ def headline(diagnosis: dict) -> str:
     return f"{lead['id']}: {lead['message']}" if lead else ""
 
 
-def comment(diagnosis: dict) -> str:
-    """The flow comment: the headline, where the fix lives, then the other findings."""
-    lines = [COMMENT_PREFIX + headline(diagnosis)]
+def comment_lead(diagnosis: dict) -> str:
+    """What mitmweb's narrow comment column shows first: the cause's id and title (the marker
+    beside it already tells the kind)."""
     lead = lead_finding(diagnosis)
+    if lead is None:
+        return "cause unknown" if diagnosis.get("verdict") else ""
+    return f"{lead['id']}: {lead['title']}"
+
+
+def comment(diagnosis: dict) -> str:
+    """The flow comment: the cause in a few words, then ``[authlens]`` and the headline (the
+    verdict, to filter on), where the fix lives, then the other findings."""
+    lead = lead_finding(diagnosis)
+    said = headline(diagnosis) if diagnosis.get("verdict") or not lead else lead["message"]
+    lines = [f"{comment_lead(diagnosis)} {COMMENT_PREFIX}{said}".lstrip()]
     if lead:
         lines.append(f"Fix: {lead['fix']}")
     for finding in diagnosis.get("findings", []):
@@ -74,21 +93,50 @@ def link_line(link: dict) -> str:
 
 
 def merge_comment(existing: str, ours: str) -> str:
-    """Put our comment in place of the previous one, keeping what the user wrote (idempotent)."""
-    kept = existing.split(COMMENT_PREFIX, 1)[0].rstrip() if existing else ""
+    """Put our comment in place of the previous one, keeping what the user wrote before it
+    (idempotent): ours starts on the line that holds ``COMMENT_PREFIX``."""
+    kept = existing or ""
+    ours_at = kept.find(COMMENT_PREFIX)
+    if ours_at >= 0:
+        kept = kept[:kept.rfind("\n", 0, ours_at) + 1].rstrip()
     if not ours:
         return kept
     return f"{kept}\n{ours}" if kept else ours
 
 
-def explain(diagnosis: dict, now: float | None = None) -> str:
+def explain(diagnosis: dict, now: float | None = None, width: int | None = None) -> str:
     """A full plain-text explanation (content view, ``authlens.explain``); ``now`` adds each
-    token's countdown and age."""
+    token's countdown and age; ``width`` wraps long lines (the views do not)."""
+    text = _explain(diagnosis, now)
+    return text if width is None else wrap(text, width)
+
+
+def wrap(text: str, width: int) -> str:
+    """Each line longer than ``width`` broken at spaces, continued under its own text (its
+    indent and label, ``  [error] id: `` or ``      fix: ``, kept clear)."""
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            out.append(line)
+            continue
+        label = _LABEL.match(line)
+        start = label.end() if label else 0
+        lead = len(line) - len(line.lstrip(" "))
+        indent = " " * (start if start <= lead + 12 else lead + 4)
+        out.extend(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=True,
+                                 break_on_hyphens=False) or [line])
+    return "\n".join(out)
+
+
+_LABEL = re.compile(r" *(?:\[\w+\] [\w-]+: |fix: |[a-z]+ {2,}|(?=\S))")
+"""Where a line's text starts: after ``  [error] token-expired: ``, ``fix: ``, ``credential  ``."""
+
+
+def _explain(diagnosis: dict, now: float | None) -> str:
     out = [f"{diagnosis.get('status') or '---'} {diagnosis['method']} {diagnosis['url']}",
            headline(diagnosis) or "authlens: nothing wrong with this call."]
     for cred in diagnosis.get("credentials", []):
-        scheme = f"{cred['scheme']} " if cred.get("scheme") else ""
-        out.append(f"  credential  {cred['location']} {cred['name']}: {scheme}{cred['value']}")
+        out.append(f"  credential  {cred['location']} {cred['name']}: {credential_text(cred)}")
     if not diagnosis.get("credentials"):
         out.append("  credential  none sent")
     out.extend(token_lines(diagnosis, now))
@@ -100,6 +148,13 @@ def explain(diagnosis: dict, now: float | None = None) -> str:
         out.append(f"      fix: {finding['fix']} ({finding['cite']})")
     out.extend(f"  {link_line(link)}" for link in diagnosis.get("links", []))
     return "\n".join(out)
+
+
+def credential_text(cred: dict) -> str:
+    """The credential as sent (``"Bearer eyJh…"`` with its quotes), else scheme and value."""
+    if cred.get("sent"):
+        return cred["sent"]
+    return f"{cred['scheme']} {cred['value']}" if cred.get("scheme") else cred["value"]
 
 
 def token_lines(diagnosis: dict, now: float | None = None) -> list[str]:
@@ -124,12 +179,8 @@ def token_lines(diagnosis: dict, now: float | None = None) -> list[str]:
 
 def token_clock(claims: dict, now: float) -> str:
     """``expired 2 h ago, issued 3 h ago`` / ``expires in 42 min, issued 18 min ago``."""
-    def moment(name):
-        value = claims.get(name)
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
     parts = []
-    exp, iat = moment("exp"), moment("iat")
+    exp, iat = epoch(claims.get("exp")), epoch(claims.get("iat"))
     if exp is not None:
         parts.append(f"expires {relative(exp, now)}" if exp > now else f"expired {relative(exp, now)}")
     if iat is not None:

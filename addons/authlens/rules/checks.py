@@ -14,7 +14,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl
 
 from ..model import VERDICT_UNKNOWN, Finding, on_failure
-from ..redact import redact
+from ..secrecy import redact
 from .jwks import signature_problem
 from .rule import CredentialSpec, ErrorCode, Rule, matches_any
 
@@ -344,8 +344,9 @@ def _scope_finding(lead: str, missing: list[str], have: list[str]) -> Finding:
 
 
 def check_token_signature(ctx) -> Iterable[Finding]:
+    """Only on a refused call: an accepted one proves the server took the signature."""
     rules = ctx.settings.rules
-    if rules is None or not rules.jwks:
+    if rules is None or not rules.jwks or ctx.response is None or not failed(ctx):
         return ()  # the usual case, on every call: no generator to make
     return _signature_findings(ctx, rules)
 
