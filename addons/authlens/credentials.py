@@ -867,7 +867,7 @@ def _param_credentials(params: str, location: str, names: frozenset) -> list[Cre
 
 def query_credentials(query: str) -> list[Credential]:
     """The credentials in a URL's query string."""
-    return _param_credentials(query, "query", _CRED_QUERY)
+    return _param_credentials(query, "query", secrecy.CREDENTIAL_PARAMS)
 
 
 def _userinfo_credentials(url: str) -> Iterator[Credential]:
