@@ -75,12 +75,7 @@ class Commands:
     @command.command("authlens.report")
     def report(self, path: mitmproxy.types.Path) -> None:
         """Write the report of the flows in view: Markdown if ``path`` ends in .md, else JSON."""
-        try:
-            shown = ctx.master.commands.call("view.flows.resolve", "@shown")
-        except exceptions.CommandError as exc:  # mitmdump has no view
-            raise exceptions.CommandError(
-                "authlens.report needs the flows in view (mitmweb, console UI); "
-                "in mitmdump use --set authlens_report=PATH") from exc
+        shown = flows_in_view("authlens.report", "use --set authlens_report=PATH")
         diagnoses = [d for d in map(diagnosis_of, shown) if d]
         try:
             report.write(str(path), len(shown), diagnoses)
@@ -107,6 +102,15 @@ class Commands:
                 log.info("%s", part)
             return f"authlens: see the event log ({len(parts)} of {len(flows)} flows explained)"
         return "\n\n".join(parts)
+
+
+def flows_in_view(name: str, in_mitmdump: str) -> Sequence[flow.Flow]:
+    """The flows the UI shows (its current filter); mitmdump has no view: say what to do there."""
+    try:
+        return ctx.master.commands.call("view.flows.resolve", "@shown")
+    except exceptions.CommandError as exc:
+        raise exceptions.CommandError(f"{name} needs the flows in view (mitmweb, console UI); "
+                                      f"in mitmdump {in_mitmdump}") from exc
 
 
 def diff_lines(a: http.HTTPFlow, b: http.HTTPFlow) -> list[str]:
