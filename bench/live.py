@@ -4,12 +4,11 @@ goes), and with authlens; the order rotates each round, since the machine drifts
 run, then the median throughput ratios to bare mitmdump (of the medians, and the median and
 range of each round's ratio to the bare run of the same round) and the p99 latency each adds.
 
-It also prints the CPU time each request costs the proxy's process and, apart, authlens' helper
-process (Linux ``/proc``): the CPU ratio is bare proxy CPU per request / this arm's. While the
-proxy is saturated its throughput is 1 / (its CPU per request), so the two ratios agree by
-construction; they differ when the proxy waits for a core (the helper, wrk and the loopback
-server share the cores it does not use). Equal ratios do not rule out the helper raising the
-proxy's CPU per request indirectly (fewer events per loop iteration, shared caches).
+It also prints the CPU time each request costs the proxy's process (Linux ``/proc``): the CPU
+ratio is bare proxy CPU per request / this arm's. While the proxy is saturated its throughput is
+1 / (its CPU per request), so the two ratios agree; they differ when the proxy waits for a core
+(wrk and the loopback server share the machine). ``bench/product.py`` runs this beside the
+``mitmdump -nr`` measurement, at two refusal rates.
 
     .venv/bin/python bench/live.py [--rounds 3] [--seconds 10] [--connections 8]
 
@@ -73,15 +72,16 @@ def serve(port: int) -> None:
     loop.run_forever()
 
 
-def lua_script(n: int = 500) -> str:
-    """wrk cycles through ``n`` requests of the mix; the path names the canned response."""
+def lua_script(n: int = 500, refused: float = 0.15) -> str:
+    """wrk cycles through ``n`` requests of the mix (``refused``: the share of refusals); the path
+    names the canned response."""
     refusal = {status_body: f"r{i}" for i, status_body in
                enumerate((s, b) for s, _, b in traffic.REFUSALS)}
     lines = ["local requests = {}"]
     # Tokens valid now: the proxy judges them against the clock, and an expired one is a
     # finding (and a rich block) on every request, which is not the mix.
     tokens = [traffic.mint(c, 0, sent=time.time()) for c in range(traffic.CLIENTS)]
-    for i, r in enumerate(traffic.requests(n, tokens=tokens)):
+    for i, r in enumerate(traffic.requests(n, tokens=tokens, refused=refused)):
         segment = refusal.get((r.status, r.response_body), "ok")
         path = f"/{segment}/{r.url.split('/', 3)[3]}"
         headers = ", ".join(f"[{k!r}] = {v!r}" for k, v in r.headers if k != "Host")
@@ -104,18 +104,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def children(pid: int) -> list[int]:
-    """The processes ``pid`` started (authlens' helper), from ``/proc``."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
-
-
 @dataclass
 class Run:
     """What one wrk run through one mitmdump measured."""
@@ -124,8 +112,6 @@ class Run:
     p99_ms: float
     proxy_us: float
     """CPU time of the proxy's process per request, µs."""
-    helper_us: float
-    """CPU time of the processes the proxy started (authlens' helper) per request, µs."""
 
 
 def run(arm: str, upstream: int, script: str, args) -> Run:
@@ -143,14 +129,11 @@ def run(arm: str, upstream: int, script: str, args) -> Run:
         wait_for_port(port)
         subprocess.run(["wrk", "-t1", "-c2", "-d2s", "-s", script, f"http://127.0.0.1:{port}/"],
                        capture_output=True)  # warm-up: imports, caches
-        helpers = children(proxy.pid)
-        proxy_cpu, helper_cpu = cpu_seconds(proxy.pid), sum(map(cpu_seconds, helpers))
+        proxy_cpu = cpu_seconds(proxy.pid)
         done = subprocess.run(["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s",
                                "--latency", "-s", script, f"http://127.0.0.1:{port}/"],
                               capture_output=True, text=True, check=True)
-        time.sleep(0.5)  # the helper finishes the flows it was sent
         proxy_cpu = cpu_seconds(proxy.pid) - proxy_cpu
-        helper_cpu = sum(map(cpu_seconds, helpers)) - helper_cpu
     finally:
         proxy.terminate()
         proxy.wait()
@@ -158,7 +141,7 @@ def run(arm: str, upstream: int, script: str, args) -> Run:
     value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", done.stdout).groups()
     count = int(re.search(r"(\d+) requests in", done.stdout).group(1))
     return Run(rps, float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit],
-               proxy_cpu / count * 1e6, helper_cpu / count * 1e6)
+               proxy_cpu / count * 1e6)
 
 
 def main() -> None:
@@ -189,8 +172,8 @@ def main() -> None:
                 done = run(arm, upstream, lua.name, args)
                 results[arm].append(done)
                 print(f"round {i + 1} {arm:<12}  {done.rps:8.0f} req/s  p99 {done.p99_ms:7.2f} ms"
-                      f"  CPU/request: proxy {done.proxy_us:5.0f} µs, helper "
-                      f"{done.helper_us:4.0f} µs  (load average {os.getloadavg()[0]:.2f})",
+                      f"  CPU/request: proxy {done.proxy_us:5.0f} µs"
+                      f"  (load average {os.getloadavg()[0]:.2f})",
                       flush=True)
     finally:
         server.terminate()
@@ -209,7 +192,7 @@ def main() -> None:
               f"its own bare run: median {statistics.median(paired):.3f}, "
               f"{paired[0]:.3f}–{paired[-1]:.3f}); "
               f"p99 {p99:.2f} ms ({p99 - base_p99:+.2f} ms); proxy CPU {cpu:.0f} µs/request, "
-              f"CPU ratio {base_cpu / cpu:.3f}; helper {median(arm, 'helper_us'):.0f} µs/request")
+              f"CPU ratio {base_cpu / cpu:.3f}")
 
 
 if __name__ == "__main__":

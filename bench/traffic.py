@@ -75,8 +75,10 @@ def credential_headers(rng: random.Random, tokens: list[str]) -> tuple:
     return ()
 
 
-def stream(n: int, seed: int = 1, tokens: list[str] | None = None) -> Iterator[Request]:
-    """``n`` requests of the mix; ``tokens`` defaults to one JWT per client."""
+def stream(n: int, seed: int = 1, tokens: list[str] | None = None,
+           refused: float = 0.15) -> Iterator[Request]:
+    """``n`` requests of the mix (``refused``: the share of refusals); ``tokens`` defaults to one
+    JWT per client."""
     rng = random.Random(seed)
     tokens = tokens or [mint(c, 0) for c in range(CLIENTS)]
     for i in range(n):
@@ -84,13 +86,14 @@ def stream(n: int, seed: int = 1, tokens: list[str] | None = None) -> Iterator[R
         url = f"https://{host}/v1/orders/{rng.randrange(10_000)}?expand=items"
         headers = (("Host", host), ("User-Agent", "bench/1.0"), ("Accept", "application/json"),
                    *credential_headers(rng, tokens))
-        status, response_headers, body = (rng.choice(REFUSALS) if rng.random() < 0.15 else OK)
+        status, response_headers, body = (rng.choice(REFUSALS) if rng.random() < refused else OK)
         yield Request("GET", url, headers, b"", status, response_headers, body,
                       f"10.0.0.{i % CLIENTS}")
 
 
-def requests(n: int, seed: int = 1, tokens: list[str] | None = None) -> list[Request]:
-    return list(stream(n, seed, tokens))
+def requests(n: int, seed: int = 1, tokens: list[str] | None = None,
+             refused: float = 0.15) -> list[Request]:
+    return list(stream(n, seed, tokens, refused))
 
 
 _FLOW_IDS = itertools.count(1)

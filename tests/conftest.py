@@ -7,8 +7,10 @@ import tempfile
 import threading
 from pathlib import Path
 
-import pytest
-from harness import Mitmdump, Mitmweb, Upstream
+os.environ["AUTHLENS_RAISE"] = "1"  # before authlens is imported; mitmdump and mitmweb inherit it
+
+import pytest  # noqa: E402
+from harness import Mitmdump, Mitmweb, Upstream  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -104,14 +104,15 @@ def test_diff_environment_claims(capsys):
 def test_mitm_diff_command(caplog):
     from mitmproxy import io as mitm_io
 
-    from authlens.mitm.commands_diff import DiffCommand
+    from authlens.mitm.addon import Diagnose
+    from authlens.mitm.commands import Commands
     flows = []
     for name in ("healthy.flow", "missing_bearer.flow"):
         with open(CAPTURES / name, "rb") as fo:
             flows.append(list(mitm_io.FlowReader(fo).stream())[-1 if name == "missing_bearer.flow" else 1])
     flows[0].request.path += "?access_token=qtok_2b7e151628aed2a6abf7158809cf4f3c"
     with caplog.at_level("INFO", logger="authlens"):
-        DiffCommand().diff(flows)
+        Commands(Diagnose()).diff(flows)
     assert "no scheme" in caplog.text and "≠ credential" in caplog.text
     assert "access_token=REDACTED-" in caplog.text and "qtok_" not in caplog.text
 

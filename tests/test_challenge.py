@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import time
 from collections import Counter
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_corpus import RECORDS, to_exchange
@@ -129,7 +131,7 @@ def test_response_view_and_proxy_authenticate():
     p = parse_response_challenges(r)
     assert {(c.header, c.name) for c in p.challenges} == {("proxy-authenticate", "basic"),
                                                           ("www-authenticate", "bearer")}
-    assert parse_response_challenges(None).challenges == []
+    assert parse_response_challenges(None).challenges == ()
 
 
 def test_one_megabyte_header_is_quick_and_bounded():
@@ -281,7 +283,7 @@ def fresh_parse(response: ResponseView) -> ParsedChallenges:
         if header in CHALLENGE_HEADERS:
             parse_challenge_header(value, header, seen[header], out)
             seen[header] += 1
-    return out
+    return out.frozen()
 
 
 _LINES = ("Bearer", 'Bearer realm="api", error="invalid_token"', "Basic realm=x", "Negotiate",
@@ -307,7 +309,18 @@ def test_the_analysis_leaves_the_shared_parses_as_it_found_them():
         analyzer.analyze(exchange)
         analyzer.describe(exchange)
     assert len(PARSED_LINES) > 10
-    assert parse_response_challenges(ResponseView(401)) == ParsedChallenges()  # the shared empty one
+    assert parse_response_challenges(ResponseView(401)) == ParsedChallenges((), ())  # the shared empty one
     for lines, parsed in PARSED_LINES.items():
         headers = tuple(zip(lines[::2], lines[1::2], strict=False))
         assert parsed == fresh_parse(ResponseView(401, headers)), lines
+
+
+def test_a_shared_parse_cannot_be_changed():
+    parsed = parse_response_challenges(ResponseView(401, (("WWW-Authenticate", 'Bearer realm="api"'),)))
+    challenge, = parsed.challenges
+    with pytest.raises(TypeError):
+        challenge.params["realm"] = "other"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        challenge.token68 = "x"
+    with pytest.raises(AttributeError):
+        parsed.challenges.append(challenge)

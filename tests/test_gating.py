@@ -113,14 +113,14 @@ def test_shared_request_side_findings_still_judge_each_call_on_its_own_time():
     later = az.analyze(exchange(quoted, sent=NOW + 3600))
     assert [f.id for f in fresh.findings] == ["credential-quoted"]
     assert sorted(f.id for f in later.findings) == ["credential-quoted", "token-expired"]
-    assert az._remembered.cache_info().hits == 1
+    assert len(az._remembered) == 1  # one request side, shared by both calls
 
 
 def test_a_huge_credential_is_not_remembered():
     az = Analyzer(SETTINGS)
     az.analyze(exchange("Bearer " + "a" * REMEMBERED_MAX_CHARS))
     az.analyze(exchange("Bearer abc"))
-    assert az._remembered.cache_info().currsize == 1
+    assert len(az._remembered) == 1
 
 
 def test_a_successful_call_still_gets_its_request_side_findings():
@@ -186,7 +186,7 @@ def test_the_body_pretest_never_skips_a_body_the_rule_reads(fields, sub, body_ke
     data = json.loads(text)
     names = (spec.ok_field, *spec.code_fields, spec.message_field)
     if any(rule_checks._field(data, name) is not None for name in names):
-        assert rule_checks._may_hold(text.encode(), spec)
+        assert rule_checks.may_hold(text.encode(), spec)
 
 
 _URL_PART = st.text(st.sampled_from("ab=&%?#@:/\t+2F0_"), max_size=12)

@@ -79,13 +79,13 @@ def test_the_annotated_example_is_valid_and_uses_every_key():
 
 
 def test_readme_shows_the_annotated_example():
-    readme = (ROOT / "README.md").read_text("utf-8")
+    readme = (ROOT / "docs" / "rules.md").read_text("utf-8")
     block = re.search(r"<!-- rules-example:start -->\n```toml\n(.*?)```\n<!-- rules-example:end -->",
                       readme, re.S)
-    assert block, "README lacks the rules example markers"
+    assert block, "docs/rules.md lacks the rules example markers"
     assert block.group(1) == schema.annotated_example(), (
-        "README's rules example is stale: run `PYTHONPATH=addons python3 -m authlens rules schema "
-        "--readme README.md`")
+        "docs/rules.md's rules example is stale: run `PYTHONPATH=addons python3 -m authlens rules schema "
+        "--readme docs/rules.md`")
 
 
 def test_presets_and_the_shipped_example_load_cleanly():

@@ -6,6 +6,8 @@ import re
 
 import pytest
 from factories import diagnose, exchange, mint
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.cells import cell_len
 
 from authlens.render import terminal
@@ -75,3 +77,10 @@ def test_control_characters_from_the_wire_are_shown_never_sent_to_the_terminal()
     text = terminal.render_block(diagnosis, 100, None)
     assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", text)
     assert "\\x1b[2J\\x0d\\x09bytes\\x9b" in text and "\\x1b]0;pwned\\x07" in text
+
+
+@given(st.lists(st.tuples(st.text("abc", min_size=1, max_size=130), st.integers(0, 2)),
+                min_size=1, max_size=30), st.sampled_from([8, 20, 60, 95]))
+def test_ascii_wrapping_breaks_where_cell_counting_does(words, width):
+    text = "".join(word + " " * spaces for word, spaces in words)
+    assert terminal._ascii_breaks(text, width) == terminal._cell_breaks(text, width)

@@ -5,11 +5,9 @@ import json
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 
-from authlens.analyze import Analyzer, default_trackers
 from authlens.mitm.adapter import exchange_from_flow
-from authlens.mitm.timeline_command import Timeline
-from authlens.oauth import timeline
-from authlens.oauth.lifecycle import lifecycle_of
+from authlens.mitm.addon import Diagnose
+from authlens.mitm.commands import Commands
 
 
 def _flow(request: http.Request, status: int, body: bytes, ctype: str) -> http.HTTPFlow:
@@ -31,13 +29,12 @@ def test_timeline_command_tells_the_tokens_story():
                                    {"Authorization": "Bearer AT-command-0123456789"}),
                  401, b"", "text/plain")
     call.request.timestamp_start = issued.response.timestamp_start + 5
-    trackers = default_trackers()
-    analyzer = Analyzer(trackers=trackers)
+    diagnose = Diagnose()
+    analyzer = diagnose.analyzer
     assert exchange_from_flow(issued).request.body  # JSON at a well-known token path is read
     assert analyzer.analyze(exchange_from_flow(issued)).findings[0].id == "oauth-no-refresh-token"
     assert analyzer.analyze(exchange_from_flow(call)).cause == "token-expired"
-    tracker = lifecycle_of(trackers)
-    with taddons.context(Timeline(lambda ids: timeline.for_flows(tracker, ids))) as tctx:
+    with taddons.context(Commands(diagnose)) as tctx:
         out = tctx.master.commands.call("authlens.timeline", [call])
         empty = tctx.master.commands.call("authlens.timeline", [tflow.tflow()])
     lines = out.splitlines()

@@ -16,6 +16,7 @@ from mitmproxy.tools.web.webaddons import WebAddon
 
 from authlens.analyze import Analyzer
 from authlens.mitm import compat
+from authlens.mitm import hooks as mitm_hooks
 from authlens.mitm.addon import Annotate, Diagnose, TerminalOutput, make_addons
 from authlens.mitm.ui import VIEW_NAME, CommentColumn
 from authlens.render import report, text
@@ -176,75 +177,6 @@ def test_console_ui_gets_log_lines_never_stdout(capsys, caplog):
     assert "AUTHENTICATION (token-expired)" in caplog.text
 
 
-class StubWorker:
-    """What ``Diagnose`` tells the analysis process, and the session it hands over."""
-
-    def __init__(self, terminal):
-        self.terminal = terminal
-        self.sent: list[tuple] = []
-        self.session = (3, [("f1", '{"verdict": "authentication"}')])
-
-    def send(self, message):
-        self.sent.append(message)
-
-    def ask(self, question, *args, timeout=5.0):
-        return self.session if question == "session" else None
-
-
-def test_without_a_flow_view_the_process_writes_stdout_and_keeps_the_session(tmp_path):
-    """mitmdump has no flow view and makes no log lines of diagnoses: the analysis process
-    writes to stdout itself and records the session; where anything needs the diagnoses, or it
-    cannot reach stdout, they come back."""
-    diagnose = Diagnose()
-    output = TerminalOutput(diagnose)
-    with open(tmp_path / "stdout", "w", encoding="utf-8") as stdout, \
-            taddons.context(diagnose, output) as tctx:
-        told = {}
-        for style in ("rich", "json", "off", "log"):
-            tctx.configure(output, authlens_output=style)
-            for diagnose.redraw in (False, True):
-                for terminal in (stdout, None):
-                    worker = StubWorker(terminal)
-                    diagnose._present_with(worker)
-                    (kind, shown_as, send_back, encoding), = worker.sent
-                    assert (kind, shown_as) == ("present", output.output)
-                    told[style, diagnose.redraw, terminal is not None] = send_back, encoding
-                    assert diagnose.helper_writes == (encoding is not None)
-                    diagnose.helper_writes = False
-        for (style, view, reachable), (send_back, encoding) in told.items():
-            needed = view or style == "log"
-            assert send_back == needed
-            assert encoding == ("utf-8" if reachable and not needed else None)
-
-        worker = StubWorker(stdout)
-        diagnose.redraw = False
-        tctx.configure(output, authlens_output="rich")
-        diagnose._present_with(worker)
-        diagnose.response(make_flow(f"Bearer {EXPIRED}", 401))  # no worker running: here
-        assert diagnose.session.seen == 1
-        tctx.configure(output, authlens_output="log")  # the process stops writing: its
-        diagnose._present_with(worker)                 # session comes over
-        assert not diagnose.helper_writes and diagnose.session.seen == 4
-        assert {"verdict": "authentication"} in list(diagnose.session.diagnoses())
-
-
-def test_a_result_without_its_diagnosis_goes_to_the_terminal_and_the_session_only(capsys):
-    """When the process cannot reach stdout (a captured stream), the text and the JSON come
-    back and the flow is left as it is."""
-    f = make_flow(f"Bearer {EXPIRED}", 401)
-    diagnose = Diagnose()
-    annotate, output = Annotate(), TerminalOutput(diagnose)
-    diagnose.annotate, diagnose.show = annotate.present, output.present
-    with taddons.context(diagnose, annotate, output) as tctx:
-        tctx.configure(output, authlens_output="rich")
-        diagnose._from_worker(f, None, '{"verdict": "authentication"}', "the block\n")
-        output.flush()  # what the event loop does once mitmdump has printed the flow's line
-    assert capsys.readouterr().out == "the block\n"
-    assert (f.comment, f.marked, f.metadata) == ("", "", {})
-    assert diagnose.session.seen == 1
-    assert list(diagnose.session.diagnoses()) == [{"verdict": "authentication"}]
-
-
 def test_describe_fills_in_a_healthy_exchange_and_leaves_trackers_alone():
     class Tracker:
         seen = 0
@@ -322,21 +254,34 @@ def test_the_one_addon_object_registers_every_command_and_runs_the_error_hook(tc
     assert f.error is not None and f.response is None  # annotated, not altered
 
 
-def test_an_internal_error_names_the_flow_without_its_secret(caplog):
-    from authlens.mitm.hooks import never_raises
+def test_an_internal_error_is_one_warning_with_its_traceback_and_no_secret(caplog, monkeypatch):
+    monkeypatch.setattr(mitm_hooks, "RAISE", False)  # as in production; the suite re-raises
 
     class Broken:
-        @never_raises
         def response(self, flow):
             raise RuntimeError("boom")
 
     secret = "qtok_2b7e151628aed2a6abf7158809cf4f3c"
     f = tflow.tflow(resp=True)
     f.request.path = f"/orders?access_token={secret}&page=2"
-    with caplog.at_level("ERROR", logger="authlens"):
-        Broken().response(f)
-        Broken().response(object())  # not a flow: still one line, no URL
-    first, second = [r.getMessage() for r in caplog.records]
-    assert "internal error in response on http://address:22/orders?access_token=REDACTED-" in first
-    assert secret not in first and "&page=2: RuntimeError: boom" in first
-    assert second == "authlens: internal error in response: RuntimeError: boom"
+    with caplog.at_level("DEBUG", logger="authlens"):
+        mitm_hooks.guarded(Broken().response, f)
+        mitm_hooks.guarded(Broken().response, object())  # not a flow: no URL
+    first, second = caplog.records
+    assert {first.levelname, second.levelname} == {"WARNING"}
+    assert first.getMessage().startswith(
+        "authlens: internal error in test_an_internal_error_is_one_warning_with_its_traceback_and"
+        "_no_secret.<locals>.Broken.response on http://address:22/orders?access_token=REDACTED-")
+    assert secret not in first.getMessage() and "please report it" in first.getMessage()
+    assert first.exc_info and "RuntimeError: boom" in caplog.text and "Traceback" in caplog.text
+    assert " on " not in second.getMessage()
+
+
+def test_the_suite_lets_internal_errors_through():
+    """tests/conftest.py sets AUTHLENS_RAISE=1: a bug the guard would hide fails its test."""
+    def broken(flow):
+        raise RuntimeError("boom")
+
+    assert mitm_hooks.RAISE
+    with pytest.raises(RuntimeError):
+        mitm_hooks.guarded(broken, tflow.tflow())

@@ -141,8 +141,8 @@ def test_explain_at_focus_explains_the_flow_the_page_shows(web, page, artifacts)
 
 
 def test_an_open_mitmweb_page_shows_the_verdict_when_it_lands(upstream, mitmweb, page):
-    """The diagnosis comes from the analysis process after the flow is on screen: mitmweb is
-    told (an update), so the open page shows the verdict without a reload."""
+    """The flow reaches mitmweb's view already annotated (authlens' response hook runs first), so
+    the open page shows the verdict without a reload."""
     path, status, challenge = EXPIRED
     upstream.route(path, status=status, body="denied\n",
                    headers=[("WWW-Authenticate", challenge), ("Content-Type", "text/plain")])

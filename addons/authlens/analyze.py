@@ -7,9 +7,8 @@ lifecycle, redirects) are *trackers*: objects with ``check(ctx)`` that also reme
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, NamedTuple
@@ -24,7 +23,7 @@ from . import (
     statements,
     tokens,
 )
-from .caching import once
+from .caching import Memo, once
 from .model import (
     VERDICT_UNKNOWN,
     Diagnosis,
@@ -265,6 +264,8 @@ REMEMBERED_REQUEST_SIDES = 1024
 """How many (credentials, scheme, host) the analyzer remembers the request-side findings of..."""
 REMEMBERED_MAX_CHARS = 8 * 1024
 """...when their credentials total at most this many characters (bounds the memory in bytes)."""
+QUIET_SIDES = 1024
+"""How many clean request sides the cheap gate (``Analyzer.quiet``) remembers."""
 
 
 def default_checks() -> tuple[Check, ...]:
@@ -305,7 +306,8 @@ class Analyzer:
         self._request_side_checks = tuple(c for c in success
                                           if getattr(c, "per_credentials", False))
         self._success_checks = tuple(c for c in success if c not in self._request_side_checks)
-        self._remembered = functools.lru_cache(REMEMBERED_REQUEST_SIDES)(self._request_side)
+        self._remembered = Memo(self._request_side, REMEMBERED_REQUEST_SIDES, REMEMBERED_MAX_CHARS)
+        self._quiet: dict = {}
 
     @property
     def trackers(self) -> tuple:
@@ -315,9 +317,77 @@ class Analyzer:
     def trackers(self, trackers: Sequence[Any]) -> None:
         self._trackers = tuple(trackers)
         self._tracker_checks = tuple(t.check for t in self._trackers)
+        self._tracker_quiet = (tuple(t.quiet for t in self._trackers)
+                               if all(hasattr(t, "quiet") for t in self._trackers) else None)
+        self._quiet = {}
 
     def analyze(self, exchange: Exchange) -> Diagnosis:
         return self._run(exchange, self._tracker_checks, full=False)
+
+    def quiet(self, key: Hashable, flow_id: str, client: str, sent: float, body: bytes,
+              fields: Iterable[tuple[bytes, bytes]]) -> bool:
+        """The cheap gate, for a call that worked (a 2xx, no challenge, cookie or error in the
+        response: the adapter's part). True when it needs no analysis: its request side (``key``,
+        as the adapter reads it) was found clean before, no rule of its host can read an error in
+        the response (``body``, raw header ``fields``), its tokens are valid at ``sent`` and no
+        tracker needs a look (each tracker's ``quiet`` records what it keeps, the token lifecycle
+        the use)."""
+        known = self._quiet.get(key)
+        if known is None:
+            return False
+        side, error_specs, error_headers = known
+        for spec in error_specs:
+            if rule_checks.may_hold(body, spec):
+                return False
+        if error_headers:
+            for name, _ in fields:
+                if name.lower() in error_headers:
+                    return False
+        leeway = self.settings.leeway
+        for token in side.tokens:
+            if token.kind == "jwt":
+                expires, starts = token.validity
+                if ((expires is not None and expires + leeway < sent)
+                        or (starts is not None and starts - leeway > sent)):
+                    return False
+        for quiet in self._tracker_quiet or ():
+            if not quiet(flow_id, client, sent, side.tokens):
+                return False
+        return True
+
+    def learn_quiet(self, key: Hashable, exchange: Exchange, diagnosis: Diagnosis) -> None:
+        """Let ``quiet`` pass the calls with ``key`` from now on, if this one (a call the adapter
+        let through to ``quiet``) was analysed and found nothing worth showing (info findings,
+        such as an opaque token, are not), and no rule of its host sets its own clock skew."""
+        if diagnosis.noteworthy or self._tracker_quiet is None:
+            return
+        ctx = Context(exchange, self.settings)
+        if not ctx.succeeded:
+            return
+        reads = self._quiet_error_reads(ctx.request.host)
+        if reads is None:
+            return
+        if len(self._quiet) >= QUIET_SIDES:
+            self._quiet.clear()
+        self._quiet[key] = (self._request_side_of(ctx), *reads)
+
+    def _quiet_error_reads(self, host: str) -> tuple[tuple, frozenset[bytes]] | None:
+        """How the rules of ``host`` read errors from a 2xx (their specs, the header names in
+        lower-case bytes); None when one sets its own clock skew (its calls are analysed)."""
+        rules = self.settings.rules
+        if rules is None:
+            return (), frozenset()
+        specs: list = []
+        headers: set[bytes] = set()
+        for _, rule in rules.candidates(host.lower()):
+            if rule.token is not None and rule.token.max_skew is not None:
+                return None
+            spec = rule.errors
+            if spec is not None and (not spec.statuses
+                                     or any(200 <= s < 300 for s in spec.statuses)):
+                specs.append(spec)
+                headers.update(h.lower().encode() for h in spec.code_headers)
+        return tuple(specs), frozenset(headers)
 
     def describe(self, exchange: Exchange) -> Diagnosis:
         """The diagnosis of this exchange on its own, with its credentials, decoded tokens and
@@ -339,7 +409,7 @@ class Analyzer:
             size += len(credential.raw)
         if size > REMEMBERED_MAX_CHARS:
             return self._request_side(credentials, request.scheme, request.host)
-        return self._remembered(credentials, request.scheme, request.host)
+        return self._remembered[credentials, request.scheme, request.host]
 
     def _run(self, exchange: Exchange, trackers: Sequence[Check], full: bool) -> Diagnosis:
         ctx = Context(exchange, self.settings)

@@ -672,7 +672,11 @@ def _maybe_error_body(ctx) -> bool:
         return False
     if status >= 400:
         return True
-    body = ctx.response.body
+    return may_be_error(ctx.response.body)
+
+
+def may_be_error(body: bytes) -> bool:
+    """Whether a 2xx/3xx body may be an error report (also the adapter's cheap gate)."""
     if not body or len(body) > MAX_BODY:
         return False
     # find() with bounds, not slices and ``in``: this runs on every small 2xx body (half the cost)

@@ -1,9 +1,7 @@
-"""Caches for the hot path: ``once`` (a lock-free ``cached_property``), ``small_lru`` (an LRU
-cache that never keeps a huge argument alive) and ``Memo`` (a dict that fills itself)."""
+"""The two caches authlens uses: ``once`` (an attribute computed on first use, per object) and
+``Memo`` (a bounded function cache shared across flows). Nothing else in the code caches."""
 
 from __future__ import annotations
-
-import functools
 
 
 class once:  # noqa: N801 - reads like the decorator it replaces
@@ -26,31 +24,21 @@ class once:  # noqa: N801 - reads like the decorator it replaces
         return value
 
 
-def small_lru(maxsize: int, max_chars: int):
-    """``lru_cache(maxsize)`` for a function of ``str`` arguments, used only when they total at
-    most ``max_chars``: longer inputs are computed each time, so the cache stays small in bytes
-    (``maxsize`` x ``max_chars`` at worst), whatever clients send."""
-    def decorate(func):
-        cached = functools.lru_cache(maxsize=maxsize)(func)
-
-        @functools.wraps(func)
-        def call(*args):
-            size = 0
-            for arg in args:
-                size += len(arg)
-            return cached(*args) if size <= max_chars else func(*args)
-        call.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
-        call.cache_info = cached.cache_info  # type: ignore[attr-defined]
-        return call
-    return decorate
+def _size(key) -> int:
+    """Characters (or bytes) of the strings in ``key``; other values count for nothing."""
+    if isinstance(key, (str, bytes)):
+        return len(key)
+    if isinstance(key, tuple):
+        return sum(map(_size, key))
+    return 0
 
 
 class Memo(dict):
-    """``func(key)`` remembered, read as ``memo[key]``: a hit is a plain dict lookup, with no
-    Python call around it (an ``lru_cache`` behind a ``small_lru`` wrapper costs ~0.3 µs; this is
-    for lookups made for every header of every flow). Keys are strings or tuples of strings;
-    one longer than ``max_chars`` in total is computed and not kept, and when ``maxsize`` keys
-    are kept it starts over, so it stays small in bytes without LRU bookkeeping."""
+    """``func(key)`` remembered, read as ``memo[key]`` (``memo.__getitem__`` stands in for the
+    function): a hit is a plain dict lookup, with no Python call around it. A tuple key is
+    passed as the arguments. A key whose strings total more than ``max_chars`` is computed and
+    not kept, and when ``maxsize`` keys are kept it starts over, so it stays small in bytes
+    whatever clients send, without LRU bookkeeping. Values are shared: never modify one."""
 
     def __init__(self, func, maxsize: int, max_chars: int):
         super().__init__()
@@ -60,8 +48,7 @@ class Memo(dict):
 
     def __missing__(self, key):
         value = self.func(*key) if isinstance(key, tuple) else self.func(key)
-        size = sum(map(len, key)) if isinstance(key, tuple) else len(key)
-        if size <= self.max_chars:
+        if _size(key) <= self.max_chars:
             if len(self) >= self.maxsize:
                 self.clear()
             self[key] = value

@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 from .caching import Memo
 from .model import Finding, ResponseView, on_failure
@@ -67,11 +70,13 @@ class ParseError(str):
         return self
 
 
-@dataclass
+@dataclass(frozen=True)
 class Challenge:
+    """One challenge; frozen, with read-only params once parsed (parses are shared by flows)."""
+
     scheme: str
     """As sent; compare with ``name`` (lower case)."""
-    params: dict = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
     """Parameter names lower-cased; values unquoted and unescaped."""
     token68: str | None = None
     header: str = "www-authenticate"
@@ -90,10 +95,19 @@ class Challenge:
         return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class ParsedChallenges:
-    challenges: list = field(default_factory=list)
-    errors: list = field(default_factory=list)
+    """The challenges of a response and the parse errors. Built with lists; ``frozen()`` is the
+    read-only copy the shared parses (``PARSED_LINES``) hold."""
+
+    challenges: Any = field(default_factory=list)
+    """A list while parsing, a tuple once frozen."""
+    errors: Any = field(default_factory=list)
+
+    def frozen(self) -> ParsedChallenges:
+        return ParsedChallenges(
+            tuple(dataclasses.replace(c, params=MappingProxyType(dict(c.params)))
+                  for c in self.challenges), tuple(self.errors))
 
     def __bool__(self) -> bool:
         return bool(self.challenges or self.errors)
@@ -166,7 +180,7 @@ class _Parser:
             if self.count >= MAX_CHALLENGES:
                 self.error(i, f"more than {MAX_CHALLENGES} challenges; the rest was not read")
                 return
-            current = Challenge(name, header=self.header)
+            current = Challenge(name, {}, header=self.header)
             self.out.challenges.append(current)
             self.count += 1
             after_scheme = False
@@ -181,7 +195,8 @@ class _Parser:
             if t is not None:
                 after = self.ows(t.end())
                 if after >= n or s[after] == ",":
-                    current.token68 = t.group()
+                    current = dataclasses.replace(current, token68=t.group())
+                    self.out.challenges[-1] = current
                     i = after
                     continue
             after_scheme = True
@@ -222,7 +237,7 @@ class _Parser:
             elif len(challenge.params) >= MAX_PARAMS:
                 self.error(start, f"more than {MAX_PARAMS} parameters; {key!r} ignored")
             else:
-                challenge.params[key] = value
+                challenge.params[key] = value  # type: ignore[index]  # a dict while parsing
         i = self.ows(i)
         if i < n and s[i] != "," and _TOKEN.match(s, i) is None:
             self.error(i, f"expected ',' after the value of {name!r}, found {_quote(s[i])}")
@@ -300,10 +315,10 @@ def _parse_lines(*lines: str) -> ParsedChallenges:
         index = counters.get(header, 0)
         counters[header] = index + 1
         parse_challenge_header(value, header, index, out)
-    return out
+    return out.frozen()
 
 
-_NONE = ParsedChallenges()
+_NONE = ParsedChallenges((), ())
 PARSED_LINES = Memo(_parse_lines, 256, 4096)
 """``parse_response_challenges`` by the challenge lines, when they total at most 4096 characters
 (a megabyte at most, whatever servers send)."""

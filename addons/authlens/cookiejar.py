@@ -42,6 +42,10 @@ class CookieJarTracker:
         self._jars: Recent = Recent(clients)  # client -> Recent[(name, scope, path) -> _Stored]
         self._sent: Recent = Recent(clients)  # client -> Recent[(cookie name, host) -> True]
 
+    def quiet(self, flow_id: str, client: str, sent: float, tokens) -> bool:
+        """A quiet success (without Set-Cookie) is nothing to remember."""
+        return True
+
     def check(self, ctx) -> Iterable[Finding]:
         found = tuple(self._explain(ctx)) if self._relies_on_cookies(ctx) else ()
         self._remember(ctx)

@@ -72,6 +72,10 @@ class CorsTracker:
         self.window = window
         self._preflights: Recent = Recent(limit)  # (client, origin, URL, method) -> (flow, time, line)
 
+    def quiet(self, flow_id: str, client: str, sent: float, tokens) -> bool:
+        """A quiet success (never a preflight) is nothing to remember."""
+        return True
+
     def check(self, ctx) -> Iterable[Finding]:
         request = ctx.request
         if is_preflight(request):

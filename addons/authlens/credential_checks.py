@@ -12,7 +12,7 @@ import ipaddress
 import re
 from collections.abc import Iterator, Sequence
 
-from .caching import small_lru
+from .caching import Memo
 from .catalog import AUTHN, AUTHZ
 from .credentials import AMBIGUOUS_NAMES, MAX_FORM_BODY, MAX_REPORTS, Credential, misspelling
 from .model import Finding, on_failure, per_credentials
@@ -248,14 +248,17 @@ def check_header_duplicated(ctx) -> Iterator[Finding]:
                     yield finding
 
 
-@small_lru(1024, 255)  # a handful of hosts, each parsed as an IP address on every flow
-def _is_loopback(host: str) -> bool:
+def __is_loopback_uncached(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+_is_loopback = Memo(__is_loopback_uncached, 1024, 255).__getitem__
+"""A handful of hosts, each parsed as an IP address on every flow."""
 
 
 @per_credentials

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from . import secrecy
-from .caching import Memo, once, small_lru
+from .caching import Memo, once
 from .model import Finding, RequestView
 from .secrecy import redact
 
@@ -240,8 +240,7 @@ def _quote_name(ch: str, plural: bool = False) -> str:
             "`": f"backtick{s} (`)"}.get(ch, f"{_char_name(ch).lower()}{s} ({ch})")
 
 
-@small_lru(256, MAX_CACHED_VALUE)
-def _parse_auth(raw: str) -> _Parsed:
+def __parse_auth_uncached(raw: str) -> _Parsed:
     """Parse an Authorization value once (cached: extraction and linting both need it; the
     result must be treated as read-only)."""
     p = _Parsed(raw)
@@ -335,6 +334,9 @@ def _parse_auth(raw: str) -> _Parsed:
     if not p.value:
         p.empty = True
     return p
+
+
+_parse_auth = Memo(__parse_auth_uncached, 256, MAX_CACHED_VALUE).__getitem__
 
 
 _INVISIBLE_RUN = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]+")
@@ -779,8 +781,7 @@ def header_kind(name: str) -> str | None:
     return None
 
 
-@small_lru(2048, 256)
-def misspelling(name: str) -> str | None:
+def _misspelling_uncached(name: str) -> str | None:
     """Why header ``name`` looks like a misspelled Authorization, or None."""
     n = name.lower()
     if n in AUTH_HEADERS:
@@ -794,6 +795,9 @@ def misspelling(name: str) -> str | None:
         if abs(len(n) - len(target)) <= 2 and n[:2] == target[:2] and _distance(n, target) <= 2:
             return "typo"
     return None
+
+
+misspelling = Memo(_misspelling_uncached, 2048, 256).__getitem__
 
 
 def _distance(a: str, b: str) -> int:
@@ -877,6 +881,11 @@ def _param_credentials(params: str, location: str, names: frozenset) -> list[Cre
             found.append(Credential(location, key, decoded, None, _clean_simple(decoded),
                                     "body" if form else "query"))
     return found
+
+
+def query_credentials(query: str) -> list[Credential]:
+    """The credentials in a URL's query string."""
+    return _param_credentials(query, "query", secrecy.CREDENTIAL_PARAMS)
 
 
 def _userinfo_credentials(url: str) -> Iterator[Credential]:

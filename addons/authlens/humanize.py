@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from functools import lru_cache
+
+from .caching import Memo
 
 MAX_EPOCH = 253402300799.0
 """9999-12-31 23:59:59Z, the last second a ``datetime`` can show."""
@@ -22,13 +23,16 @@ def epoch(value) -> float | None:
     return moment if math.isfinite(moment) and -MAX_EPOCH <= moment <= MAX_EPOCH else None
 
 
-@lru_cache(maxsize=4096)
-def utc(epoch: float) -> str:
+def _utc(epoch: float) -> str:
     """``2026-11-23 10:02:11Z``."""
     try:
         return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     except (OverflowError, OSError, ValueError):
         return f"{epoch!r} (out of range)"
+
+
+utc = Memo(_utc, 4096, 0).__getitem__
+"""A moment as ``2026-11-23 10:02:11Z`` (a refused call shows the same ones several times)."""
 
 
 def clock(epoch: float) -> str:

@@ -39,6 +39,10 @@ class RedirectTracker:
         self.window = window
         self._redirects: Recent = Recent(limit)  # (client, target URL) -> _Redirect
 
+    def quiet(self, flow_id: str, client: str, sent: float, tokens) -> bool:
+        """A quiet success needs no look unless a remembered redirect may be the one it follows."""
+        return not self._redirects
+
     def check(self, ctx) -> Iterable[Finding]:
         may_follow_one = self._redirects and not _has_authorization(ctx)
         dropped = self._redirect_to(ctx) if may_follow_one else None

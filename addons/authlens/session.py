@@ -40,23 +40,6 @@ class SessionLog:
             self._reports[flow_id] = as_json or json.dumps(diagnosis)
             self._keep_newest()
 
-    def take(self) -> tuple[int, list[tuple[str, str]]]:
-        """What this log holds (flows seen, (flow id, JSON) of those with something to say),
-        handed over for ``absorb`` and forgotten here."""
-        taken = self.seen, list(self._reports.items())
-        self.seen = 0
-        self._diagnoses.clear()
-        self._reports.clear()
-        return taken
-
-    def absorb(self, seen: int, reports: list[tuple[str, str]]) -> None:
-        """Add what another log of other flows took (the analysis process's)."""
-        self.seen += seen
-        for flow_id, as_json in reports:
-            self._reports.pop(flow_id, None)
-            self._reports[flow_id] = as_json
-        self._keep_newest()
-
     def diagnoses(self) -> Iterator[dict]:
         """The flows with something to say, oldest first."""
         return (json.loads(text) for text in self._reports.values())

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import jwt
 from jwt.utils import base64url_decode
 
-from .caching import once, small_lru
+from .caching import Memo, once
 from .credentials import AUTH_HEADERS, MAX_CACHED_VALUE, Credential
 from .humanize import duration, epoch, relative, utc
 from .model import Finding, per_credentials
@@ -102,8 +102,7 @@ def decode_credentials(credentials: Iterable[Credential]) -> list[Token]:
     return tokens
 
 
-@small_lru(4096, MAX_CACHED_VALUE)
-def _decode(value: str) -> tuple[str, dict, dict, str]:
+def __decode_uncached(value: str) -> tuple[str, dict, dict, str]:
     if len(value) > _MAX_TOKEN:
         return ("malformed" if value.startswith("eyJ") else "opaque"), {}, {}, "too long to decode"
     if not value.startswith("ey"):  # a JOSE header is base64url JSON: it starts with '{'
@@ -127,6 +126,9 @@ def _decode(value: str) -> tuple[str, dict, dict, str]:
     if not isinstance(claims, dict):
         return "malformed", decoded["header"], {}, "payload is not a JSON object"
     return "jwt", decoded["header"], claims, ""
+
+
+_decode = Memo(__decode_uncached, 4096, MAX_CACHED_VALUE).__getitem__
 
 
 def jwt_claims(value: str) -> dict:

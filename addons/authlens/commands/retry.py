@@ -23,7 +23,7 @@ from .. import capture, corrections
 from ..analyze import Analyzer, Settings, default_trackers
 from ..capture import harexport
 from ..mitm.adapter import exchange_from_flow
-from ..mitm.retry import MARKER, RETRY_KEY, note, redact_sent, shown_changes
+from ..mitm.retry import MARKER, RETRY_KEY, corrected_copy, note, redact_sent, shown_changes
 from ..render import text
 from ..secrecy import redact_url
 
@@ -108,12 +108,7 @@ def run(args) -> int:
         why = "; ".join(f"{fid}: {reason}" for fid, reason in corrected.unfixable)
         print(f"{label}: not sent: {why or 'no finding has a safe mechanical correction'}")
         return 2
-    retried = original.copy()
-    if "url" in corrected.changed:
-        retried.request.url = corrected.url
-    retried.request.headers = http.Headers(
-        [(k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))
-         for k, v in corrected.headers])
+    retried = corrected_copy(original, corrected)
     if args.to:
         to = urlsplit(args.to)
         retried.request.scheme, retried.request.host = to.scheme, to.hostname or ""

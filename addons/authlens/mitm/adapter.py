@@ -14,6 +14,10 @@ from mitmproxy import http
 from mitmproxy.net import encoding
 from mitmproxy.net.http import url as mitm_url
 
+from .. import credentials
+from ..bodies import may_be_error
+from ..caching import Memo
+from ..credentials import HEADER_KINDS
 from ..model import Exchange, HeaderFields, RequestView, ResponseView, header_value, header_values
 from ..oauth.grants import is_token_path
 
@@ -97,9 +101,8 @@ def _first(fields: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes:
 
 
 def record_of(flow: http.HTTPFlow) -> tuple:
-    """What authlens needs of a flow as plain, picklable data: mitmproxy's raw fields (the
-    layout of a .flow file's state), with only the bodies the views keep. Cheap to take on the
-    proxy's thread; ``exchange_from_record`` turns it into views, possibly in another process."""
+    """What authlens needs of a flow as plain data: mitmproxy's raw fields (the layout of a
+    .flow file's state, which ``capture.flowfile`` reads), with only the bodies the views keep."""
     req = flow.request.data
     request = (req.method, req.scheme, req.host, req.port, req.path, req.http_version,
                req.headers.fields, req.content if req.method == b"POST" else None,
@@ -131,3 +134,65 @@ def exchange_from_record(record: tuple) -> Exchange:
 
 def exchange_from_flow(flow: http.HTTPFlow) -> Exchange:
     return exchange_from_record(record_of(flow))
+
+
+QUIET_METHODS = frozenset({b"GET", b"HEAD", b"PUT", b"PATCH", b"DELETE"})
+"""Methods whose body authlens never reads (no token endpoint, no form credentials, no CORS
+preflight)."""
+_LOUD_HEADERS = frozenset({b"www-authenticate", b"proxy-authenticate", b"set-cookie",
+                           b"content-encoding"})
+"""A response with one of these is analysed in full (a challenge, a cookie the jar keeps, a body
+that must be decoded to be read)."""
+QUIET_KEY_CHARS = 8 * 1024
+_RAW_HEADER_KINDS = Memo(lambda name: HEADER_KINDS[name.decode("utf-8", "surrogateescape")],
+                         2048, 256)
+"""``credentials.header_kind`` of a raw header name."""
+_QUERY_HAS_CREDENTIALS = Memo(
+    lambda query: bool(credentials.query_credentials(query.decode("utf-8", "surrogateescape"))),
+    4096, 1024)
+"""Whether a raw query string carries a credential."""
+
+
+def quiet_key(flow: http.HTTPFlow) -> tuple | None:
+    """The key of a flow's request side for the cheap gate (``Analyzer.quiet``): its scheme,
+    host and credential headers, when the flow is a success with nothing in the response to
+    read (a 2xx without challenge, cookie, possible error body or key set), no credential in its
+    query and no part in a sign-in (metadata, authorization request, DPoP proof). None: analyse
+    it in full. Reads mitmproxy's raw fields, builds no view."""
+    response = flow.response
+    if response is None or flow.metadata or flow.comment or flow.marked:
+        return None  # also a re-run of a flow authlens annotated
+    resp = response.data
+    if not 200 <= resp.status_code < 300:
+        return None
+    req = flow.request.data
+    if req.method not in QUIET_METHODS and req.method.upper() not in QUIET_METHODS:
+        return None
+    content_type = b""
+    for name, value in resp.headers.fields:
+        lower = name.lower()
+        if lower in _LOUD_HEADERS:
+            return None
+        if lower == b"content-type":
+            content_type = value
+    body = resp.content
+    if body and (b"json" in content_type or b"form" in content_type) and (
+            may_be_error(body) or body.find(b'"keys"') >= 0):  # or a JWKS (discovery)
+        return None
+    path = req.path
+    if b"/.well-known/" in path:  # metadata documents the discovery tracker reads
+        return None
+    if b"?" in path:
+        query = path.partition(b"?")[2]
+        if b"response_type=" in query or _QUERY_HAS_CREDENTIALS[query]:
+            return None
+    key: list = [req.scheme, req.host]
+    size = 0
+    for name, value in req.headers.fields:
+        if name.lower() == b"dpop":  # a proof the DPoP checks read
+            return None
+        if _RAW_HEADER_KINDS[name] is not None:
+            key.append(value)
+            key.append(name)
+            size += len(value)
+    return tuple(key) if size <= QUIET_KEY_CHARS else None

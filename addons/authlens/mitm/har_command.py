@@ -7,9 +7,10 @@ from __future__ import annotations
 import logging
 
 import mitmproxy.types
-from mitmproxy import command, ctx, exceptions, http
+from mitmproxy import command, exceptions, http
 
 from ..capture import harexport
+from .commands import flows_in_view
 from .hooks import diagnosis_of
 
 log = logging.getLogger("authlens")
@@ -22,12 +23,8 @@ class HarCommand:
     @command.command("authlens.har")
     def har(self, path: mitmproxy.types.Path) -> None:
         """Write the flows in view as HAR, each entry with its diagnosis (redacted)."""
-        try:
-            shown = ctx.master.commands.call("view.flows.resolve", "@shown")
-        except exceptions.CommandError as exc:  # mitmdump has no view
-            raise exceptions.CommandError(
-                "authlens.har needs the flows in view (mitmweb, console UI); in mitmdump write "
-                "flows with -w and run: authlens scan FILE --har-out OUT.har") from exc
+        shown = flows_in_view("authlens.har", "write flows with -w and run: authlens scan FILE "
+                                              "--har-out OUT.har")
         flows = [f for f in shown if isinstance(f, http.HTTPFlow)]
         reveal = self.diagnose.analyzer.settings.reveal
         har_text = harexport.make_har(flows, lambda _, f: diagnosis_of(f), reveal)

@@ -36,6 +36,17 @@ WAIT = 60.0
 FLAGS = ("--unsafe",)
 
 
+def corrected_copy(original: http.HTTPFlow, corrected: corrections.Corrected) -> http.HTTPFlow:
+    """A copy of ``original`` whose request carries the corrected URL and headers."""
+    retried = original.copy()
+    if "url" in corrected.changed:
+        retried.request.url = corrected.url
+    retried.request.headers = http.Headers(
+        [(k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))
+         for k, v in corrected.headers])
+    return retried
+
+
 def note(existing: str, line: str) -> str:
     """``line`` in place of an earlier retry line, ahead of what else the comment holds (so
     ``Annotate`` keeps it: it rewrites only what follows ``[authlens] ``)."""
@@ -110,12 +121,7 @@ class Retry:
         return f"{label}: sent again as flow {retried.id} with {corrected.done}"
 
     def _send(self, original: http.HTTPFlow, corrected: corrections.Corrected) -> http.HTTPFlow:
-        retried = original.copy()
-        if "url" in corrected.changed:
-            retried.request.url = corrected.url
-        retried.request.headers = http.Headers(
-            [(k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))
-             for k, v in corrected.headers])
+        retried = corrected_copy(original, corrected)
         retried.request.timestamp_start = time.time()
         retried.metadata.pop("authlens", None)
         reveal = self.diagnose.analyzer.settings.reveal

@@ -10,7 +10,7 @@ from mitmproxy import ctx, http
 
 from ..render import text
 from . import compat
-from .hooks import diagnosis_of, never_raises
+from .hooks import diagnosis_of
 
 log = logging.getLogger("authlens")
 
@@ -75,7 +75,6 @@ class CommentColumn:
     and the console UI (no such option) or with ``authlens_annotate`` off.
     """
 
-    @never_raises
     def running(self):
         options = ctx.options
         if "web_columns" not in options or not options.authlens_annotate:

@@ -130,6 +130,22 @@ class TokenLifecycle:
                 self.flows[flow_id] = done
         return done[0]
 
+    def quiet(self, flow_id: str, client: str, sent: float, tokens) -> bool:
+        """A quiet success: a call (not to a token endpoint) that worked; its tokens are used."""
+        if flow_id and flow_id in self.flows:  # a replay
+            return True
+        if sent > self.now:
+            self.now = sent
+        keys = []
+        for token in tokens:
+            issued = self.tokens.get(grants.key(token.value))
+            if issued is not None:
+                keys.append(issued.key)
+                self._note_use(issued, sent)
+        if flow_id:
+            self.flows[flow_id] = ((), tuple(keys))
+        return True
+
     def keys_of(self, flow_id: str) -> tuple:
         """The token keys a flow issued, sent or revoked (for ``authlens.timeline``)."""
         done = self.flows.get(flow_id)
@@ -255,12 +271,15 @@ class TokenLifecycle:
             findings.extend(self._used(ctx, token, issued))
         return findings, keys
 
-    def _used(self, ctx, token, issued: Issued) -> list:
-        sent = ctx.sent_at
+    def _note_use(self, issued: Issued, sent: float) -> None:
         self.tokens.move_to_end(issued.key)
         issued.uses += 1
         issued.first_used = issued.first_used or sent
         issued.last_used = sent
+
+    def _used(self, ctx, token, issued: Issued) -> list:
+        sent = ctx.sent_at
+        self._note_use(issued, sent)
         if not ctx.refused:
             return []
         if len(issued.rejections) < MAX_REJECTIONS:

@@ -6,7 +6,6 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
 
 from rich.cells import cell_len, chop_cells, set_cell_size
 from rich.console import COLOR_SYSTEMS, Console, Group, RenderableType
@@ -15,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import catalog
+from ..caching import Memo
 from ..humanize import count
 from ..oauth.timeline import text as timeline_text
 from .report import Tally
@@ -98,7 +98,7 @@ def render_block(diagnosis: dict, width: int = 100, color_system: str | None = N
     for label, lines in rows:
         for spans in lines:
             for piece in _wrap(spans, value_width):
-                used = sum(cell_len(text) for text, _ in piece)
+                used = sum(_cells(text) for text, _ in piece)
                 out.append(f"{side} {_paint(label.ljust(label_width), 'bold cyan', system)} "
                            f"{''.join(_paint(text, style, system) for text, style in piece)}"
                            f"{' ' * (value_width - used)} {side}")
@@ -175,7 +175,7 @@ def _wrap(spans: list[Span], width: int) -> Iterator[list[Span]]:
     """The spans of each line of ``spans`` wrapped at ``width`` cells (at spaces; a word longer
     than a line is folded), without trailing spaces."""
     plain = "".join(text for text, _ in spans)
-    if cell_len(plain) <= width:
+    if _cells(plain) <= width:
         yield spans
         return
     for start, end in _breaks(plain, width):
@@ -193,8 +193,18 @@ def _wrap(spans: list[Span], width: int) -> Iterator[list[Span]]:
 _WORD = re.compile(r"\S+ *")
 
 
+def _cells(text: str) -> int:
+    """``cell_len``; an ASCII text (control characters are escaped before) is one cell a char."""
+    return len(text) if text.isascii() else cell_len(text)
+
+
 def _breaks(text: str, width: int) -> list[tuple[int, int]]:
     """(start, end) offsets of the lines of ``text`` wrapped at ``width`` cells."""
+    return _ascii_breaks(text, width) if text.isascii() else _cell_breaks(text, width)
+
+
+def _cell_breaks(text: str, width: int) -> list[tuple[int, int]]:
+    """``_breaks`` counting the cells of each character (wide CJK, combining marks)."""
     lines = []
     start = column = 0
     for match in _WORD.finditer(text):
@@ -209,6 +219,25 @@ def _breaks(text: str, width: int) -> list[tuple[int, int]]:
             pos, word = pos + len(head), word[len(head):]
             start, size = pos, cell_len(word)
         column += cell_len(text[pos:match.end()])
+    lines.append((start, len(text)))
+    return lines
+
+
+def _ascii_breaks(text: str, width: int) -> list[tuple[int, int]]:
+    """``_breaks`` where a character is a cell."""
+    lines = []
+    start = column = 0
+    for match in _WORD.finditer(text):
+        pos, end = match.start(), match.end()
+        size = len(match.group().rstrip(" "))
+        if column and column + size > width:
+            lines.append((start, pos))
+            start, column = pos, 0
+        while size > width:  # column is 0 here
+            lines.append((pos, pos + width))
+            pos += width
+            start, size = pos, size - width
+        column += end - pos
     lines.append((start, len(text)))
     return lines
 
@@ -231,9 +260,7 @@ def _paint(text: str, style: str, system) -> str:
     return _style(style).render(text, color_system=system) if style and system else text
 
 
-@cache
-def _style(name: str) -> Style:
-    return Style.parse(name)
+_style = Memo(Style.parse, 64, 64).__getitem__
 
 
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")

@@ -83,7 +83,7 @@ def _json(body: bytes):
         return None
 
 
-def _may_hold(body: bytes, spec) -> bool:
+def may_hold(body: bytes, spec) -> bool:
     """Whether a JSON body can hold a field the rule reads (spares parsing every healthy 200)."""
     if not body:
         return False
@@ -110,7 +110,7 @@ def vendor_error(ctx) -> VendorError | None:
     spec = rule.errors
     if spec.statuses and response.status not in spec.statuses:
         return None
-    body = _json(response.body) if _may_hold(response.body, spec) else None
+    body = _json(response.body) if may_hold(response.body, spec) else None
     if body is None and not spec.code_headers:
         return None
     found: list[VendorError] = []

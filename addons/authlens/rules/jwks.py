@@ -14,11 +14,11 @@ import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import lru_cache
 
 import jwt
 from jwt import PyJWK, PyJWKClient
 
+from ..caching import Memo
 from .rule import JwksSource
 
 TIMEOUT = 5.0
@@ -112,10 +112,13 @@ def remote(url: str) -> RemoteKeys:
         return keys
 
 
-@lru_cache(maxsize=64)
-def _read(path: str, _stamp: int) -> list[PyJWK]:
+def _read_uncached(path: str, _stamp: int) -> list[PyJWK]:
     with open(path, encoding="utf-8") as handle:
         return list(jwt.PyJWKSet.from_dict(json.load(handle)).keys)
+
+
+_READ = Memo(_read_uncached, 64, 4096)
+"""A JWKS file's keys by (path, modification time)."""
 
 
 def _matching(keys, kid: str | None) -> list[PyJWK]:
@@ -127,7 +130,7 @@ def _candidates(source: JwksSource, kid: str | None) -> tuple[list[PyJWK] | None
     if source.url:
         keys = remote(source.url)
         return keys.keys(kid), keys.known_ids()
-    everything = _read(source.file, os.stat(source.file).st_mtime_ns)
+    everything = _READ[source.file, os.stat(source.file).st_mtime_ns]
     return _matching(everything, kid), [str(k.key_id) for k in everything]
 
 

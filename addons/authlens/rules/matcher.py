@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
-from functools import lru_cache
 
+from ..caching import Memo
 from .rule import USER, JwksSource, Rule
 
 _WILDCARDS = set("*?[")
@@ -51,13 +51,14 @@ class RuleSet:
                     self._suffix.setdefault(glob[2:], []).append(entry)
                 else:
                     self._other.append(entry)
-        self.candidates = lru_cache(maxsize=HOST_CACHE)(self._candidates)
+        self.candidates = Memo(self._candidates, HOST_CACHE, 255).__getitem__
 
     def __len__(self) -> int:
         return len(self.rules)
 
     def __reduce__(self):
-        """Pickled as its rules (the host cache is rebuilt): settings travel to the worker."""
+        """Pickled as its rules (the host cache is rebuilt): settings travel to `authlens scan`'s
+        processes."""
         return RuleSet, (self.rules, tuple(self.jwks.values()))
 
     def _candidates(self, host: str) -> tuple[tuple[tuple, Rule], ...]:
