@@ -273,7 +273,7 @@ class Finding:
             out["evidence"] = {key: value for key, value in self.evidence}
         verdict = self.effective_verdict
         if verdict:
-            out["verdict"] = verdict
+            out["verdict"] = str(verdict)  # the enum's plain string, as JSON and flow metadata keep it
         if self.links:
             out["links"] = [link_dict(link) for link in self.links]
         return out
@@ -321,7 +321,7 @@ class Diagnosis:
             "url": self.url,
             "method": self.method,
             "status": self.status,
-            "verdict": self.verdict,
+            "verdict": str(self.verdict) if self.verdict else self.verdict,
             "cause": self.cause,
             "summary": self.summary,
             "findings": [f.to_dict() for f in self.findings],
