@@ -51,25 +51,23 @@ def missing(required: Iterable[str], have: Iterable[str], any_of: bool = False) 
     return lacking
 
 
-def token_scopes(claims: dict) -> set[str]:
-    """``scp`` / ``scope`` of a token's claims (a string or a list)."""
-    scopes: set[str] = set()
-    for name in ("scp", "scope"):
+def _claim_words(claims: dict, names: tuple[str, ...]) -> set[str]:
+    """The words of the claims ``names``, each a space-separated string or a list of strings."""
+    words: set[str] = set()
+    for name in names:
         value = claims.get(name)
         if isinstance(value, str):
-            scopes.update(value.split())
+            words.update(value.split())
         elif isinstance(value, list):
-            scopes.update(v for v in value if isinstance(v, str))
-    return scopes
+            words.update(v for v in value if isinstance(v, str))
+    return words
+
+
+def token_scopes(claims: dict) -> set[str]:
+    """``scp`` / ``scope`` of a token's claims (a string or a list)."""
+    return _claim_words(claims, ("scp", "scope"))
 
 
 def token_roles(claims: dict) -> set[str]:
     """``roles`` (Entra, most IdPs) and ``groups`` of a token's claims."""
-    found: set[str] = set()
-    for name in ("roles", "role", "groups", "cognito:groups"):
-        value = claims.get(name)
-        if isinstance(value, str):
-            found.update(value.split())
-        elif isinstance(value, list):
-            found.update(v for v in value if isinstance(v, str))
-    return found
+    return _claim_words(claims, ("roles", "role", "groups", "cognito:groups"))
