@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 import jwt
 from jwt.utils import base64url_decode
 
+from .authorization import MAX_CACHED_VALUE
 from .caching import Memo, once
-from .credentials import AUTH_HEADERS, MAX_CACHED_VALUE, Credential
+from .credentials import Credential
 from .humanize import duration, epoch, relative, utc
 from .model import Finding, per_credentials
-from .secrecy import fingerprint, redact, redact_inline
+from .secrecy import AUTH_HEADERS, fingerprint, redact, redact_inline
 
 _JWS = re.compile(r"^[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]*={0,2}$")
 _JWE_PARTS = 5
