@@ -191,3 +191,12 @@ def test_every_shipped_tracker_takes_part_in_the_gate():
     """A tracker without ``quiet`` switches the gate off for all traffic (safe, but slow)."""
     from authlens.analyze import Analyzer, default_trackers
     assert Analyzer(trackers=default_trackers())._tracker_quiet is not None
+
+
+def test_the_gate_calls_only_the_trackers_that_keep_something_of_a_quiet_success():
+    """``always_quiet`` trackers are not called per quiet flow; the others still are."""
+    from authlens.analyze import Analyzer, default_trackers
+    trackers = default_trackers()
+    called = {type(t).__name__ for t in trackers
+              if any(q.__self__ is t for q in Analyzer(trackers=trackers)._tracker_quiet)}
+    assert called == {"RedirectTracker", "TokenLifecycle"}

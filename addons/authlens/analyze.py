@@ -30,6 +30,7 @@ from .model import (
     Diagnosis,
     Exchange,
     Finding,
+    always_quiet,
     link_dict,
 )
 from .rules import RuleSet
@@ -318,7 +319,8 @@ class Analyzer:
     def trackers(self, trackers: Sequence[Any]) -> None:
         self._trackers = tuple(trackers)
         self._tracker_checks = tuple(t.check for t in self._trackers)
-        self._tracker_quiet = (tuple(t.quiet for t in self._trackers)
+        self._tracker_quiet = (tuple(t.quiet for t in self._trackers
+                                     if getattr(type(t), "quiet", None) is not always_quiet)
                                if all(hasattr(t, "quiet") for t in self._trackers) else None)
         self._quiet = {}
 

@@ -20,7 +20,7 @@ from .cookies import (
     withheld_because,
 )
 from .humanize import duration, utc
-from .model import Finding
+from .model import Finding, always_quiet
 from .recent import Recent
 from .web import login_redirect, site
 
@@ -42,9 +42,7 @@ class CookieJarTracker:
         self._jars: Recent = Recent(clients)  # client -> Recent[(name, scope, path) -> _Stored]
         self._sent: Recent = Recent(clients)  # client -> Recent[(cookie name, host) -> True]
 
-    def quiet(self, flow_id: str, client: str, sent: float, tokens) -> bool:
-        """A quiet success (without Set-Cookie) is nothing to remember."""
-        return True
+    quiet = always_quiet  # a quiet success (without Set-Cookie) is nothing to remember
 
     def check(self, ctx) -> Iterable[Finding]:
         found = tuple(self._explain(ctx)) if self._relies_on_cookies(ctx) else ()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .model import Finding, RequestView, ResponseView
+from .model import Finding, RequestView, ResponseView, always_quiet
 from .recent import Recent
 from .web import normalize, origin
 
@@ -72,9 +72,7 @@ class CorsTracker:
         self.window = window
         self._preflights: Recent = Recent(limit)  # (client, origin, URL, method) -> (flow, time, line)
 
-    def quiet(self, flow_id: str, client: str, sent: float, tokens) -> bool:
-        """A quiet success (never a preflight) is nothing to remember."""
-        return True
+    quiet = always_quiet  # a quiet success (never a preflight) is nothing to remember
 
     def check(self, ctx) -> Iterable[Finding]:
         request = ctx.request

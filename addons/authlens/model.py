@@ -226,6 +226,12 @@ def per_credentials(check):
     return check
 
 
+def always_quiet(self, flow_id: str, client: str, sent: float, tokens) -> bool:
+    """A tracker's ``quiet`` when a quiet success is never anything it must remember: the gate
+    then does not call it at all."""
+    return True
+
+
 @dataclass(frozen=True)
 class Finding:
     """One thing the core noticed. ``id`` is a catalog id; ``message`` is specific and redacted."""

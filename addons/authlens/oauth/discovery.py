@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 import jwt
 
 from ..humanize import clock, duration
-from ..model import Finding, on_failure
+from ..model import Finding, always_quiet, on_failure
 from ..recent import Recent
 from ..rules.checks import token_scopes
 from ..web import normalize, origin
@@ -203,10 +203,8 @@ class DiscoveryTracker:
         self.flows: Recent = Recent(max_flows)
         """flow id -> findings: replays answer from here"""
 
-    def quiet(self, flow_id: str, client: str, sent: float, tokens) -> bool:
-        """A quiet success is no discovery step: the adapter keeps ``/.well-known/`` documents,
-        JWKS, authorization requests and calls with a DPoP proof out of the cheap gate."""
-        return True
+    quiet = always_quiet  # a quiet success is no discovery step (the adapter keeps
+    # ``/.well-known/`` documents, JWKS, authorization requests and DPoP calls out of the gate)
 
     def check(self, ctx) -> Iterable[Finding]:
         flow_id = ctx.exchange.id
