@@ -838,10 +838,10 @@ def describe(entry: Entry) -> str:
 
 
 def markdown_table() -> str:
-    """The README findings table."""
-    lines = ["| id | severity | verdict | title | where the fix lives | reference |",
-             "|---|---|---|---|---|---|"]
+    """The README findings table: every entry with its explanation, fix side and citation."""
+    lines = ["| id | severity | verdict | title | why | where the fix lives | reference |",
+             "|---|---|---|---|---|---|---|"]
     for e in _ENTRIES:
         lines.append(f"| `{e.id}` | {e.severity} | {e.verdict or '-'} | {e.title} | "
-                     f"{e.fix.replace('|', '/')} | {e.cite} |")
+                     f"{e.explanation.replace('|', '/')} | {e.fix.replace('|', '/')} | {e.cite} |")
     return "\n".join(lines)
