@@ -100,7 +100,7 @@ def test_github_messages_sso_and_scopes():
                  url, headers=[("X-GitHub-SSO", "required; url=https://github.com/orgs/o/sso")],
                  req_headers=BEARER)
     f = body_finding(d)
-    assert dict(f.evidence)["sso_url"] == "https://github.com/orgs/o/sso"
+    assert dict(f.evidence)["url"] == "https://github.com/orgs/o/sso"
     d = diagnose(403, {"message": "API rate limit exceeded for user."}, url, req_headers=BEARER)
     assert d.verdict == "unknown" and d.cause == "error-in-body"
 
