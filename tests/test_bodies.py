@@ -268,3 +268,47 @@ json_values = st.recursive(
 def test_fuzz_json_shapes(value, status, url):
     d = diagnose(status, json.dumps(value).encode(), url, req_headers=BEARER)
     json.dumps(d.to_dict())
+
+
+SSO_SECRET = "AbCdEf0123456789secretvalue"
+SSO_URL = f"https://github.com/orgs/acme/sso?authorization_request={SSO_SECRET}"
+
+
+def test_github_sso_required_on_a_200_is_the_cause_with_the_url_redacted():
+    """GitHub answers 200 (the org's data left out) when the token lacks SAML SSO authorization:
+    a refusal all the same, read from the header on any host, presets in force or not."""
+    d = diagnose(200, b"[]", "http://127.0.0.1:8080/user/repos", req_headers=BEARER,
+                 headers=[("X-GitHub-SSO", f"required; url={SSO_URL}")])
+    assert (d.verdict, d.cause) == (AUTHZ, "sso-not-authorized")
+    cause = d.cause_finding
+    assert "https://github.com/orgs/acme/sso?authorization_request=" in cause.message
+    assert SSO_SECRET not in json.dumps(d.to_dict())
+    assert cause.fix.startswith("Permissions: the token's owner authorizes it")
+    assert "SAML single sign-on" in cause.entry.cite
+
+
+def test_github_sso_url_is_shown_in_full_only_when_revealing():
+    from authlens.analyze import Settings
+    ex = Exchange(RequestView("GET", "https://api.github.com/user/repos", BEARER),
+                  ResponseView(200, (("X-GitHub-SSO", f"required; url={SSO_URL}"),), b"[]"))
+    d = Analyzer(Settings(reveal=True)).analyze(ex)
+    assert d.cause == "sso-not-authorized" and SSO_URL in d.cause_finding.message
+
+
+def test_github_sso_partial_results_is_a_warning_not_a_refusal():
+    d = diagnose(200, b"[]", "https://api.github.com/user/repos", req_headers=BEARER,
+                 headers=[("X-GitHub-SSO", "partial-results; organizations=123,456")])
+    assert (d.verdict, d.cause) == (None, None) and d.noteworthy
+    f = next(f for f in d.findings if f.id == "sso-partial-results")
+    assert f.severity == "warning" and f.effective_verdict is None
+    assert "123,456" in f.message
+    assert not [f for f in d.findings if f.severity == "error"]
+
+
+def test_github_sso_header_on_a_403_names_sso():
+    d = diagnose(403, {"message": "Resource protected by organization SAML enforcement. You "
+                                  "must grant your Personal Access token access."},
+                 "https://ghe.example.com/api/v3/orgs/acme", req_headers=BEARER,
+                 headers=[("X-GitHub-SSO", f"required; url={SSO_URL}")])
+    assert (d.verdict, d.cause) == (AUTHZ, "sso-not-authorized")
+    assert SSO_SECRET not in json.dumps(d.to_dict())

@@ -25,6 +25,10 @@ def test_findings_table_shows_each_explanation():
         assert f"| {entry.explanation} |" in rows[entry.id], entry.id
 
 
+def test_readme_stays_under_200_lines():
+    assert len(README.splitlines()) < 200
+
+
 def test_readme_starts_with_run_and_test_commands():
     blocks = re.findall(r"```\n(.*?)\n```", README, re.S)
     assert "mitmdump -s addon.py" in blocks[0]

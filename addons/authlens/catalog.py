@@ -598,11 +598,25 @@ _ENTRIES = [
         title="Token not authorized for the organization's SSO",
         explanation=(
             "The organization enforces SAML single sign-on and this token has not been authorized "
-            "for it (GitHub `X-GitHub-SSO: required`). The token is valid elsewhere."),
+            "for it (GitHub `X-GitHub-SSO: required`, on a refusal or on a 200 that leaves the "
+            "organization's data out). The token is valid elsewhere: a new one will not help."),
         fix=(
-            "User: open the URL in the X-GitHub-SSO header (valid for one hour) and authorize the "
-            "token for the organization, then retry."),
-        cite="GitHub REST API: SAML SSO authorization", verdict=AUTHZ, group="permission"),
+            "Permissions: the token's owner authorizes it for the organization's SSO at the URL "
+            "in X-GitHub-SSO (in the message; valid for one hour), then retries."),
+        cite="GitHub docs: Authorizing a personal access token for use with SAML single sign-on",
+        verdict=AUTHZ, group="permission"),
+    Entry(
+        id="sso-partial-results", severity="warning",
+        title="Some organizations' data left out (SSO not authorized)",
+        explanation=(
+            "The call worked, but GitHub left out the data of organizations that enforce SAML "
+            "single sign-on this token is not authorized for (`X-GitHub-SSO: partial-results; "
+            "organizations=...`): a list may be silently incomplete."),
+        fix=(
+            "Permissions: authorize the token for those organizations' SSO (GitHub settings, "
+            "the token's Configure SSO), if their data is wanted."),
+        cite="GitHub docs: Authorizing a personal access token for use with SAML single sign-on",
+        verdict=None, group="note"),
     Entry(
         id="api-access-not-configured", severity="error",
         title="The API is not enabled for this caller",

@@ -142,8 +142,14 @@ def _from_code(ctx, error) -> Finding | None:
                        "'Authorization: Bearer'.",
                        (("vendor", "Slack"), ("code", "invalid_auth"), ("sent_in", "query")))
     said = error.message or error.code
-    text = f"{error.vendor} says {error.code}" + (
-        f": {_quote(said)!r}" if said and said != error.code else "")
+    if error.where.startswith("header ") and error.explanation:  # the header's code and its params
+        text = f"{error.vendor} says {error.code} ({error.where}): {error.explanation.rstrip('.')}"
+        url = dict(error.evidence).get("url")
+        if url:  # redacted when read (bodies.read_spec)
+            text += f"; see {url}"
+    else:
+        text = f"{error.vendor} says {error.code}" + (
+            f": {_quote(said)!r}" if said and said != error.code else "")
     return _confirmed(ctx, finding_id, text, (("vendor", error.vendor), ("code", error.code)))
 
 
