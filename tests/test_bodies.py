@@ -312,3 +312,14 @@ def test_github_sso_header_on_a_403_names_sso():
                  headers=[("X-GitHub-SSO", f"required; url={SSO_URL}")])
     assert (d.verdict, d.cause) == (AUTHZ, "sso-not-authorized")
     assert SSO_SECRET not in json.dumps(d.to_dict())
+
+
+def test_field_values_read_lists_and_names_holding_a_dot():
+    from authlens.bodies import field_values
+    data = {"error": {"details": [{"reason": "A"}, {"x": 1}, {"reason": "B"}]},
+            "odata.error": {"code": "C"}, "errors": [{"code": "D"}]}
+    assert field_values(data, "error.details.*.reason") == ["A", "B"]
+    assert field_values(data, "error.details.2.reason") == ["B"]
+    assert field_values(data, "odata.error.code") == ["C"]
+    assert field_values(data, "errors.0.code") == ["D"]
+    assert field_values(data, "error.missing") == [] and field_values([], "0") == []

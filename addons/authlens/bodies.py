@@ -93,8 +93,8 @@ _CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "private-token", 
 
 @dataclass(frozen=True)
 class VendorError:
-    """The API's own error report: the one shape for the body readers here and for the rules'
-    ``[rule.errors]`` (``rules.checks.vendor_error``)."""
+    """The API's own error report: the one shape for the standard readers here and for every
+    ``[rule.errors]`` table, the presets' and the user's (``read_spec``)."""
 
     vendor: str
     code: str
@@ -105,9 +105,10 @@ class VendorError:
     finding: str = "error-in-body"
     evidence: tuple = field(default=())
     where: str = ""
-    """Where a rule read it (``body error``, ``header x-github-sso``); empty for the readers."""
+    """Where a table's reading found it (``body error``, ``header x-github-sso``); empty for the
+    standard shapes."""
     rule_code: Any = None
-    """The rule's ``ErrorCode`` for this code (``rules.checks.vendor_error``), or None."""
+    """The table's ``ErrorCode`` for this code (``read_spec``), or None."""
 
     @property
     def known(self) -> bool:
@@ -289,7 +290,22 @@ PRESET_ERRORS = PresetErrors()
 def field_values(data: Any, dotted: str) -> list:
     """The values at a dotted path: a digit picks one item of a list, ``*`` each item (the first
     8), and a name may itself hold a dot (``odata.error.code``)."""
-    parts = dotted.split(".")
+    node = data
+    for part in dotted.split("."):  # the usual path: names of nested objects
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            break
+    else:
+        return [node]
+    if "*" in dotted or (isinstance(node, dict) and any("." in k for k in node)):
+        return _walk_values(data, dotted.split("."))  # a list to spread, a name with a dot
+    return []
+
+
+def _walk_values(data: Any, parts: list[str]) -> list:
     found: list = []
 
     def walk(node: Any, i: int) -> None:
@@ -421,8 +437,11 @@ def _preset_error(ctx, rule, data: Any, phrases: bool) -> VendorError | None:
     spec, status = rule.errors, ctx.status
     if spec.statuses and status not in spec.statuses and status >= 400:
         return None
-    body = status >= 400 or status in spec.statuses
-    if not body and not spec.code_headers:
+    body = (status >= 400 or status in spec.statuses) and data is not None
+    test = spec.body_test if body else None
+    if test is not None and ctx.response.body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+        body = test.search(ctx.response.body) is not None  # else no field it reads is there
+    if not body and not any(ctx.response.header(name) is not None for name in spec.code_headers):
         return None
     found = read_spec(rule, ctx.response, data, body, phrases, ctx.settings.reveal)
     return _as_body_error(found) if found is not None else None
