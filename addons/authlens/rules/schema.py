@@ -159,8 +159,9 @@ ERRORS = Key(
         Key("message_field", STRING, "Body field holding the error message.", check=_not_empty),
         Key("code_headers", STRINGS, "Response headers holding an error code (the part before "
             "';' or ':').", check=_not_empty),
-        Key("anywhere", BOOLEAN, "true: name this API's known codes on any host, not only on "
-            "its own (codes distinctive enough to tell the API, as in the presets).", False),
+        Key("anywhere", BOOLEAN, "For presets: true lets the body readers name this API's "
+            "known codes on any host, not only on its own (codes distinctive enough to tell the "
+            "API). A user rule reads errors on its own hosts only.", False),
         Key("detail_fields", STRINGS, "Body fields shown beside the code (Slack's `needed`).",
             ["needed"], check=_not_empty),
         Key("detail_headers", STRINGS, "Response headers shown beside the code.",
