@@ -277,6 +277,14 @@ class PresetErrors:
         return frozenset(h.lower() for rule in self.anywhere for h in rule.errors.code_headers)
 
     @once
+    def anywhere_codes(self) -> re.Pattern:
+        """A pre-test on the raw body: one of the ``anywhere`` presets' codes, or a backslash
+        (a JSON escape may hide one). Without a match, no such preset can name a code."""
+        codes = sorted({code for rule in self.anywhere for code in rule.errors.codes}, key=len,
+                       reverse=True)
+        return re.compile(b"|".join([rb"\\", *(re.escape(c.encode()) for c in codes)]))
+
+    @once
     def aadsts(self) -> dict:
         """Entra ID's AADSTS numbers -> their ``ErrorCode``, from its token endpoint's preset."""
         rule = self.ruleset.match("login.microsoftonline.com")
@@ -459,6 +467,9 @@ def _vendor(ctx, data: Any) -> VendorError | None:
         if found is not None and found.known:
             return found
         unknown = found
+    if presets.anywhere_codes.search(ctx.response.body) is None and not \
+            may_be_error_header(ctx.response):
+        return unknown  # no code any of them knows is in the body or a header
     for rule in presets.anywhere:
         if rule is not own:
             found = _preset_error(ctx, rule, data, phrases=False)
