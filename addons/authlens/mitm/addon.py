@@ -156,9 +156,8 @@ class Rules:
         self.checked = time.monotonic()
         if self.store.reload():
             for error in self.store.errors:
-                # warning, not error: an error-level log makes ``mitmdump -nr`` exit 1
-                log.warning("authlens: rule file error: %s (keeping the last good rules of this "
-                            "file)", error)
+                log.warning("authlens: rule file error: %s (keeping the last good rules of "
+                            "this file)", error)  # a warning: on -nr an error stops mitmdump
             self.diagnose.use_rules(self.store.ruleset)
             log.info("authlens: %d rules in force", len(self.store.ruleset))
 
