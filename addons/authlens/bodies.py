@@ -467,9 +467,9 @@ def _vendor(ctx, data: Any) -> VendorError | None:
         if found is not None and found.known:
             return found
         unknown = found
-    if presets.anywhere_codes.search(ctx.response.body) is None and not \
+    if (data is None or presets.anywhere_codes.search(ctx.response.body) is None) and not \
             may_be_error_header(ctx.response):
-        return unknown  # no code any of them knows is in the body or a header
+        return unknown  # no code any of them knows is in a body read or in a header
     for rule in presets.anywhere:
         if rule is not own:
             found = _preset_error(ctx, rule, data, phrases=False)
