@@ -166,3 +166,49 @@ def test_live_mitmdump_starts_no_process_and_prints_each_block_after_its_flow_li
         assert f"{verdict.upper()} ({cause})" in out[block:]
     assert "authlens: 7 flows seen, 6 with findings" in out
     assert "Traceback" not in out and VALID not in out
+
+
+# ---- GitHub's SSO refusal in a 200 ---------------------------------------------------------
+
+SSO_SECRET = "AbCdEf0123456789ssoRequestSecret"
+SSO_URL = f"https://github.com/orgs/acme/sso?authorization_request={SSO_SECRET}"
+GITHUB_TOKEN = "ghp_0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def test_live_mitmdump_names_github_sso_on_a_200(upstream, mitmdump):
+    """A loopback API answering as GitHub does for a token not authorized for an org's SAML SSO:
+    a 200 with ``X-GitHub-SSO: required; url=...``. The same token's healthy calls before it
+    let the cheap gate learn the request side; the SSO answer must still be analysed."""
+    json_headers = [("Content-Type", "application/json; charset=utf-8")]
+    upstream.route("/user", headers=json_headers, body=b'{"login": "octocat"}')
+    upstream.route("/orgs/acme/repos", headers=[*json_headers,
+                                                ("X-GitHub-SSO", f"required; url={SSO_URL}")],
+                   body=b"[]")
+    upstream.route("/user/repos", headers=[*json_headers, ("X-GitHub-SSO",
+                                                           "partial-results; organizations=123,456")],
+                   body=b'[{"id": 1}]')
+    proxy = mitmdump()
+    auth = f"Authorization: Bearer {GITHUB_TOKEN}"
+    for path in ("/user", "/user", "/orgs/acme/repos", "/user/repos"):
+        done = curl(proxy.proxy_url, upstream.url(path), "-o", "/dev/null", "-w", "%{http_code}",
+                    "-H", auth)
+        assert done.stdout.decode() == "200", (path, done)
+    out = proxy.stop()
+
+    flows = proxy.read_flows()
+    sso = next(f for f in flows if f.request.path == "/orgs/acme/repos")
+    result = sso.metadata["authlens"]
+    assert (result["status"], result["verdict"], result["cause"]) == (
+        200, "authorization", "sso-not-authorized")
+    assert sso.comment.startswith("sso-not-authorized: ")
+    assert "https://github.com/orgs/acme/sso?authorization_request=" in sso.comment
+    assert sso.marked == ":no_entry:"
+    partial = next(f for f in flows if f.request.path == "/user/repos")
+    found = {f["id"]: f for f in partial.metadata["authlens"]["findings"]}
+    assert partial.metadata["authlens"]["verdict"] is None
+    assert found["sso-partial-results"]["severity"] == "warning"
+    healthy = [f for f in flows if f.request.path == "/user"]
+    assert len(healthy) == 2 and not any(f.comment or f.marked for f in healthy)
+    assert "AUTHORIZATION (sso-not-authorized)" in out
+    assert SSO_SECRET not in out and GITHUB_TOKEN not in out
+    assert all(SSO_SECRET not in (f.comment or "") for f in flows)

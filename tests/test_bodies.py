@@ -100,7 +100,7 @@ def test_github_messages_sso_and_scopes():
                  url, headers=[("X-GitHub-SSO", "required; url=https://github.com/orgs/o/sso")],
                  req_headers=BEARER)
     f = body_finding(d)
-    assert dict(f.evidence)["sso_url"] == "https://github.com/orgs/o/sso"
+    assert dict(f.evidence)["url"] == "https://github.com/orgs/o/sso"
     d = diagnose(403, {"message": "API rate limit exceeded for user."}, url, req_headers=BEARER)
     assert d.verdict == "unknown" and d.cause == "error-in-body"
 
@@ -268,3 +268,58 @@ json_values = st.recursive(
 def test_fuzz_json_shapes(value, status, url):
     d = diagnose(status, json.dumps(value).encode(), url, req_headers=BEARER)
     json.dumps(d.to_dict())
+
+
+SSO_SECRET = "AbCdEf0123456789secretvalue"
+SSO_URL = f"https://github.com/orgs/acme/sso?authorization_request={SSO_SECRET}"
+
+
+def test_github_sso_required_on_a_200_is_the_cause_with_the_url_redacted():
+    """GitHub answers 200 (the org's data left out) when the token lacks SAML SSO authorization:
+    a refusal all the same, read from the header on any host, presets in force or not."""
+    d = diagnose(200, b"[]", "http://127.0.0.1:8080/user/repos", req_headers=BEARER,
+                 headers=[("X-GitHub-SSO", f"required; url={SSO_URL}")])
+    assert (d.verdict, d.cause) == (AUTHZ, "sso-not-authorized")
+    cause = d.cause_finding
+    assert "https://github.com/orgs/acme/sso?authorization_request=" in cause.message
+    assert SSO_SECRET not in json.dumps(d.to_dict())
+    assert cause.fix.startswith("Permissions: the token's owner authorizes it")
+    assert "SAML single sign-on" in cause.entry.cite
+
+
+def test_github_sso_url_is_shown_in_full_only_when_revealing():
+    from authlens.analyze import Settings
+    ex = Exchange(RequestView("GET", "https://api.github.com/user/repos", BEARER),
+                  ResponseView(200, (("X-GitHub-SSO", f"required; url={SSO_URL}"),), b"[]"))
+    d = Analyzer(Settings(reveal=True)).analyze(ex)
+    assert d.cause == "sso-not-authorized" and SSO_URL in d.cause_finding.message
+
+
+def test_github_sso_partial_results_is_a_warning_not_a_refusal():
+    d = diagnose(200, b"[]", "https://api.github.com/user/repos", req_headers=BEARER,
+                 headers=[("X-GitHub-SSO", "partial-results; organizations=123,456")])
+    assert (d.verdict, d.cause) == (None, None) and d.noteworthy
+    f = next(f for f in d.findings if f.id == "sso-partial-results")
+    assert f.severity == "warning" and f.effective_verdict is None
+    assert "123,456" in f.message
+    assert not [f for f in d.findings if f.severity == "error"]
+
+
+def test_github_sso_header_on_a_403_names_sso():
+    d = diagnose(403, {"message": "Resource protected by organization SAML enforcement. You "
+                                  "must grant your Personal Access token access."},
+                 "https://ghe.example.com/api/v3/orgs/acme", req_headers=BEARER,
+                 headers=[("X-GitHub-SSO", f"required; url={SSO_URL}")])
+    assert (d.verdict, d.cause) == (AUTHZ, "sso-not-authorized")
+    assert SSO_SECRET not in json.dumps(d.to_dict())
+
+
+def test_field_values_read_lists_and_names_holding_a_dot():
+    from authlens.bodies import field_values
+    data = {"error": {"details": [{"reason": "A"}, {"x": 1}, {"reason": "B"}]},
+            "odata.error": {"code": "C"}, "errors": [{"code": "D"}]}
+    assert field_values(data, "error.details.*.reason") == ["A", "B"]
+    assert field_values(data, "error.details.2.reason") == ["B"]
+    assert field_values(data, "odata.error.code") == ["C"]
+    assert field_values(data, "errors.0.code") == ["D"]
+    assert field_values(data, "error.missing") == [] and field_values([], "0") == []

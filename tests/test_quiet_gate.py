@@ -71,6 +71,9 @@ def test_a_clean_success_seen_before_is_counted_without_an_analysis(lens, monkey
     {"response_headers": (("WWW-Authenticate", 'Bearer error="invalid_token"'),)},
     {"response_headers": (("Set-Cookie", "sid=1; Path=/"),)},  # the cookie jar must see it
     {"body": b'{"ok": false, "error": "invalid_auth"}'},  # Slack's refusal in a 200
+    # GitHub's SSO refusal in a 200, on a host no rule names (GitHub Enterprise, a test server)
+    {"response_headers": (("X-GitHub-SSO", "required; url=https://github.com/orgs/o/sso"),)},
+    {"response_headers": (("x-github-sso", "partial-results; organizations=1"),)},
     {"method": "POST"},
     {"method": "OPTIONS"},
     {"url": "https://api.example.test/v1/orders?access_token=qtok_0123456789abcdef"},

@@ -17,6 +17,7 @@ from test_corpus import load_corpus, to_exchange
 
 from authlens import catalog
 from authlens.analyze import Analyzer, Settings
+from authlens.model import Exchange, RequestView, ResponseView
 from authlens.rules import RuleSet, RuleStore, jwks, load_text
 
 RULES = '''
@@ -390,15 +391,106 @@ def test_preset_on_corpus_record(record_id):
         or (cause and d.verdict == catalog.get(cause).verdict)
 
 
-def test_preset_codes_agree_with_the_body_readers():
-    """One truth for code -> finding: where a preset and the body readers both know a code they
-    name the same catalog id."""
+BEARER_HEADERS = (("Authorization", "Bearer opaque-token-value-1234567890"),)
+
+
+def _example_host(glob: str) -> str:
+    return glob.replace("*", "a")
+
+
+def _body_with(dotted: str, code: str):
+    """The smallest JSON body holding ``code`` at ``dotted`` (``*`` and digits: a list)."""
+    value: object = code
+    for part in reversed(dotted.split(".")):
+        value = [value] if part == "*" or part.isdigit() else {part: value}
+    return value
+
+
+def test_every_preset_code_is_read_by_the_body_readers_as_its_catalog_id():
+    """The vendors' codes live only in the presets: the body readers (presets not in force)
+    read each code where its preset says, with the preset's verdict and catalog id."""
     from authlens import bodies
-    for rule in PRESETS.ruleset.rules:
-        for code, known in (rule.errors.codes.items() if rule.errors else ()):
-            mapped = bodies.SPECIFIC.get(code) or bodies.SPECIFIC.get(code.lower())
-            if known.finding and mapped:
-                assert known.finding == mapped, (rule.name, code)
+    from authlens.analyze import Context
+    checked = 0
+    for rule in bodies.PRESET_ERRORS.rules:
+        spec = rule.errors
+        for code, known in spec.codes.items():
+            if code in bodies.OAUTH:
+                continue  # an RFC 6749 §5.2 code: the standard reader's, whoever sends it
+            status = next((s for s in spec.statuses if s >= 400), 403)
+            if spec.code_fields:
+                data = _body_with(spec.code_fields[0], code)
+                if spec.ok_field:
+                    data[spec.ok_field] = False
+                body, headers = json.dumps(data).encode(), ()
+            else:
+                body, headers = b"{}", ((spec.code_headers[0], code),)
+            url = f"https://{_example_host(rule.hosts[0])}{rule.paths[0] if rule.paths else '/'}x"
+            ex = Exchange(RequestView("GET", url, ()), ResponseView(status, headers, body))
+            error = Context(ex, Settings()).error_body
+            assert error is not None and error.code == code, (rule.name, code, error)
+            assert error.verdict == bodies.VERDICTS[known.verdict], (rule.name, code)
+            assert error.named == known.finding, (rule.name, code)
+            checked += 1
+    assert checked > 120
+
+
+def test_no_vendor_table_is_left_in_code():
+    from authlens import bodies
+    for name in ("MICROSOFT", "AADSTS", "GOOGLE", "GITHUB", "SLACK", "STRIPE", "AWS", "SPECIFIC"):
+        assert not hasattr(bodies, name), name
+
+
+def test_a_preset_code_is_all_it_takes(monkeypatch):
+    """A new vendor code is one table in a preset: the body readers name its catalog id on any
+    host when the preset says ``anywhere``, and only on its own hosts otherwise."""
+    from authlens import bodies
+    loaded = load_text('''
+[[rule]]
+name = "Contoso"
+hosts = ["api.contoso.example"]
+
+[rule.errors]
+code_fields = ["fault.code"]
+message_field = "fault.text"
+anywhere = true
+
+[rule.errors.codes.E_STALE]
+finding = "token-revoked"
+meaning = "The session was ended by an administrator."
+verdict = "authentication"
+
+[rule.errors.codes.E_SEATS]
+messages = ["no seat left"]
+finding = "permission-missing"
+meaning = "The organization has no license seat left for this user."
+verdict = "authorization"
+''', "contoso.toml")
+    assert not loaded.errors
+    presets = bodies.PresetErrors()
+    presets.rules = loaded.rules  # what ``once`` would have loaded
+    monkeypatch.setattr(bodies, "PRESET_ERRORS", presets)
+
+    def diagnose(url, fault, status=401):
+        body = json.dumps({"fault": fault}).encode()
+        return Analyzer().analyze(Exchange(RequestView("GET", url, BEARER_HEADERS),
+                                           ResponseView(status, (), body)))
+    d = diagnose("https://elsewhere.example/x", {"code": "E_STALE"})
+    assert (d.verdict, d.cause) == ("authentication", "token-revoked")
+    d = diagnose("https://api.contoso.example/x", {"text": "No seat left for you"}, 403)
+    assert (d.verdict, d.cause) == ("authorization", "permission-missing")
+    d = diagnose("https://elsewhere.example/x", {"text": "No seat left for you"}, 403)
+    assert d.cause != "permission-missing"  # phrases only on the API's own hosts
+
+
+def test_a_preset_that_does_not_load_is_a_warning(monkeypatch, caplog):
+    from authlens import bodies
+    from authlens.rules import loader
+    broken = loader.load_text("[[rule]]\nname = 1\n", "broken.toml")
+    monkeypatch.setattr(loader, "load_presets", lambda: [broken])
+    with caplog.at_level("DEBUG", logger="authlens"):
+        assert bodies.PresetErrors().rules == ()
+    assert caplog.records and all(r.levelname == "WARNING" for r in caplog.records)
 
 
 def test_graph_token_sent_to_sharepoint_is_named_as_graph():

@@ -163,3 +163,12 @@ def test_reveal_shows_them_so_the_scan_works(api, mitmdump, tmp_path):
     assert {"jwt", "basic", "api key", "query token", "cookie", "issued access token",
             "presigned signature", "refresh token", "client secret"} <= shown
 
+
+
+def test_github_sso_authorization_request_is_redacted_in_urls():
+    from authlens.secrecy import redact_url
+    url = "https://github.com/orgs/acme/sso?authorization_request=AbCdEf0123456789secretvalue"
+    shown = redact_url(url)
+    assert "AbCdEf0123456789secretvalue" not in shown
+    assert shown.startswith("https://github.com/orgs/acme/sso?authorization_request=")
+    assert redact_url(url, reveal=True) == url

@@ -55,6 +55,15 @@ def test_every_catalog_entry_is_complete():
         assert (entry.verdict is None) == (entry.group == "note"), entry.id
 
 
+def test_catalog_entries_take_keyword_fields_only():
+    """Positional entries read wrong as soon as a field is added or moved: keywords are required."""
+    with pytest.raises(TypeError):
+        catalog.Entry("x", "error", "Title", "Why.", "Fix.", "RFC 9110", catalog.AUTHN, "credential")
+    entry = catalog.Entry(id="x", severity="error", title="Title", explanation="Why.", fix="Fix.",
+                          cite="RFC 9110", verdict=catalog.AUTHN, group="credential")
+    assert (entry.verdict, entry.group, entry.generic) == (catalog.AUTHN, "credential", False)
+
+
 def test_comment_is_idempotent_and_keeps_user_text():
     d = Analyzer().analyze(exchange(f"Bearer {mint(issued=NOW - 7200)}", status=401)).to_dict()
     ours = text.comment(d)

@@ -1,9 +1,13 @@
-"""Vendor error bodies: read the API's own error code and say what it means.
+"""Error reports in responses: read the API's own error code and say what it means.
 
-Table-driven: each *reader* recognises one vendor's body shape and returns the raw
-``(vendor, code, message)``; one table per vendor maps the code to ``(verdict, explanation)``.
-Unknown codes on a 401/403/407 still produce ``error-in-body`` (verdict by status); on any other
-status only codes from a table do, so a 400 validation error is never mistaken for a refusal.
+The standard shapes are read here: RFC 6749 §5.2 token endpoint errors (``{"error": ...}``, JSON
+or form), RFC 9457 problem details, Entra ID's ``AADSTS`` numbers in any text, a bare message.
+What each vendor's codes mean is data: the presets' ``[rule.errors]`` tables, read once
+(``PRESET_ERRORS``) whether or not the presets are in force as rules, through the one reader the
+rules use (``read_spec``). The preset of the host called reads its body; presets marked
+``anywhere`` name their known codes on any host. Unknown codes on a 401/403/407 still produce
+``error-in-body`` (verdict by status); on any other status only known codes do, so a 400
+validation error is never mistaken for a refusal.
 
 Never raises: bodies are read up to ``MAX_BODY`` bytes, decoded leniently, and a body that is
 binary, huge, truncated, deeply nested or not JSON simply yields nothing.
@@ -12,276 +16,30 @@ binary, huge, truncated, deeply nested or not JSON simply yields nothing.
 from __future__ import annotations
 
 import json
+import logging
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
 from . import catalog, scopes
+from .caching import once
 from .catalog import AUTHN, AUTHZ, UNKNOWN
 from .model import STATEMENT, Finding, on_failure
-from .secrecy import redact, redact_token_shaped
+from .secrecy import redact, redact_token_shaped, redact_url
+
+log = logging.getLogger("authlens")
 
 MAX_BODY = 64 * 1024
 """Bytes of a body that are read; error bodies are small, a bigger one is not an error body."""
 MAX_TEXT_SHOWN = 300
 
 REFUSALS = (401, 403, 407)
+VERDICTS = {"authentication": AUTHN, "authorization": AUTHZ, "other": UNKNOWN}
+"""A rule's verdict word -> the one Verdict enum (rules say ``other`` for neither)."""
 
-# ---- tables: code -> (verdict, plain explanation) -------------------------------------------
-
-MICROSOFT = {
-    # Microsoft Graph
-    "InvalidAuthenticationToken": (AUTHN, "the access token is invalid: expired, for another "
-                                          "audience/resource, or malformed"),
-    "Authentication_ExpiredToken": (AUTHN, "the access token has expired"),
-    "Authentication_MissingOrMalformed": (AUTHN, "the access token is missing or malformed"),
-    "Authorization_RequestDenied": (AUTHZ, "the token lacks the permission (delegated scope or "
-                                           "application role) or admin consent for this "
-                                           "operation"),
-    "Authorization_IdentityNotFound": (AUTHZ, "the calling app has no service principal in this "
-                                              "tenant (not consented/provisioned there)"),
-    "AccessDenied": (AUTHZ, "the caller lacks the permission for this resource"),
-    "ErrorAccessDenied": (AUTHZ, "the caller lacks the permission for this mailbox/resource"),
-    "accessDenied": (AUTHZ, "the caller lacks the permission for this item"),
-    "Forbidden": (AUTHZ, "the caller is not allowed this operation"),
-    "Unauthorized": (AUTHN, "no valid token was presented"),
-    "unauthenticated": (AUTHN, "no valid token was presented"),
-    # Azure Resource Manager / Azure services
-    "InvalidAuthenticationTokenAudience": (AUTHN, "the token was issued for another audience: "
-                                                  "request it for this API's resource/scope"),
-    "InvalidAuthenticationTokenTenant": (AUTHN, "the token is from another tenant than the "
-                                                "subscription's directory"),
-    "ExpiredAuthenticationToken": (AUTHN, "the access token has expired"),
-    "AuthenticationFailed": (AUTHN, "the server could not authenticate the request"),
-    "AuthenticationFailedInvalidHeader": (AUTHN, "the Authorization header is not in "
-                                                 "'Bearer <token>' form"),
-    "AuthenticationFailedMissingToken": (AUTHN, "no token was sent"),
-    "AuthorizationFailed": (AUTHZ, "the identity has no RBAC role assignment allowing this "
-                                   "action at this scope"),
-    "LinkedAuthorizationFailed": (AUTHZ, "the identity lacks permission on a linked resource"),
-    "RequestDisallowedByPolicy": (AUTHZ, "an Azure Policy assignment denies this request"),
-    "AuthorizationPermissionMismatch": (AUTHZ, "the identity's role does not include this data "
-                                               "operation"),
-    "AuthorizationFailure": (AUTHZ, "the request is not authorized (network rules, role or SAS "
-                                    "permissions)"),
-    "ForbiddenByRbac": (AUTHZ, "no Key Vault RBAC role grants this data action"),
-    "ForbiddenByPolicy": (AUTHZ, "the Key Vault access policy does not grant this permission"),
-    # Dataverse (Dynamics 365)
-    "0x80072560": (AUTHZ, "the identity is not a user / application user of this Dataverse "
-                          "environment (or the token is for another environment)"),
-    "0x80040220": (AUTHZ, "the user's security roles lack the privilege on this table"),
-    "0x8004f507": (AUTHZ, "the user has no license or security role for this environment"),
-    # SharePoint (HRESULT part of "-2147024891, System.UnauthorizedAccessException")
-    "-2147024891": (AUTHZ, "SharePoint denied access (E_ACCESSDENIED): a permission or site "
-                           "policy (e.g. custom scripts disabled) refuses this operation"),
-}
-
-AADSTS = {
-    50173: (AUTHN, "the refresh token was revoked (password change or revoked sessions)"),
-    700082: (AUTHN, "the refresh token expired after 90 days of inactivity"),
-    700084: (AUTHN, "the single-page app's refresh token expired (24 hours)"),
-    70008: (AUTHN, "the authorization code or refresh token has expired"),
-    70043: (AUTHN, "the refresh token expired under Conditional Access sign-in frequency"),
-    54005: (AUTHN, "the authorization code was already redeemed"),
-    7000215: (AUTHN, "invalid client secret: send the secret's value, not its id"),
-    7000222: (AUTHN, "the client secret has expired: create a new one"),
-    700027: (AUTHN, "the client assertion's signature or certificate does not validate"),
-    700024: (AUTHN, "the client assertion is outside its valid time range"),
-    7000218: (AUTHN, "the request needs client_secret or client_assertion (public client flows "
-                     "are not allowed)"),
-    50013: (AUTHN, "the assertion (user token) is expired or its signature is invalid"),
-    500133: (AUTHN, "the on-behalf-of assertion is expired or not yet valid"),
-    65001: (AUTHZ, "the user or an admin has not consented to the app's permissions"),
-    65004: (AUTHZ, "the user declined to consent"),
-    50105: (AUTHZ, "the signed-in user is not assigned to a role for the application"),
-    53003: (AUTHZ, "access blocked by Conditional Access policies"),
-    53000: (AUTHZ, "Conditional Access requires a compliant or managed device"),
-    50020: (AUTHZ, "the user's account does not exist in this tenant (guest not invited)"),
-    50076: (AUTHN, "multi-factor authentication is required: sign in interactively"),
-    50079: (AUTHN, "the user must register for multi-factor authentication"),
-    50158: (AUTHN, "an external security challenge was not satisfied"),
-    700016: (AUTHN, "the application (client id) was not found in this tenant: wrong client id "
-                    "or tenant"),
-    90002: (AUTHN, "the tenant was not found: wrong tenant id or domain"),
-    50034: (AUTHN, "the user account does not exist in this directory"),
-    50126: (AUTHN, "invalid username or password"),
-    50053: (AUTHN, "the account is locked"),
-    50057: (AUTHN, "the user account is disabled"),
-    50055: (AUTHN, "the user's password has expired"),
-    500011: (AUTHN, "the resource principal (scope/resource) was not found in the tenant: "
-                    "wrong resource, or the API is not provisioned there"),
-    50011: (AUTHN, "the redirect URI does not match the app registration"),
-}
-
-GOOGLE = {
-    "ACCESS_TOKEN_SCOPE_INSUFFICIENT": (AUTHZ, "the access token lacks the OAuth scope this "
-                                               "method needs: re-consent with that scope"),
-    "insufficientPermissions": (AUTHZ, "the access token lacks the needed scope or permission"),
-    "SERVICE_DISABLED": (AUTHZ, "the API is not enabled on the caller's project: enable it in "
-                                "the console (credentials are fine)"),
-    "accessNotConfigured": (AUTHZ, "the API is not enabled on the caller's project"),
-    "API_KEY_INVALID": (AUTHN, "the API key is not valid (wrong, deleted or for another project)"),
-    "keyInvalid": (AUTHN, "the API key is not valid"),
-    "API_KEY_SERVICE_BLOCKED": (AUTHZ, "the API key's restrictions do not allow this API"),
-    "API_KEY_HTTP_REFERRER_BLOCKED": (AUTHZ, "the API key's HTTP referrer restriction blocks "
-                                             "this caller"),
-    "API_KEY_IP_ADDRESS_BLOCKED": (AUTHZ, "the API key's IP restriction blocks this caller"),
-    "API_KEY_ANDROID_APP_BLOCKED": (AUTHZ, "the API key's Android app restriction blocks this "
-                                           "caller"),
-    "API_KEY_IOS_APP_BLOCKED": (AUTHZ, "the API key's iOS app restriction blocks this caller"),
-    "ACCESS_TOKEN_EXPIRED": (AUTHN, "the access token has expired"),
-    "ACCESS_TOKEN_TYPE_UNSUPPORTED": (AUTHN, "this kind of token is not accepted here"),
-    "CREDENTIALS_MISSING": (AUTHN, "no credential was sent"),
-    "IAM_PERMISSION_DENIED": (AUTHZ, "the principal lacks the IAM permission"),
-    "USER_PROJECT_DENIED": (AUTHZ, "the caller may not use the quota project it named"),
-    "BILLING_DISABLED": (AUTHZ, "billing is disabled on the project"),
-    "authError": (AUTHN, "the credentials are invalid or expired"),
-    "required": (AUTHN, "login required: no credential was sent"),
-    "forbidden": (AUTHZ, "the caller is not allowed this operation"),
-    "UNAUTHENTICATED": (AUTHN, "the credentials are missing, invalid or expired"),
-    "PERMISSION_DENIED": (AUTHZ, "the caller is not allowed this operation"),
-}
-
-GITHUB = {
-    "bad credentials": (AUTHN, "the token is unknown, revoked or expired"),
-    "requires authentication": (AUTHN, "no token was sent for an endpoint that needs one"),
-    "resource not accessible by integration": (AUTHZ, "the GitHub App installation lacks the "
-                                                      "permission, or this endpoint needs a user "
-                                                      "token"),
-    "resource not accessible by personal access token": (AUTHZ, "the fine-grained token lacks "
-                                                                "the permission or repository"),
-    "resource protected by organization saml enforcement": (AUTHZ, "the token is not authorized "
-                                                                   "for the organization's SAML "
-                                                                   "SSO"),
-    "must have admin rights to repository": (AUTHZ, "this needs admin rights on the repository"),
-    "although you appear to have the correct authorization credentials": (
-        AUTHZ, "the organization restricts OAuth App access"),
-    "api rate limit exceeded": (UNKNOWN, "rate limited, not an auth problem: wait for "
-                                         "X-RateLimit-Reset (authenticated calls get more)"),
-    "you have exceeded a secondary rate limit": (UNKNOWN, "secondary rate limit, not an auth "
-                                                          "problem: slow down"),
-}
-
-SLACK = {
-    "invalid_auth": (AUTHN, "the token is invalid (wrong, revoked, or sent where Slack no longer "
-                            "reads it)"),
-    "not_authed": (AUTHN, "no token was sent"),
-    "token_revoked": (AUTHN, "the token was revoked"),
-    "token_expired": (AUTHN, "the token expired (token rotation: refresh it)"),
-    "account_inactive": (AUTHN, "the token's user or app was deactivated"),
-    "org_login_required": (AUTHN, "the workspace is migrating; sign in again"),
-    "not_allowed_token_type": (AUTHN, "this method does not take this kind of token (bot vs user)"),
-    "missing_scope": (AUTHZ, "the token lacks a scope: add it and reinstall the app"),
-    "no_permission": (AUTHZ, "the workspace token lacks the permission"),
-    "access_denied": (AUTHZ, "access denied to this resource"),
-    "ekm_access_denied": (AUTHZ, "administrators suspended access to this content"),
-    "team_access_not_granted": (AUTHZ, "the token has no access to this workspace"),
-}
-
-STRIPE = {
-    "invalid api key provided": (AUTHN, "the secret key is wrong, rolled, or from another mode "
-                                        "(test vs live) or account"),
-    "you did not provide an api key": (AUTHN, "no API key was sent: use 'Authorization: Bearer "
-                                              "sk_...'"),
-    "api_key_expired": (AUTHN, "the API key has expired"),
-    "secret_key_required": (AUTHN, "this call needs the secret key, not the publishable key"),
-    "authentication_error": (AUTHN, "the API key could not be authenticated"),
-    "permission_error": (AUTHZ, "the (restricted) key lacks the permission for this resource"),
-    "does not have the required permissions": (AUTHZ, "the restricted key lacks the permission"),
-}
-
-AWS = {
-    "MissingAuthenticationTokenException": (UNKNOWN, ""),  # route-not-found, see _aws
-    "UnauthorizedException": (AUTHN, "the authorizer rejected the token (expired, invalid, or "
-                                     "the wrong kind: a Cognito user-pool authorizer without "
-                                     "scopes wants the ID token, not the access token)"),
-    "AccessDeniedException": (AUTHZ, "an IAM/resource policy or a Lambda authorizer's Deny "
-                                     "refuses this call"),
-    "ForbiddenException": (AUTHZ, "the request is refused by configuration: API key not in a "
-                                  "usage plan for this stage, WAF, private API or resource "
-                                  "policy"),
-    "InvalidSignatureException": (AUTHN, "the SigV4 signature does not match (secret key, "
-                                         "region, service, clock or canonical request)"),
-    "SignatureDoesNotMatch": (AUTHN, "the SigV4 signature does not match"),
-    "IncompleteSignatureException": (AUTHN, "the Authorization header is not a complete SigV4 "
-                                            "signature (a Bearer token sent to an IAM route?)"),
-    "ExpiredTokenException": (AUTHN, "the temporary security credentials have expired"),
-    "UnrecognizedClientException": (AUTHN, "the access key id or session token is not valid"),
-    "InvalidClientTokenId": (AUTHN, "the access key id does not exist"),
-    "RequestExpired": (AUTHN, "the signed request is too old (clock skew)"),
-}
-
-# ---- vendor code -> the specific catalog finding it names (else error-in-body) ------------------
-
-_EXPIRED, _AUDIENCE, _ISSUER = "token-expired", "token-audience-mismatch", "token-issuer-mismatch"
-_SCOPE, _PERMISSION, _INVALID = "token-scope-missing", "permission-missing", "credential-invalid"
-_NOT_ENABLED, _REVOKED = "api-access-not-configured", "token-revoked"
-
-SPECIFIC = {
-    # Microsoft Graph / Azure / Dataverse / SharePoint
-    "Authentication_ExpiredToken": _EXPIRED, "ExpiredAuthenticationToken": _EXPIRED,
-    "InvalidAuthenticationTokenAudience": _AUDIENCE, "InvalidAuthenticationTokenTenant": _ISSUER,
-    "Authorization_RequestDenied": _SCOPE,
-    "Authorization_IdentityNotFound": _PERMISSION, "AccessDenied": _PERMISSION,
-    "ErrorAccessDenied": _PERMISSION, "accessDenied": _PERMISSION,
-    "AuthorizationFailed": _PERMISSION, "LinkedAuthorizationFailed": _PERMISSION,
-    "RequestDisallowedByPolicy": _PERMISSION, "AuthorizationPermissionMismatch": _PERMISSION,
-    "ForbiddenByRbac": _PERMISSION, "ForbiddenByPolicy": _PERMISSION,
-    "0x80072560": _PERMISSION, "0x80040220": _PERMISSION, "0x8004f507": _PERMISSION,
-    "-2147024891": _PERMISSION,
-    # Google
-    "ACCESS_TOKEN_SCOPE_INSUFFICIENT": _SCOPE, "insufficientPermissions": _SCOPE,
-    "SERVICE_DISABLED": _NOT_ENABLED, "accessNotConfigured": _NOT_ENABLED,
-    "BILLING_DISABLED": _NOT_ENABLED,
-    "API_KEY_INVALID": _INVALID, "keyInvalid": _INVALID, "authError": _INVALID,
-    "ACCESS_TOKEN_EXPIRED": _EXPIRED, "IAM_PERMISSION_DENIED": _PERMISSION,
-    # GitHub (message prefixes, lower case)
-    "bad credentials": _INVALID,
-    "resource not accessible by integration": _PERMISSION,
-    "resource not accessible by personal access token": _PERMISSION,
-    "must have admin rights to repository": _PERMISSION,
-    "resource protected by organization saml enforcement": "sso-not-authorized",
-    # Slack
-    "invalid_auth": _INVALID, "token_revoked": _REVOKED, "token_expired": _EXPIRED,
-    "account_inactive": _REVOKED, "missing_scope": _SCOPE, "no_permission": _PERMISSION,
-    "access_denied": _PERMISSION, "team_access_not_granted": _PERMISSION,
-    # Stripe (codes and message prefixes)
-    "invalid api key provided": _INVALID, "api_key_expired": _EXPIRED,
-    "permission_error": _PERMISSION, "does not have the required permissions": _PERMISSION,
-    # AWS
-    "AccessDeniedException": _PERMISSION, "ForbiddenException": _NOT_ENABLED,
-    "ExpiredTokenException": _EXPIRED, "UnrecognizedClientException": _INVALID,
-    "InvalidClientTokenId": _INVALID,
-}
-"""Vendor error code (or, for vendors without codes, a lower-case message prefix) -> the
-catalog id it names. A code missing here stays ``error-in-body``, whose fix quotes the server."""
-
-
-def specific_finding(error: VendorError) -> str | None:
-    """The catalog id ``error``'s code names, or None."""
-    found = SPECIFIC.get(error.code) or SPECIFIC.get(error.code.split(",")[0].strip())
-    if found:
-        return found
-    for text in (error.code.lower(), error.message.lower()):
-        for key, finding in SPECIFIC.items():
-            if " " in key and text.startswith(key):
-                return finding
-    return None
-
-
-_AWS_MESSAGES = {
-    "missing authentication token": "MissingAuthenticationTokenException",
-    "unauthorized": "UnauthorizedException",
-    "forbidden": "ForbiddenException",
-    "user is not authorized to access this resource": "AccessDeniedException",
-    "the security token included in the request is invalid": "UnrecognizedClientException",
-    "the security token included in the request is expired": "ExpiredTokenException",
-    "invalid key=value pair": "IncompleteSignatureException",
-    "authorization header requires": "IncompleteSignatureException",
-    "the request signature we calculated does not match": "InvalidSignatureException",
-}
+# ---- the standard shapes: RFC 6749 §5.2 codes, RFC 9457, a bare message ----------------------
 
 OAUTH = {
     "invalid_grant": ("oauth-invalid-grant", None),
@@ -335,8 +93,8 @@ _CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "private-token", 
 
 @dataclass(frozen=True)
 class VendorError:
-    """The API's own error report: the one shape for the body readers here and for the rules'
-    ``[rule.errors]`` (``rules.checks.vendor_error``)."""
+    """The API's own error report: the one shape for the standard readers here and for every
+    ``[rule.errors]`` table, the presets' and the user's (``read_spec``)."""
 
     vendor: str
     code: str
@@ -347,13 +105,19 @@ class VendorError:
     finding: str = "error-in-body"
     evidence: tuple = field(default=())
     where: str = ""
-    """Where a rule read it (``body error``, ``header x-github-sso``); empty for the readers."""
+    """Where a table's reading found it (``body error``, ``header x-github-sso``); empty for the
+    standard shapes."""
     rule_code: Any = None
-    """The rule's ``ErrorCode`` for this code (``rules.checks.vendor_error``), or None."""
+    """The table's ``ErrorCode`` for this code (``read_spec``), or None."""
 
     @property
     def known(self) -> bool:
         return self.verdict is not None
+
+    @property
+    def named(self) -> str:
+        """The catalog id the API's code names (its table's ``finding``), or empty."""
+        return self.rule_code.finding if self.rule_code is not None else ""
 
 
 # ---- body decoding ---------------------------------------------------------------------------
@@ -402,27 +166,7 @@ def _endswith_host(host: str, *suffixes: str) -> bool:
     return any(host == s or host.endswith("." + s) for s in suffixes)
 
 
-# ---- readers: (ctx, data, text) -> Optional[VendorError] ---------------------------------------
-
-def _slack(ctx, data, text) -> VendorError | None:
-    if not isinstance(data, dict) or data.get("ok") is not False:
-        return None
-    code = data.get("error")
-    if not isinstance(code, str):
-        return None
-    verdict, explanation = SLACK.get(code, (None, ""))
-    evidence = []
-    if code == "missing_scope":
-        for key in ("needed", "provided"):
-            if isinstance(data.get(key), str):
-                evidence.append((key, data[key]))
-        if isinstance(data.get("needed"), str):
-            explanation += f" (needs {data['needed']!r})"
-    if code == "invalid_auth" and "token=" in ctx.request.query:
-        explanation = ("the token was sent as ?token= in the URL: Slack apps created after "
-                       "November 2020 must send it as 'Authorization: Bearer'")
-    return VendorError("Slack", code, "", verdict, explanation, evidence=tuple(evidence))
-
+# ---- the standard shapes: (ctx, data, text) -> VendorError | None ----------------------------
 
 def _oauth(ctx, data, text) -> VendorError | None:
     """RFC 6749 §5.2: ``{"error": "invalid_grant", "error_description": ...}`` (JSON or form)."""
@@ -462,151 +206,14 @@ def _aadsts(text: str, codes: Any = None) -> tuple[int, tuple] | None:
     m = _AADSTS.search(text[:MAX_BODY]) if text else None
     if m:
         numbers.insert(0, int(m.group(1)))
+    known = PRESET_ERRORS.aadsts
     for number in numbers:
-        if number in AADSTS:
-            return number, AADSTS[number]
+        if number in known:
+            return number, (VERDICTS[known[number].verdict], known[number].meaning)
     if numbers:
         return numbers[0], (None, "see https://login.microsoftonline.com/error?code="
                                   f"{numbers[0]}")
     return None
-
-
-def _microsoft_vendor(host: str) -> str:
-    if host == "graph.microsoft.com":
-        return "Microsoft Graph"
-    if _endswith_host(host, "management.azure.com"):
-        return "Azure Resource Manager"
-    if _endswith_host(host, "dynamics.com"):
-        return "Dataverse"
-    if _endswith_host(host, "sharepoint.com"):
-        return "SharePoint"
-    if _endswith_host(host, "vault.azure.net"):
-        return "Azure Key Vault"
-    return "Microsoft/OData"
-
-
-def _microsoft(ctx, data, text) -> VendorError | None:
-    """Graph/ARM/Dataverse/Key Vault ``{"error":{"code","message"}}``, OData ``odata.error``."""
-    if not isinstance(data, dict):
-        return None
-    err = data.get("error") if isinstance(data.get("error"), dict) else data.get("odata.error")
-    if not isinstance(err, dict) or "status" in err or "type" in err:
-        return None  # Google and Stripe share the envelope
-    code = err.get("code")
-    if not isinstance(code, str):
-        return None
-    message = _text(err.get("message"))
-    inner = err.get("innererror") or err.get("innerError")
-    lookup = [code, code.split(",")[0].strip()]
-    if isinstance(inner, dict) and isinstance(inner.get("code"), str):
-        lookup.insert(0, inner["code"])
-    verdict, explanation = next((MICROSOFT[c] for c in lookup if c in MICROSOFT), (None, ""))
-    hint = _hint(message) if verdict == AUTHN else ""
-    if hint:
-        explanation = hint
-    return VendorError(_microsoft_vendor(ctx.request.host), code, message, verdict, explanation)
-
-
-def _google(ctx, data, text) -> VendorError | None:
-    if not isinstance(data, dict) or not isinstance(data.get("error"), dict):
-        return None
-    err = data["error"]
-    status, details, errors = err.get("status"), err.get("details"), err.get("errors")
-    if not isinstance(status, str) and not isinstance(errors, list):
-        return None
-    reasons = []
-    for item in (details if isinstance(details, list) else [])[:8]:
-        if isinstance(item, dict) and isinstance(item.get("reason"), str):
-            reasons.append(item["reason"])
-    for item in (errors if isinstance(errors, list) else [])[:8]:
-        if isinstance(item, dict) and isinstance(item.get("reason"), str):
-            reasons.append(item["reason"])
-    if isinstance(status, str):
-        reasons.append(status)
-    message = _text(err.get("message"))
-    for reason in reasons:
-        if reason in GOOGLE:
-            verdict, explanation = GOOGLE[reason]
-            return VendorError("Google", reason, message, verdict, explanation)
-    return VendorError("Google", reasons[0] if reasons else str(err.get("code", "")), message)
-
-
-def _stripe(ctx, data, text) -> VendorError | None:
-    if not isinstance(data, dict) or not isinstance(data.get("error"), dict):
-        return None
-    err = data["error"]
-    kind = err.get("type")
-    if not isinstance(kind, str):
-        return None
-    message = _text(err.get("message"))
-    code = err.get("code") if isinstance(err.get("code"), str) else kind
-    low = message.lower()
-    for key in (code, kind):
-        if key in STRIPE:
-            verdict, explanation = STRIPE[key]
-            return VendorError("Stripe", code, message, verdict, explanation)
-    for key, (verdict, explanation) in STRIPE.items():
-        if " " in key and key in low:
-            return VendorError("Stripe", code, message, verdict, explanation)
-    return VendorError("Stripe", code, message)
-
-
-def _github(ctx, data, text) -> VendorError | None:
-    host = ctx.request.host
-    sso = ctx.response.header("x-github-sso")
-    if not isinstance(data, dict) or not isinstance(data.get("message"), str):
-        return None
-    doc = data.get("documentation_url")
-    if not (host == "api.github.com" or host.endswith(".github.com") or sso
-            or (isinstance(doc, str) and "github.com" in doc)):
-        return None
-    message = data["message"]
-    low = message.lower()
-    verdict, explanation = next(((v, e) for key, (v, e) in GITHUB.items() if low.startswith(key)),
-                                (None, ""))
-    evidence = []
-    if sso and sso.lower().startswith("required"):
-        url = sso.partition("url=")[2].strip()
-        verdict = AUTHZ
-        explanation = ("the token is not authorized for this organization's SAML SSO: open the "
-                       "X-GitHub-SSO URL (valid for 1 hour) to authorize it")
-        if url:
-            evidence.append(("sso_url", url[:200]))
-    gap = _scope_gap(ctx)
-    if gap:
-        evidence.append(("missing_scopes", gap))
-        explanation = (explanation + "; " if explanation else "") + (
-            f"the token lacks scope {' or '.join(gap)} (X-Accepted-OAuth-Scopes)")
-    needed = ctx.response.header("x-accepted-github-permissions")
-    if needed:
-        evidence.append(("needed_permissions", needed))
-    return VendorError("GitHub", message[:80], "", verdict, explanation, evidence=tuple(evidence))
-
-
-def _aws(ctx, data, text) -> VendorError | None:
-    error_type = ctx.response.header("x-amzn-errortype") or ""
-    host = ctx.request.host
-    if not (error_type or host.endswith(".amazonaws.com") or
-            ctx.response.header("x-amzn-requestid")):
-        return None
-    message = ""
-    if isinstance(data, dict):
-        message = _text(data.get("message") or data.get("Message"))
-    code = error_type.split(":")[0].strip()
-    if not code and message:
-        low = message.lower()
-        code = next((c for key, c in _AWS_MESSAGES.items() if low.startswith(key)), "")
-    if not code and not message:
-        return None
-    if code == "MissingAuthenticationTokenException" or message == "Missing Authentication Token":
-        sent = _sent_credential(ctx)
-        tail = ("a credential was sent, so the route itself does not exist" if sent else
-                "unless this route uses IAM authorization and needs a SigV4 signature")
-        return VendorError("AWS API Gateway", "MissingAuthenticationTokenException", message,
-                           UNKNOWN, f"API Gateway has no such path/method/stage ({tail})",
-                           "route-not-found")
-    verdict, explanation = AWS.get(code, (None, ""))
-    return VendorError("AWS", code or "error", message, verdict, explanation)
 
 
 def _problem(ctx, data, text) -> VendorError | None:
@@ -637,42 +244,252 @@ def _bare_message(ctx, data, text) -> VendorError | None:
     return None
 
 
-READERS: tuple[Callable[..., VendorError | None], ...] = (
-    _slack, _oauth, _aws, _github, _stripe, _google, _microsoft, _problem, _bare_message,
-)
+# ---- vendors' codes: the presets' [rule.errors] tables, as data -----------------------------
+
+class PresetErrors:
+    """The presets' error tables, loaded on first use and kept (a preset that does not load is
+    skipped, with a warning: never an error-level log)."""
+
+    @once
+    def rules(self) -> tuple:
+        from .rules.loader import load_presets
+        found: list = []
+        for loaded in load_presets():
+            for problem in loaded.errors:
+                log.warning("authlens: preset not loaded: %s", problem)
+            found.extend(rule for rule in loaded.rules if rule.errors is not None)
+        return tuple(found)
+
+    @once
+    def ruleset(self):
+        """The presets that read errors, by host (``RuleSet.match``)."""
+        from .rules.matcher import RuleSet
+        return RuleSet(self.rules)
+
+    @once
+    def anywhere(self) -> tuple:
+        return tuple(rule for rule in self.rules if rule.errors.anywhere)
+
+    @once
+    def headers(self) -> frozenset[str]:
+        """The code headers the ``anywhere`` presets read: on a success too, the cheap gates
+        (``may_be_error_header``, the adapter's) must let a response with one through."""
+        return frozenset(h.lower() for rule in self.anywhere for h in rule.errors.code_headers)
+
+    @once
+    def anywhere_codes(self) -> re.Pattern:
+        """A pre-test on the raw body: one of the ``anywhere`` presets' codes, or a backslash
+        (a JSON escape may hide one). Without a match, no such preset can name a code."""
+        codes = sorted({code for rule in self.anywhere for code in rule.errors.codes}, key=len,
+                       reverse=True)
+        return re.compile(b"|".join([rb"\\", *(re.escape(c.encode()) for c in codes)]))
+
+    @once
+    def aadsts(self) -> dict:
+        """Entra ID's AADSTS numbers -> their ``ErrorCode``, from its token endpoint's preset."""
+        rule = self.ruleset.match("login.microsoftonline.com")
+        codes = rule.errors.codes if rule is not None else {}
+        return {int(code): known for code, known in codes.items() if code.isdigit()}
 
 
-# ---- headers that carry the reason -----------------------------------------------------------
-
-_DIAG = re.compile(r'^\s*(\d+)\s*;\s*reason\s*=\s*"([^"]*)"')
+PRESET_ERRORS = PresetErrors()
 
 
-def _sharepoint_diagnostics(ctx) -> VendorError | None:
-    """SharePoint's ``x-ms-diagnostics: 3000003;reason="Invalid audience Uri '...'";...``."""
-    value = ctx.response.header("x-ms-diagnostics")
-    if not value:
+def field_values(data: Any, dotted: str) -> list:
+    """The values at a dotted path: a digit picks one item of a list, ``*`` each item (the first
+    8), and a name may itself hold a dot (``odata.error.code``)."""
+    node = data
+    for part in dotted.split("."):  # the usual path: names of nested objects
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            break
+    else:
+        return [node]
+    if "*" in dotted or (isinstance(node, dict) and any("." in k for k in node)):
+        return _walk_values(data, dotted.split("."))  # a list to spread, a name with a dot
+    return []
+
+
+def _walk_values(data: Any, parts: list[str]) -> list:
+    found: list = []
+
+    def walk(node: Any, i: int) -> None:
+        if i == len(parts):
+            found.append(node)
+        elif isinstance(node, list):
+            part = parts[i]
+            if part == "*":
+                for item in node[:8]:
+                    walk(item, i + 1)
+            elif part.isdigit() and int(part) < len(node):
+                walk(node[int(part)], i + 1)
+        elif isinstance(node, dict):
+            for j in range(len(parts), i, -1):  # the longest name first: "odata.error"
+                name = parts[i] if j == i + 1 else ".".join(parts[i:j])
+                if name in node:
+                    walk(node[name], j)
+                    return
+
+    walk(data, 0)
+    return found
+
+
+def first_value(data: Any, dotted: str) -> Any:
+    values = field_values(data, dotted) if dotted else ()
+    return values[0] if values else None
+
+
+_HEADER_PARAM = re.compile(r';\s*([A-Za-z][\w-]*)\s*=\s*(?:"([^"]*)"|([^;]*))')
+
+
+def _header_details(value: str, reveal: bool) -> tuple:
+    """``code; url=...; reason="..."`` -> ((url, ...), (reason, ...)), URLs redacted."""
+    out = []
+    for m in _HEADER_PARAM.finditer(value[:2048]):
+        text = (m.group(2) if m.group(2) is not None else m.group(3)).strip()
+        if "://" in text:
+            text = redact_url(text, reveal)
+        out.append((m.group(1).lower(), text[:300]))
+    return tuple(out)
+
+
+def _shown_header(value: str, reveal: bool) -> str:
+    """A header value as a message: the URLs in its parameters redacted."""
+    if reveal or "://" not in value:
+        return value
+
+    def shown(m: re.Match) -> str:
+        raw = m.group(2) if m.group(2) is not None else m.group(3)
+        return m.group(0).replace(raw, redact_url(raw.strip())) if "://" in raw else m.group(0)
+
+    return _HEADER_PARAM.sub(shown, value)
+
+
+def read_spec(rule, response, data: Any, body: bool = True, phrases: bool = True,
+              reveal: bool = False) -> VendorError | None:
+    """The API's error report as ``rule.errors`` says to read it: its code headers, then its
+    code fields, the first known code winning; then (``phrases``) a message holding a code's
+    phrase; else the first code read, unknown. The rules and the body readers both use it."""
+    spec = rule.errors
+    found: list[tuple[str, str, str, tuple]] = []
+    for name in spec.code_headers:
+        value = response.header(name)
+        if value:
+            code = value.split(";", 1)[0].split(":", 1)[0].strip()
+            found.append((code, _shown_header(value, reveal), f"header {name}",
+                          _header_details(value, reveal)))
+    message = ""
+    if body and data is not None:
+        message = _text(first_value(data, spec.message_field))
+        for name in spec.code_fields:
+            for value in field_values(data, name):
+                if isinstance(value, (str, int)) and not isinstance(value, bool):
+                    beside = message or _text(first_value(data, name.rpartition(".")[0] + ".message")
+                                              if "." in name else None)
+                    found.append((str(value), beside, f"body {name}", ()))
+    details = _details(spec, response, data if body else None)
+    for code, said, where, more in found:
+        known = spec.codes.get(code)
+        if known is not None:
+            return _rule_error(rule, code, said, where, known, more + details)
+    if phrases and message and spec.phrases:
+        low = message.lower()
+        for phrase, code in spec.phrases:
+            if phrase in low:
+                return _rule_error(rule, code, message, f"body {spec.message_field}",
+                                   spec.codes[code], details)
+    if found:
+        code, said, where, more = found[0]
+        return _rule_error(rule, code, said, where, None, more + details)
+    if body and spec.ok_field and first_value(data, spec.ok_field) is False:
+        return _rule_error(rule, "", "", f"body {spec.ok_field}", None, details)
+    return None
+
+
+def _details(spec, response, data: Any) -> tuple:
+    out = []
+    for name in spec.detail_fields:
+        value = first_value(data, name) if data is not None else None
+        if isinstance(value, str) and value:
+            out.append((name.rpartition(".")[2], value[:200]))
+    for name in spec.detail_headers:
+        value = response.header(name)
+        if value:
+            out.append((name.lower(), value[:200]))
+    return tuple(out)
+
+
+def _rule_error(rule, code: str, message: str, where: str, known, details: tuple) -> VendorError:
+    if known is None:
+        return VendorError(rule.name, code, message, where=where, finding="vendor-error",
+                           evidence=details)
+    return VendorError(rule.name, code, message, VERDICTS[known.verdict], known.meaning,
+                       known.finding or "vendor-error", details, where, known)
+
+
+def _as_body_error(error: VendorError) -> VendorError:
+    """A preset's reading as the body readers report it: ``error-in-body`` (the server's
+    statement then names the code's own finding), or the code's finding itself when that one
+    never explains a refusal by itself (``route-not-found``, a warning)."""
+    named = error.named
+    direct = bool(named) and catalog.get(named).verdict is None
+    return replace(error, finding=named if direct else "error-in-body")
+
+
+def _preset_error(ctx, rule, data: Any, phrases: bool) -> VendorError | None:
+    """What the preset ``rule`` reads in the response: the body only where the status may carry
+    an error report for it (on a success: a status its ``statuses`` names), headers always."""
+    spec, status = rule.errors, ctx.status
+    if spec.statuses and status not in spec.statuses and status >= 400:
         return None
-    m = _DIAG.match(value[:2048])
-    if not m:
+    body = (status >= 400 or status in spec.statuses) and data is not None
+    test = spec.body_test if body else None
+    if test is not None and ctx.response.body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+        body = test.search(ctx.response.body) is not None  # else no field it reads is there
+    if not body and not any(ctx.response.header(name) is not None for name in spec.code_headers):
         return None
-    reason = m.group(2)
-    hint = _hint(reason)
-    return VendorError("SharePoint", m.group(1), reason, AUTHN if hint else None,
-                       hint or "see the x-ms-diagnostics reason",
-                       evidence=(("x-ms-diagnostics", value[:200]),))
+    found = read_spec(rule, ctx.response, data, body, phrases, ctx.settings.reveal)
+    return _as_body_error(found) if found is not None else None
+
+
+def _vendor(ctx, data: Any) -> VendorError | None:
+    """The preset of the host called (any code it reads), else a known code of an ``anywhere``
+    preset, else the host preset's unknown code."""
+    presets = PRESET_ERRORS
+    request = ctx.request
+    own = presets.ruleset.match(request.host, request.path, request.method, request.port)
+    unknown = None
+    if own is not None:
+        found = _preset_error(ctx, own, data, phrases=True)
+        if found is not None and found.known:
+            return found
+        unknown = found
+    if (data is None or presets.anywhere_codes.search(ctx.response.body) is None) and not \
+            may_be_error_header(ctx.response):
+        return unknown  # no code any of them knows is in a body read or in a header
+    for rule in presets.anywhere:
+        if rule is not own:
+            found = _preset_error(ctx, rule, data, phrases=False)
+            if found is not None and found.known:
+                return found
+    return unknown
 
 
 # ---- the entry point -------------------------------------------------------------------------
 
 def _maybe_error_body(ctx) -> bool:
     """Cheap gate: a 2xx/3xx is read only when it looks like Slack's ok:false or a token
-    endpoint's error (GitHub answers 200 ``error=bad_verification_code``)."""
+    endpoint's error (GitHub answers 200 ``error=bad_verification_code``), or carries a code
+    header a preset reads anywhere (GitHub's ``X-GitHub-SSO`` on a 200)."""
     status = ctx.status
     if status is None or status >= 500 or status < 200:
         return False
     if status >= 400:
         return True
-    return may_be_error(ctx.response.body)
+    return may_be_error(ctx.response.body) or may_be_error_header(ctx.response)
 
 
 def may_be_error(body: bytes) -> bool:
@@ -684,6 +501,14 @@ def may_be_error(body: bytes) -> bool:
             or body.find(b'"error"', 0, 32) >= 0)
 
 
+def may_be_error_header(response) -> bool:
+    """Whether a response carries a code header an ``anywhere`` preset reads."""
+    for name in PRESET_ERRORS.headers:
+        if response.header(name) is not None:
+            return True
+    return False
+
+
 def read_error(ctx) -> VendorError | None:
     """The vendor error the response carries, or None. Never raises."""
     if ctx.response is None or not _maybe_error_body(ctx):
@@ -691,6 +516,7 @@ def read_error(ctx) -> VendorError | None:
     try:
         found = _read(ctx)
     except Exception:  # pragma: no cover - a reader bug must not break the flow
+        log.debug("authlens: error body not read", exc_info=True)
         return None
     if found is None:
         return None
@@ -700,34 +526,31 @@ def read_error(ctx) -> VendorError | None:
 
 
 def _read(ctx) -> VendorError | None:
-    diag = _sharepoint_diagnostics(ctx) if ctx.status in REFUSALS else None
-    if diag is not None and diag.known:
-        return diag
     text = _decode(ctx.response.body)
-    if text is None:
-        return diag
-    data = _load_json(text)
-    if data is None:
-        data = _load_form(text)
-    if data is not None:
-        readers = READERS
-        if ctx.status < 400:  # Slack's ok:false, or a token endpoint's error on a POST
-            readers = (_slack, _oauth) if ctx.request.method.upper() == "POST" else (_slack,)
-        for reader in readers:
+    data = None
+    if text is not None:
+        data = _load_json(text)
+        if data is None:
+            data = _load_form(text)
+    status = ctx.status
+    if data is not None and (status >= 400 or ctx.request.method.upper() == "POST"):
+        found = _oauth(ctx, data, text)  # a token endpoint's error, on a POST's 200 too
+        if found is not None:
+            return found
+    found = _vendor(ctx, data)
+    if found is not None:
+        return found
+    if data is not None and status >= 400:
+        for reader in (_problem, _bare_message):
             found = reader(ctx, data, text)
             if found is not None:
                 return found
-    if ctx.status in REFUSALS:
+    if status in REFUSALS and text:
         aad = _aadsts(text)
         if aad is not None:
             number, (verdict, explanation) = aad
             return VendorError("Microsoft Entra ID", f"AADSTS{number}", "", verdict, explanation)
-        if data is None:
-            github = _github(ctx, {"message": ""}, text) if ctx.response.header(
-                "x-github-sso") else None
-            if github is not None:
-                return github
-    return diag
+    return None
 
 
 # ---- findings --------------------------------------------------------------------------------
@@ -766,13 +589,20 @@ def check_error_body(ctx) -> Iterator[Finding]:
         if message:
             text += f" ({message})"
     if error.explanation:
-        text += f" — {error.explanation}"
+        text += f" — {error.explanation.rstrip('.')}"
+    details = [(k, _scrub(ctx, v)) for k, v in error.evidence if isinstance(v, str)]
+    if details:
+        text += " (" + ", ".join(f"{k} {v!r}" for k, v in details) + ")"
+    if error.finding == "route-not-found":
+        text += ("; a credential was sent, so the route itself does not exist" if
+                 _sent_credential(ctx) else "")
     text += "."
     evidence = [("vendor", error.vendor), ("code", error.code)]
     if message:
         evidence.append(("message", message))
-    evidence.extend(error.evidence)
-    override = verdict if verdict != catalog.get(error.finding).verdict else None
+    evidence.extend(details)
+    entry = catalog.get(error.finding)
+    override = verdict if verdict != entry.verdict and entry.severity == "error" else None
     if error.finding.startswith("challenge-"):  # the challenge check says it too: once per flow
         evidence.append(STATEMENT)
     yield Finding(error.finding, text, tuple(evidence), override)

@@ -119,9 +119,9 @@ FORM_CREDENTIALS = CREDENTIAL_PARAMS | FORM_ONLY_CREDENTIALS
 SECRET_NAME = re.compile(
     r"token|secret|passw|pwd|api[-_]?key|apikey|^key$|^code$|code_verifier|assertion|signature"
     r"|^sig$|session|^auth$|credential|^x-auth|^samlresponse$|^jwt$|hapikey|subscription.key"
-    r"|^pin$|passcode|^otp$", re.I)
+    r"|^pin$|passcode|^otp$|^authorization_request$", re.I)
 """Query, fragment, form, multipart field names whose value is secret, credential or not (a
-sign-in redirect's one-time ``code`` too)."""
+sign-in redirect's one-time ``code`` too; GitHub's SSO ``authorization_request``)."""
 SECRET_HEADER = re.compile(r"^(authorization|proxy-authorization)$|token|secret|api[-_]?key"
                            r"|-key$|^key$|session|signature|credential|password|^x-auth", re.I)
 NOT_SECRET_HEADER = re.compile(r"authenticate$|^authentication-info$", re.I)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from . import bodies, scopes
+from . import scopes
 from .model import STATEMENT, Finding, on_failure
 
 # (pattern on the lower-cased statement, finding id), first match wins: the more specific
@@ -123,10 +123,7 @@ def check_server_statement(ctx) -> Iterator[Finding]:
 
 
 def _from_code(ctx, error) -> Finding | None:
-    finding_id = bodies.specific_finding(error)
-    sso = ctx.response.header("x-github-sso") if ctx.response is not None else None
-    if sso and sso.lower().startswith("required"):
-        finding_id = "sso-not-authorized"
+    finding_id = error.named or None
     if error.code == "UnauthorizedException":
         token = _jwt(ctx)
         if token is not None and token.claims.get("token_use") == "access":
@@ -145,8 +142,14 @@ def _from_code(ctx, error) -> Finding | None:
                        "'Authorization: Bearer'.",
                        (("vendor", "Slack"), ("code", "invalid_auth"), ("sent_in", "query")))
     said = error.message or error.code
-    text = f"{error.vendor} says {error.code}" + (
-        f": {_quote(said)!r}" if said and said != error.code else "")
+    if error.where.startswith("header ") and error.explanation:  # the header's code and its params
+        text = f"{error.vendor} says {error.code} ({error.where}): {error.explanation.rstrip('.')}"
+        url = dict(error.evidence).get("url")
+        if url:  # redacted when read (bodies.read_spec)
+            text += f"; see {url}"
+    else:
+        text = f"{error.vendor} says {error.code}" + (
+            f": {_quote(said)!r}" if said and said != error.code else "")
     return _confirmed(ctx, finding_id, text, (("vendor", error.vendor), ("code", error.code)))
 
 

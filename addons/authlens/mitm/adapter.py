@@ -15,7 +15,7 @@ from mitmproxy.net import encoding
 from mitmproxy.net.http import url as mitm_url
 
 from .. import credentials
-from ..bodies import may_be_error
+from ..bodies import PRESET_ERRORS, may_be_error
 from ..caching import Memo
 from ..credentials import HEADER_KINDS
 from ..model import Exchange, HeaderFields, RequestView, ResponseView, header_value, header_values
@@ -140,9 +140,12 @@ QUIET_METHODS = frozenset({b"GET", b"HEAD", b"PUT", b"PATCH", b"DELETE"})
 """Methods whose body authlens never reads (no token endpoint, no form credentials, no CORS
 preflight)."""
 _LOUD_HEADERS = frozenset({b"www-authenticate", b"proxy-authenticate", b"set-cookie",
-                           b"content-encoding"})
+                           b"content-encoding"}
+                          | {name.encode() for name in PRESET_ERRORS.headers})
 """A response with one of these is analysed in full (a challenge, a cookie the jar keeps, a body
-that must be decoded to be read)."""
+that must be decoded to be read, an error code the presets read in a header on any host, such as
+GitHub's ``X-GitHub-SSO: required`` on a 200). Reading the presets here, once at import, also
+spares the first flow their loading."""
 QUIET_KEY_CHARS = 8 * 1024
 _RAW_HEADER_KINDS = Memo(lambda name: HEADER_KINDS[name.decode("utf-8", "surrogateescape")],
                          2048, 256)

@@ -13,11 +13,11 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl
 
 from .. import scopes
-from ..bodies import VendorError
-from ..model import STATEMENT, VERDICT_UNKNOWN, Finding, Verdict, on_failure
+from ..bodies import VendorError, read_spec
+from ..model import STATEMENT, Finding, on_failure
 from ..secrecy import redact
 from .jwks import signature_problem
-from .rule import CredentialSpec, ErrorCode, Rule, matches_any
+from .rule import CredentialSpec, Rule, matches_any
 
 # Where credentials commonly end up when they are not where the API wants them.
 KEY_HEADERS = ("authorization", "x-api-key", "api-key", "apikey", "x-apikey", "x-auth-token",
@@ -25,9 +25,6 @@ KEY_HEADERS = ("authorization", "x-api-key", "api-key", "apikey", "x-apikey", "x
                "x-goog-api-key", "token")
 KEY_PARAMS = ("key", "api_key", "apikey", "api-key", "token", "access_token", "subscription-key",
               "code", "auth")
-_VERDICTS = {"authentication": Verdict.AUTHENTICATION, "authorization": Verdict.AUTHORIZATION,
-             "other": VERDICT_UNKNOWN}
-"""A rule's verdict word -> the one Verdict enum (rules say `other` for neither)."""
 
 
 # ---- reading the request and the response ---------------------------------------------------
@@ -91,17 +88,6 @@ def may_hold(body: bytes, spec) -> bool:
     return test is None or test.search(body) is not None
 
 
-def _field(data, dotted: str):
-    for part in dotted.split("."):
-        if isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        elif isinstance(data, dict) and part in data:
-            data = data[part]
-        else:
-            return None
-    return data
-
-
 def vendor_error(ctx) -> VendorError | None:
     """The API's own error report, read as its rule says (the first known code wins)."""
     rule, response = ctx.rule, ctx.response
@@ -113,31 +99,7 @@ def vendor_error(ctx) -> VendorError | None:
     body = _json(response.body) if may_hold(response.body, spec) else None
     if body is None and not spec.code_headers:
         return None
-    found: list[VendorError] = []
-    for name in spec.code_headers:
-        value = response.header(name)
-        if value:
-            code = value.split(";", 1)[0].split(":", 1)[0].strip()
-            found.append(_error(rule, code, value, spec.codes.get(code), f"header {name}"))
-    message = _field(body, spec.message_field) if spec.message_field else None
-    for name in spec.code_fields:
-        value = _field(body, name)
-        if isinstance(value, (str, int)) and not isinstance(value, bool):
-            code = str(value)
-            found.append(_error(rule, code, str(message or ""), spec.codes.get(code),
-                                f"body {name}"))
-    failed_ok = spec.ok_field and _field(body, spec.ok_field) is False
-    if not found and failed_ok:
-        found.append(_error(rule, "", "", None, f"body {spec.ok_field}"))
-    return next((f for f in found if f.known), found[0] if found else None)
-
-
-def _error(rule: Rule, code: str, message: str, known: ErrorCode | None,
-           where: str) -> VendorError:
-    if known is None:
-        return VendorError(rule.name, code, message, where=where, finding="vendor-error")
-    return VendorError(rule.name, code, message, _VERDICTS[known.verdict], known.meaning,
-                       known.finding or "vendor-error", where=where, rule_code=known)
+    return read_spec(rule, response, body, reveal=ctx.settings.reveal)
 
 
 def failed(ctx) -> bool:

@@ -260,8 +260,11 @@ def _rule(data: dict, origin: str, path: str, line: int) -> Rule:
             tuple(errors.get("statuses", ())), errors.get("ok_field", ""),
             _strs(errors, "code_fields"), errors.get("message_field", ""),
             _strs(errors, "code_headers"),
-            {str(code): ErrorCode(c["meaning"], c["verdict"], c.get("fix", ""), c.get("finding", ""))
+            {str(code): ErrorCode(c["meaning"], c["verdict"], c.get("fix", ""), c.get("finding", ""),
+                                  tuple(m.lower() for m in c.get("messages", ())))
              for code, c in errors.get("codes", {}).items()},
+            errors.get("anywhere", False), _strs(errors, "detail_fields"),
+            _strs(errors, "detail_headers"),
         ) if errors is not None else None,
         origin=origin, source=path, line=line,
     )

@@ -59,6 +59,9 @@ class ErrorCode:
     fix: str = ""
     finding: str = ""
     """The catalog id the code names; empty: ``vendor-error``."""
+    messages: tuple[str, ...] = ()
+    """Lower-case phrases: a message holding one names this code (APIs whose errors carry only
+    a message, such as GitHub's)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,17 @@ class ErrorSpec:
     code_headers: tuple[str, ...] = ()
     codes: dict = field(default_factory=dict)
     """code (str) -> ErrorCode"""
+    anywhere: bool = False
+    """The body readers name this API's known codes on any host (its codes are distinctive)."""
+    detail_fields: tuple[str, ...] = ()
+    detail_headers: tuple[str, ...] = ()
+    """Body fields and headers shown beside the code (Slack's ``needed`` scope)."""
+
+    @once
+    def phrases(self) -> tuple[tuple[str, str], ...]:
+        """(phrase, code) of every code's ``messages``, in the order the codes are written."""
+        return tuple((phrase, code) for code, known in self.codes.items()
+                     for phrase in known.messages)
 
     @once
     def body_test(self) -> re.Pattern | None:
@@ -82,7 +96,7 @@ class ErrorSpec:
             if top:
                 if not top.isascii() or top.isdigit():
                     return None
-                needles.append(re.escape(b'"%s"' % top.encode()))
+                needles.append(re.escape(b'"%s' % top.encode()) + rb'[".]')  # or "odata.error"
         return re.compile(b"|".join(needles))
 
 

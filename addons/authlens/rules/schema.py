@@ -132,6 +132,8 @@ CODE = (
     Key("fix", STRING, "Where the fix lives.", check=_not_empty),
     Key("finding", STRING, "The catalog id this code names (e.g. token-expired, "
         "permission-missing); without one it is reported as vendor-error.", check=_catalog_id),
+    Key("messages", STRINGS, "Phrases (any case) that name this code when a message holds one, "
+        "for errors that carry no code of their own.", ["token has expired"], check=_not_empty),
 )
 
 ERRORS = Key(
@@ -152,10 +154,18 @@ ERRORS = Key(
         Key("ok_field", STRING, "Body field that is false when the call failed (Slack: `ok`).",
             check=_not_empty),
         Key("code_fields", STRINGS, "Body fields holding the error code, dotted (`error.code`, "
-            "`errors.0.reason`); the first known code wins.", check=_not_empty),
+            "`errors.0.reason`, `errors.*.reason` for any item); the first known code wins.",
+            check=_not_empty),
         Key("message_field", STRING, "Body field holding the error message.", check=_not_empty),
         Key("code_headers", STRINGS, "Response headers holding an error code (the part before "
             "';' or ':').", check=_not_empty),
+        Key("anywhere", BOOLEAN, "For presets: true lets the body readers name this API's "
+            "known codes on any host, not only on its own (codes distinctive enough to tell the "
+            "API). A user rule reads errors on its own hosts only.", False),
+        Key("detail_fields", STRINGS, "Body fields shown beside the code (Slack's `needed`).",
+            ["needed"], check=_not_empty),
+        Key("detail_headers", STRINGS, "Response headers shown beside the code.",
+            ["x-accepted-github-permissions"], check=_not_empty),
         Key("codes", TABLE_MAP, "Error code -> what it means.", keys=CODE),
     ))
 
