@@ -48,6 +48,7 @@ SERVER_SIDE_REFUSALS = frozenset({
     "oauth-invalid-grant", "oauth-invalid-client", "oauth-unauthorized-client",
     "oauth-invalid-scope", "oauth-invalid-request", "oauth-invalid-target", "vendor-error",
     "cookie-session-missing", "cookie-session-expired", "cookie-not-sent",
+    "client-certificate-missing",
 })
 
 # ---- which finding is the cause: one explicit order -------------------------------------------
@@ -56,12 +57,13 @@ DEFECT, STATEMENT, CROSS_FLOW, GENERIC = "defect", "statement", "cross-flow", "g
 
 PRECEDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (
     # 1. A definite defect of the request that explains the refusal: whatever the server says,
-    #    this request could not have worked. The route comes first (nothing else matters on a
-    #    path that does not exist), then the defects that make the credential unreadable, then
+    #    this request could not have worked. A TLS client certificate the server asked for and
+    #    did not get comes first (below HTTP), then the route (nothing else matters on a path
+    #    that does not exist), then the defects that make the credential unreadable, then
     #    a credential in the wrong place or absent (a cross-flow finding that says *why* it is
     #    absent, such as a redirect that dropped it, outranks the bare absence).
-    (DEFECT, ("route-not-found", "cors-preflight-auth", "credential-placeholder",
-              "credential-empty", "scheme-duplicated", "credential-quoted",
+    (DEFECT, ("client-certificate-missing", "route-not-found", "cors-preflight-auth",
+              "credential-placeholder", "credential-empty", "scheme-duplicated", "credential-quoted",
               "credential-whitespace", "basic-malformed", "challenge-charset-mismatch",
               "scheme-missing", "credential-malformed", "dpop-proof-mismatch",
               "header-misspelled", "header-duplicated", "apikey-wrong-place",
@@ -269,9 +271,10 @@ QUIET_SIDES = 1024
 
 
 def default_checks() -> tuple[Check, ...]:
+    from . import mtls
     from .oauth import discovery
     return (*credential_checks.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS,
-            *rule_checks.CHECKS, *discovery.CHECKS, *statements.CHECKS)
+            *rule_checks.CHECKS, *discovery.CHECKS, *mtls.CHECKS, *statements.CHECKS)
 
 
 def default_trackers() -> list:

@@ -653,6 +653,21 @@ _ENTRIES = [
         "Client: read `DPoP-Nonce` from each use_dpop_nonce answer (and from successful ones: "
         "servers rotate it) and put it in the `nonce` claim of the next proof.",
         "RFC 9449 §8, §9", AUTHN, "credential"),
+    # ---- the connection below HTTP: mutual TLS (authlens.mtls) ------------------------------
+    Entry(
+        id="client-certificate-missing", severity="error",
+        title="TLS client certificate missing or refused",
+        explanation="The server asked for a client certificate in the TLS handshake (mutual "
+        "TLS) and got none, or refused the one it got: it ended the handshake (TLS 1.3 alert "
+        "`certificate_required`, a `handshake failure` after its CertificateRequest), closed "
+        "the connection, or refused the call (nginx: 400 `No required SSL certificate was "
+        "sent`). Behind mitmproxy the client's own certificate never reaches the server: "
+        "mitmproxy ends the client's TLS and opens its own, and sends a certificate only when "
+        "given one.",
+        fix="Client: give mitmproxy the certificate and its key (`--set client_certs=FILE.pem`, "
+        "or a folder with a `<host>.pem` per server; mitmproxy's `client_certs` option); "
+        "server: accept the CA that issued it.",
+        cite="RFC 8446 §4.3.2, §4.4.2, §6.2; RFC 8705 §2", verdict=AUTHN, group="credential"),
 ]
 
 CATALOG: dict[str, Entry] = {entry.id: entry for entry in _ENTRIES}
