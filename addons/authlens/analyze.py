@@ -48,7 +48,7 @@ SERVER_SIDE_REFUSALS = frozenset({
     "oauth-invalid-grant", "oauth-invalid-client", "oauth-unauthorized-client",
     "oauth-invalid-scope", "oauth-invalid-request", "oauth-invalid-target", "vendor-error",
     "cookie-session-missing", "cookie-session-expired", "cookie-not-sent",
-    "client-certificate-missing",
+    "client-certificate-missing", "oauth-metadata-mismatch",
 })
 
 # ---- which finding is the cause: one explicit order -------------------------------------------
@@ -72,15 +72,16 @@ PRECEDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (
     # 2. The server's specific statement, mapped to a finding and confirmed by the token, and
     #    the token's own facts. token-stale explains an expiry (the newer token existed), so it
     #    comes before it, as clock-skew (whose clock fails the token) and refresh-token-reused
-    #    (why the grant is invalid) come before what they explain; the token's identity (key,
+    #    (why the grant is invalid) and oauth-metadata-mismatch (what the authorization
+    #    server's metadata said to do) come before what they explain; the token's identity (key,
     #    signature, audience, issuer) before its times;
     #    authentication before authorization within what the server named.
     (STATEMENT, ("token-stale", "token-kid-unknown", "token-signature-invalid",
                  "token-audience-mismatch", "token-issuer-mismatch", "token-unsigned",
                  "token-malformed", "token-wrong-type", "clock-skew", "token-expired",
-                 "token-not-yet-valid", "token-revoked", "credential-invalid",
-                 "refresh-token-reused", "oauth-client-mismatch", "oauth-invalid-client",
-                 "oauth-invalid-grant", "oauth-unauthorized-client", "oauth-invalid-scope",
+                 "token-not-yet-valid", "token-revoked", "oauth-metadata-mismatch",
+                 "credential-invalid", "refresh-token-reused", "oauth-client-mismatch",
+                 "oauth-invalid-client", "oauth-invalid-grant", "oauth-unauthorized-client", "oauth-invalid-scope",
                  "oauth-invalid-target", "oauth-invalid-request", "challenge-claims-required",
                  "challenge-step-up-required", "challenge-invalid-dpop-proof", "dpop-nonce-loop",
                  "challenge-dpop-nonce", "sso-not-authorized", "token-scope-missing",

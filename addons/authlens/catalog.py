@@ -593,6 +593,22 @@ _ENTRIES = [
         "slash, the same on both).",
         "RFC 8414 §3.3; RFC 9728 §2; RFC 9207", None, "note"),
     Entry(
+        id="oauth-metadata-mismatch", severity="error",
+        title="Request does not follow the authorization server's metadata",
+        explanation="The authorization server's metadata (RFC 8414 / OpenID Connect discovery) "
+        "passed through the proxy earlier, and this refused token or authorization request "
+        "does not follow it: sent to another URL than its `token_endpoint` (a guessed `/token` "
+        "where it says `/oauth2/token`), with a `grant_type` not in `grant_types_supported`, a "
+        "client authentication not in `token_endpoint_auth_methods_supported` (the secret in "
+        "the form where only Basic is taken), or a PKCE method not in "
+        "`code_challenge_methods_supported` (`plain` where only `S256` is). The message names "
+        "which.",
+        fix="Client: take the endpoints and methods from the metadata instead of building or "
+        "assuming them: the `token_endpoint` URL, a listed grant, a listed client "
+        "authentication method, `code_challenge_method=S256`.",
+        cite="RFC 8414 §2, §3; RFC 6749 §2.3, §5.2; RFC 7636 §4.2, §4.3",
+        verdict=AUTHN, group="format"),
+    Entry(
         "oauth-resource-missing", "warning", "Sign-in request without the resource indicator",
         "An authorization or token request to the authorization server an MCP server named has "
         "no RFC 8707 `resource` parameter, which the MCP specification requires. The token is "
