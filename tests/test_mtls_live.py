@@ -1,5 +1,6 @@
 """Mutual TLS through a real mitmdump: a Debian nginx with ``ssl_verify_client on`` (it completes
-the handshake, names its CA in the CertificateRequest and answers 400 without a certificate) and a
+the handshake, names its CA in the CertificateRequest and answers 400 without a certificate, or 403
+when the certificate is optional and the application refuses) and a
 Python ``ssl`` server with ``CERT_REQUIRED`` over TLS 1.3 (it ends the connection with the
 ``certificate_required`` alert after the handshake, naming no CA), called by curl and httpx. Without
 ``client_certs`` the cause is ``client-certificate-missing``; with it both calls succeed and say
@@ -72,10 +73,12 @@ def make_certs(folder) -> dict[str, str]:
 
 
 class Nginx:
-    """The Debian nginx on 127.0.0.1:``port``, requiring a client certificate from ``ca``."""
+    """The Debian nginx on 127.0.0.1:``port``, requiring a client certificate from ``ca``
+    (``ssl_verify_client on``), and on ``optional_port`` asking for one and answering 403
+    without it (``optional``: the application decides)."""
 
     def __init__(self, folder, certs: dict[str, str]):
-        self.port = free_port()
+        self.port, self.optional_port = free_port(), free_port()
         folder.mkdir()
         conf = folder / "nginx.conf"
         temp = folder / "temp"
@@ -95,6 +98,17 @@ http {{
     ssl_client_certificate {certs['ca']};
     ssl_verify_client on;
     location / {{ return 200 "hello $ssl_client_s_dn\\n"; }}
+  }}
+  server {{
+    listen 127.0.0.1:{self.optional_port} ssl;
+    ssl_certificate {certs['server_cert']};
+    ssl_certificate_key {certs['server_key']};
+    ssl_client_certificate {certs['ca']};
+    ssl_verify_client optional;
+    location / {{
+      if ($ssl_client_verify != SUCCESS) {{ return 403 "certificate required\\n"; }}
+      return 200 "hello $ssl_client_s_dn\\n";
+    }}
   }}
 }}
 """)
@@ -168,7 +182,7 @@ def servers(tmp_path):
 def _calls(proxy: Mitmdump, nginx: Nginx, strict: StrictTls13) -> list[tuple[str, int]]:
     """curl and httpx to both servers through ``proxy``: (who, HTTP status, 0 for none)."""
     outcomes = []
-    for port in (nginx.port, strict.port):
+    for port in (nginx.port, strict.port, nginx.optional_port):
         url = f"https://127.0.0.1:{port}/orders"
         done = curl(proxy.proxy_url, url, "--cacert", str(proxy.ca_cert), "-o", "/dev/null",
                     "-w", "%{http_code}")
@@ -189,13 +203,14 @@ def test_missing_client_certificate_named_and_fixed_by_client_certs(servers, tmp
 
     with Mitmdump(tmp_path, options=trust) as proxy:
         outcomes = _calls(proxy, nginx, strict)
-    assert outcomes == [("curl", 400), ("httpx", 400), ("curl", 502), ("httpx", 502)]
+    assert outcomes == [("curl", 400), ("httpx", 400), ("curl", 502), ("httpx", 502),
+                        ("curl", 403), ("httpx", 403)]
     output = proxy.output()
     assert "internal error" not in output
     flows = proxy.read_flows()
     by_port = {port: [f for f in flows if f.request.port == port]
-               for port in (nginx.port, strict.port)}
-    assert len(by_port[nginx.port]) == 2 and len(by_port[strict.port]) == 2
+               for port in (nginx.port, strict.port, nginx.optional_port)}
+    assert [len(found) for found in by_port.values()] == [2, 2, 2]
     for flow in by_port[nginx.port]:  # handshake done, CA named, nginx's own 400
         meta = _meta(flow)
         assert (meta.get("verdict"), meta.get("cause")) == ("authentication",
@@ -208,6 +223,11 @@ def test_missing_client_certificate_named_and_fixed_by_client_certs(servers, tmp
         assert (meta.get("verdict"), meta.get("cause")) == ("authentication",
                                                              "client-certificate-missing")
         assert "certificate_required" in flow.comment
+    for flow in by_port[nginx.optional_port]:  # asked (CA named), none sent, then a 403
+        meta = _meta(flow)
+        assert (meta.get("verdict"), meta.get("cause")) == ("authentication",
+                                                             "client-certificate-missing")
+        assert "refused the call (403)" in flow.comment
     assert "client-certificate-missing" in output  # the terminal block
 
     # read back offline, the facts the TLS hooks saw come from the .flow file
@@ -219,11 +239,11 @@ def test_missing_client_certificate_named_and_fixed_by_client_certs(servers, tmp
     from authlens.capture import flowfile
     analyzer = Analyzer(trackers=default_trackers())
     assert [analyzer.analyze(e).cause for e in flowfile.exchanges(str(proxy.flow_file))] == [
-        "client-certificate-missing"] * 4
+        "client-certificate-missing"] * 6
 
     with Mitmdump(tmp_path, options={**trust, "client_certs": certs["client"]}) as proxy:
         outcomes = _calls(proxy, nginx, strict)
-    assert outcomes == [("curl", 200), ("httpx", 200), ("curl", 200), ("httpx", 200)]
+    assert outcomes == [("curl", 200), ("httpx", 200)] * 3
     flows = proxy.read_flows()
     assert b"CN=client-1" in flows[0].response.content
     for flow in flows:
