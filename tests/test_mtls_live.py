@@ -1,10 +1,10 @@
 """Mutual TLS through a real mitmdump: a Debian nginx with ``ssl_verify_client on`` (it completes
-the handshake, names its CA in the CertificateRequest and answers 400 without a certificate, or 403
-when the certificate is optional and the application refuses) and a
-Python ``ssl`` server with ``CERT_REQUIRED`` over TLS 1.3 (it ends the connection with the
-``certificate_required`` alert after the handshake, naming no CA), called by curl and httpx. Without
-``client_certs`` the cause is ``client-certificate-missing``; with it both calls succeed and say
-nothing. The certificates are made here with ``cryptography``."""
+the handshake, names its CA in the CertificateRequest and answers 400 without a certificate) and
+``optional`` (403 from the application without one), and a Python ``ssl`` server with
+``CERT_REQUIRED`` over TLS 1.3 (it ends the connection with the ``certificate_required`` alert
+after the handshake, naming no CA), called by curl and httpx. Without ``client_certs`` the cause is
+``client-certificate-missing``; with it every call succeeds and says nothing. The certificates are
+made here with ``cryptography``."""
 
 from __future__ import annotations
 
