@@ -116,6 +116,10 @@ def main() -> None:
         added = sorted(a.p99_ms - b.p99_ms for a, b in pairs)
         print(f"(b) live, {refused:.0%} refused, throughput with / without: {rps} "
               f"(goal >= {goal})")
+        if all(a.proxy_us and b.proxy_us for a, b in pairs):  # /proc: Linux only
+            cpu = ratios([(b.proxy_us, a.proxy_us) for a, b in pairs])
+            print(f"    proxy CPU per request, bare / with authlens: {cpu} (what the proxy's own "
+                  f"process pays; it equals the throughput ratio while the proxy has a core)")
         print(f"(c) live, {refused:.0%} refused, p99 added: median {statistics.median(added):+.2f}"
               f" ms ({added[0]:+.2f} to {added[-1]:+.2f}); bare p99 "
               f"{statistics.median(b.p99_ms for _, b in pairs):.2f} ms")

@@ -12,7 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from authlens import catalog, credential_checks, credentials, secrecy
+from authlens import (
+    authorization,
+    catalog,
+    credential_checks,
+    credential_lint,
+    secrecy,
+)
 from authlens.analyze import Analyzer, Context, Settings
 from authlens.credential_checks import CHECKS, unexpected_scheme
 from authlens.credentials import Credential, extract_credentials, split_scheme
@@ -312,7 +318,7 @@ def test_whitespace_in_api_key_and_query():
 
 def test_whitespace_count_is_capped_and_reported():
     found = only("credential-whitespace", [("Authorization", "Bearer a" + "\u200b" * 50 + "b")])
-    assert len(found) <= credentials.MAX_REPORTS
+    assert len(found) <= credential_lint.MAX_REPORTS
     assert "50 such characters" in found[0].message
 
 
@@ -443,9 +449,7 @@ def test_scheme_unexpected_with_real_parser_when_present():
     exch = exchange([("Authorization", f"Bearer {JWT}")], status=401,
                     resp_headers=[("WWW-Authenticate", 'Basic realm="api"')])
     d = Analyzer(checks=CHECKS).analyze(exch)
-    if not d.challenges:
-        pytest.skip("challenge.py parser not merged yet")
-    assert "scheme-unexpected" in [f.id for f in d.findings]
+    assert d.challenges and "scheme-unexpected" in [f.id for f in d.findings]
 
 
 # --- credential-malformed ------------------------------------------------------------------------
@@ -767,7 +771,7 @@ def test_never_raises(headers, query, status):
 @given(value=VALUES)
 def test_split_scheme_value_is_clean(value):
     scheme, cred = split_scheme(value)
-    assert cred == cred.strip(credentials._JUNK)
+    assert cred == cred.strip(authorization.JUNK)
     assert not any(ch in cred for ch in "\u200b\u200c\u200d\u2060\ufeff")
     if scheme is not None:
         assert scheme and " " not in scheme
@@ -804,7 +808,7 @@ def test_bounded_on_one_megabyte(value):
     for f in findings:
         per_id[f.id] = per_id.get(f.id, 0) + 1
         assert len(f.message) < 2000
-    assert all(n <= 4 * credentials.MAX_REPORTS + 2 for n in per_id.values()), per_id
+    assert all(n <= 4 * credential_lint.MAX_REPORTS + 2 for n in per_id.values()), per_id
 
 
 def test_clean_bearer_is_fast():
@@ -819,3 +823,14 @@ def test_clean_bearer_is_fast():
                 pass
     per_call = (time.perf_counter() - start) / n
     assert per_call < 200e-6, f"{per_call * 1e6:.1f} µs"  # ~10 µs here; generous for slow CI
+
+
+def test_the_shared_parse_of_an_authorization_value_is_frozen():
+    """One parse per distinct value is shared by extraction and the lint across flows: no
+    reader can change what the next flow sees."""
+    import dataclasses
+    parsed = authorization.parse('"Bearer  Bearer abc"')
+    assert parsed is authorization.parse('"Bearer  Bearer abc"')
+    assert parsed.duplicates == ("Bearer",) and parsed.quotes and isinstance(parsed.quotes, tuple)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parsed.value = "changed"  # type: ignore[misc]

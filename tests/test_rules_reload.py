@@ -88,3 +88,19 @@ def test_rules_reload_in_a_running_mitmdump(tmp_path):
         proxy.terminate()
         proxy.wait(20)
         upstream.shutdown()
+
+
+@pytest.mark.skipif(not MITMDUMP.exists(), reason="mitmdump not installed beside this python")
+def test_a_broken_rule_file_at_start_up_does_not_stop_a_replay(tmp_path):
+    """On ``-nr`` mitmdump exits 1 on an error logged during start-up: a bad rule file is a
+    warning naming file:line, the replay still runs and is diagnosed."""
+    rules = tmp_path / "bad.toml"
+    rules.write_text(RULE.format(place='header = "X-API-Key"') + "oops = [\n")
+    done = subprocess.run(
+        [str(MITMDUMP), "-nr", str(ROOT / "captures" / "expired_token.flow"), "-s",
+         str(ROOT / "addon.py"), "--set", f"confdir={tmp_path}", "--set", f"authlens_rules={rules}",
+         "--set", "authlens_output=json"],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{rules}:6: not valid TOML" in done.stdout + done.stderr
+    assert '"cause": "token-expired"' in done.stdout

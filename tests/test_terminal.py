@@ -84,3 +84,16 @@ def test_control_characters_from_the_wire_are_shown_never_sent_to_the_terminal()
 def test_ascii_wrapping_breaks_where_cell_counting_does(words, width):
     text = "".join(word + " " * spaces for word, spaces in words)
     assert terminal._ascii_breaks(text, width) == terminal._cell_breaks(text, width)
+
+
+def test_rows_laid_out_once_are_the_same_at_every_width_and_colour():
+    """Rows are remembered across flows (``terminal._row``): a remembered row is reused only
+    for the same width and colour system, and reads as a fresh layout does."""
+    diagnosis = expired_refusal()
+    seen = {(w, c): terminal.render_block(diagnosis, w, c)
+            for w in (60, 100) for c in (None, "truecolor")}
+    terminal._row.clear()
+    for (width, colour), text in seen.items():
+        assert terminal.render_block(diagnosis, width, colour) == text
+        assert {cell_len(line) for line in ANSI.sub("", text).splitlines()} == {width}
+    assert len({text for text in seen.values()}) == 4

@@ -96,3 +96,16 @@ def test_token_shape_findings_on_a_refusal():
     jwe = "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d"
     d = diagnose(exchange(f"Bearer {jwe}", status=401))
     assert "token-encrypted" in ids(d) and d.cause != "token-encrypted"
+
+
+def test_a_jwe_header_is_read_with_or_without_padding_and_a_broken_one_is_malformed():
+    import base64
+    import json as _json
+    header = base64.urlsafe_b64encode(_json.dumps({"alg": "RSA-OAEP", "enc": "A128GCM",
+                                                   "kid": "k1"}).encode()).decode()
+    assert header.endswith("=")  # this header's base64url needs padding
+    for sent in (header, header.rstrip("=")):
+        token = decoded(f"{sent}.a.b.c.d")
+        assert token.kind == "jwe" and token.header["kid"] == "k1"
+    broken = decoded("eyJhbGciOi.a.b.c.d")
+    assert broken.kind == "malformed" and broken.problem.startswith("JWE header")

@@ -17,6 +17,7 @@ from . import (
     bodies,
     catalog,
     challenge,
+    challenge_checks,
     credential_checks,
     credentials,
     secrecy,
@@ -274,7 +275,7 @@ QUIET_SIDES = 1024
 def default_checks() -> tuple[Check, ...]:
     from . import mtls
     from .oauth import discovery
-    return (*credential_checks.CHECKS, *tokens.CHECKS, *challenge.CHECKS, *bodies.CHECKS,
+    return (*credential_checks.CHECKS, *tokens.CHECKS, *challenge_checks.CHECKS, *bodies.CHECKS,
             *rule_checks.CHECKS, *discovery.CHECKS, *mtls.CHECKS, *statements.CHECKS)
 
 

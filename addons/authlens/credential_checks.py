@@ -2,7 +2,7 @@
 one exchange (missing, empty, quoted, wrong or missing scheme, in the URL, over plain http,
 misspelled or doubled header).
 
-The lint itself happens once per credential value, in ``credentials``; most checks here only
+The lint itself happens once per credential value, in ``credential_lint``; most checks here only
 filter its issues. ``on_failure`` marks the checks that can only speak about a refused call.
 """
 
@@ -14,7 +14,8 @@ from collections.abc import Iterator, Sequence
 
 from .caching import Memo
 from .catalog import AUTHN, AUTHZ
-from .credentials import AMBIGUOUS_NAMES, MAX_FORM_BODY, MAX_REPORTS, Credential, misspelling
+from .credential_lint import AMBIGUOUS_NAMES, MAX_REPORTS
+from .credentials import MAX_FORM_BODY, Credential, misspelling
 from .model import Finding, on_failure, per_credentials
 from .secrecy import redact_inline
 

@@ -118,8 +118,9 @@ class RequestView(_HeaderLookup):
     def host(self) -> str:
         return self._split()
 
-    @property
+    @once
     def port(self) -> int | None:
+        """The port the request went to (the scheme's default when the URL names none)."""
         try:
             return self._parts.port or {"http": 80, "https": 443}.get(self.scheme)
         except ValueError:

@@ -364,7 +364,7 @@ class Redactor:
     characters around a credential stay, so the request-format findings survive."""
 
     def __init__(self, replace: Callable[[str], str] = placeholder):
-        from .credentials import KNOWN_SCHEMES  # credentials reads this module's tables
+        from .authorization import KNOWN_SCHEMES
         self.schemes = KNOWN_SCHEMES
         self.replace = replace
         self.known: dict[str, str] = {}

@@ -6,19 +6,20 @@ Decoded tokens are cached by value, since clients send the same token many times
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import jwt
-from jwt.utils import base64url_decode
 
+from .authorization import MAX_CACHED_VALUE
 from .caching import Memo, once
-from .credentials import AUTH_HEADERS, MAX_CACHED_VALUE, Credential
+from .credentials import Credential
 from .humanize import duration, epoch, relative, utc
 from .model import Finding, per_credentials
-from .secrecy import fingerprint, redact, redact_inline
+from .secrecy import AUTH_HEADERS, fingerprint, redact, redact_inline
 
 _JWS = re.compile(r"^[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]+={0,2}\.[A-Za-z0-9_-]*={0,2}$")
 _JWE_PARTS = 5
@@ -102,6 +103,11 @@ def decode_credentials(credentials: Iterable[Credential]) -> list[Token]:
     return tokens
 
 
+def _base64url(part: str) -> bytes:
+    """A JOSE part decoded (base64url, padding optional: RFC 7515 §2)."""
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
 def __decode_uncached(value: str) -> tuple[str, dict, dict, str]:
     if len(value) > _MAX_TOKEN:
         return ("malformed" if value.startswith("eyJ") else "opaque"), {}, {}, "too long to decode"
@@ -110,7 +116,7 @@ def __decode_uncached(value: str) -> tuple[str, dict, dict, str]:
     parts = value.count(".") + 1
     if parts == _JWE_PARTS:
         try:  # pyjwt reads JWS only; a JWE's protected header is plain base64url JSON
-            header = json.loads(base64url_decode(value.split(".", 1)[0]))
+            header = json.loads(_base64url(value.split(".", 1)[0]))
         except (ValueError, TypeError) as exc:
             return "malformed", {}, {}, f"JWE header: {exc}"
         return "jwe", header if isinstance(header, dict) else {}, {}, ""

@@ -157,8 +157,8 @@ class Rules:
         self.checked = time.monotonic()
         if self.store.reload():
             for error in self.store.errors:
-                log.error("authlens: rule file error: %s (keeping the last good rules of this file)",
-                          error)
+                log.warning("authlens: rule file error: %s (keeping the last good rules of "
+                            "this file)", error)  # a warning: on -nr an error stops mitmdump
             self.diagnose.use_rules(self.store.ruleset)
             log.info("authlens: %d rules in force", len(self.store.ruleset))
 

@@ -93,18 +93,31 @@ def render_block(diagnosis: dict, width: int = 100, color_system: str | None = N
     rows = _rows(diagnosis, capture)
     label_width = max((len(label) for label, _ in rows), default=0)
     value_width = max(width - 5 - label_width, 8)
-    side = _paint("│", border, system)
     out = [_top(diagnosis, label_width + value_width + 5, border, system)]
     for label, lines in rows:
         for spans in lines:
-            for piece in _wrap(spans, value_width):
-                used = sum(_cells(text) for text, _ in piece)
-                out.append(f"{side} {_paint(label.ljust(label_width), 'bold cyan', system)} "
-                           f"{''.join(_paint(text, style, system) for text, style in piece)}"
-                           f"{' ' * (value_width - used)} {side}")
-                label = ""
+            out.extend(_row[label, tuple(spans), label_width, value_width, border, system])
+            label = ""
     out.append(_paint(f"╰{'─' * (label_width + value_width + 3)}╯", border, system))
     return "\n".join(out) + "\n"
+
+
+def _render_row(label: str, spans: tuple[Span, ...], label_width: int, value_width: int,
+                border: str, system) -> tuple[str, ...]:
+    """The printed lines of one row's line of spans, wrapped to ``value_width``."""
+    side = _paint("│", border, system)
+    lines = []
+    for piece in _wrap(list(spans), value_width):
+        used = sum(_cells(text) for text, _ in piece)
+        lines.append(f"{side} {_paint(label.ljust(label_width), 'bold cyan', system)} "
+                     f"{''.join(_paint(text, style, system) for text, style in piece)}"
+                     f"{' ' * (value_width - used)} {side}")
+        label = ""
+    return tuple(lines)
+
+
+_row = Memo(_render_row, 1024, 1024)
+"""Rows repeat from flow to flow (the same fix, challenge, finding): each is laid out once."""
 
 
 Span = tuple[str, str]
@@ -267,4 +280,6 @@ _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def _visible(text: str) -> str:
+    if text.isprintable():  # no control character (the regex is then a waste)
+        return text
     return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
