@@ -325,6 +325,11 @@ def test_clock_skew_names_whose_clock():
     assert "clock-skew" not in [f.id for f in fine.findings]
     expired = call(mint(issued=NOW - 7200), NOW + 5)  # plainly expired by both clocks
     assert expired.cause == "token-expired"
+    server_behind = call(mint(issued=NOW + 6, nbf=int(NOW + 6)), NOW + 6 - 600)
+    assert server_behind.cause == "clock-skew"  # a fresh token, a server 10 min behind
+    assert "10 min behind the proxy's" in server_behind.cause_finding.message
+    assert "not yet valid" in server_behind.cause_finding.message
+    assert "The server's clock is off." in server_behind.cause_finding.message
 
 
 # ---- DPoP ----------------------------------------------------------------------------------

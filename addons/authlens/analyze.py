@@ -50,6 +50,7 @@ SERVER_SIDE_REFUSALS = frozenset({
     "oauth-invalid-grant", "oauth-invalid-client", "oauth-unauthorized-client",
     "oauth-invalid-scope", "oauth-invalid-request", "oauth-invalid-target", "vendor-error",
     "cookie-session-missing", "cookie-session-expired", "cookie-not-sent",
+    "client-certificate-missing", "oauth-metadata-mismatch",
 })
 
 # ---- which finding is the cause: one explicit order -------------------------------------------
@@ -58,12 +59,13 @@ DEFECT, STATEMENT, CROSS_FLOW, GENERIC = "defect", "statement", "cross-flow", "g
 
 PRECEDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (
     # 1. A definite defect of the request that explains the refusal: whatever the server says,
-    #    this request could not have worked. The route comes first (nothing else matters on a
-    #    path that does not exist), then the defects that make the credential unreadable, then
+    #    this request could not have worked. A TLS client certificate the server asked for and
+    #    did not get comes first (below HTTP), then the route (nothing else matters on a path
+    #    that does not exist), then the defects that make the credential unreadable, then
     #    a credential in the wrong place or absent (a cross-flow finding that says *why* it is
     #    absent, such as a redirect that dropped it, outranks the bare absence).
-    (DEFECT, ("route-not-found", "cors-preflight-auth", "credential-placeholder",
-              "credential-empty", "scheme-duplicated", "credential-quoted",
+    (DEFECT, ("client-certificate-missing", "route-not-found", "cors-preflight-auth",
+              "credential-placeholder", "credential-empty", "scheme-duplicated", "credential-quoted",
               "credential-whitespace", "basic-malformed", "challenge-charset-mismatch",
               "scheme-missing", "credential-malformed", "dpop-proof-mismatch",
               "header-misspelled", "header-duplicated", "apikey-wrong-place",
@@ -72,15 +74,16 @@ PRECEDENCE: tuple[tuple[str, tuple[str, ...]], ...] = (
     # 2. The server's specific statement, mapped to a finding and confirmed by the token, and
     #    the token's own facts. token-stale explains an expiry (the newer token existed), so it
     #    comes before it, as clock-skew (whose clock fails the token) and refresh-token-reused
-    #    (why the grant is invalid) come before what they explain; the token's identity (key,
+    #    (why the grant is invalid) and oauth-metadata-mismatch (what the authorization
+    #    server's metadata said to do) come before what they explain; the token's identity (key,
     #    signature, audience, issuer) before its times;
     #    authentication before authorization within what the server named.
     (STATEMENT, ("token-stale", "token-kid-unknown", "token-signature-invalid",
                  "token-audience-mismatch", "token-issuer-mismatch", "token-unsigned",
                  "token-malformed", "token-wrong-type", "clock-skew", "token-expired",
-                 "token-not-yet-valid", "token-revoked", "credential-invalid",
-                 "refresh-token-reused", "oauth-client-mismatch", "oauth-invalid-client",
-                 "oauth-invalid-grant", "oauth-unauthorized-client", "oauth-invalid-scope",
+                 "token-not-yet-valid", "token-revoked", "oauth-metadata-mismatch",
+                 "credential-invalid", "refresh-token-reused", "oauth-client-mismatch",
+                 "oauth-invalid-client", "oauth-invalid-grant", "oauth-unauthorized-client", "oauth-invalid-scope",
                  "oauth-invalid-target", "oauth-invalid-request", "challenge-claims-required",
                  "challenge-step-up-required", "challenge-invalid-dpop-proof", "dpop-nonce-loop",
                  "challenge-dpop-nonce", "sso-not-authorized", "token-scope-missing",
@@ -271,9 +274,10 @@ QUIET_SIDES = 1024
 
 
 def default_checks() -> tuple[Check, ...]:
+    from . import mtls
     from .oauth import discovery
     return (*credential_checks.CHECKS, *tokens.CHECKS, *challenge_checks.CHECKS, *bodies.CHECKS,
-            *rule_checks.CHECKS, *discovery.CHECKS, *statements.CHECKS)
+            *rule_checks.CHECKS, *discovery.CHECKS, *mtls.CHECKS, *statements.CHECKS)
 
 
 def default_trackers() -> list:

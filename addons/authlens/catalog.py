@@ -752,6 +752,22 @@ _ENTRIES = [
             "slash, the same on both)."),
         cite="RFC 8414 §3.3; RFC 9728 §2; RFC 9207", verdict=None, group="note"),
     Entry(
+        id="oauth-metadata-mismatch", severity="error",
+        title="Request does not follow the authorization server's metadata",
+        explanation="The authorization server's metadata (RFC 8414 / OpenID Connect discovery) "
+        "passed through the proxy earlier, and this refused token or authorization request "
+        "does not follow it: sent to another URL than its `token_endpoint` (a guessed `/token` "
+        "where it says `/oauth2/token`), with a `grant_type` not in `grant_types_supported`, a "
+        "client authentication not in `token_endpoint_auth_methods_supported` (the secret in "
+        "the form where only Basic is taken), or a PKCE method not in "
+        "`code_challenge_methods_supported` (`plain` where only `S256` is). The message names "
+        "which.",
+        fix="Client: take the endpoints and methods from the metadata instead of building or "
+        "assuming them: the `token_endpoint` URL, a listed grant, a listed client "
+        "authentication method, `code_challenge_method=S256`.",
+        cite="RFC 8414 §2, §3; RFC 6749 §2.3, §5.2; RFC 7636 §4.2, §4.3",
+        verdict=AUTHN, group="format"),
+    Entry(
         id="oauth-resource-missing", severity="warning",
         title="Sign-in request without the resource indicator",
         explanation=(
@@ -830,6 +846,21 @@ _ENTRIES = [
             "Client: read `DPoP-Nonce` from each use_dpop_nonce answer (and from successful ones: "
             "servers rotate it) and put it in the `nonce` claim of the next proof."),
         cite="RFC 9449 §8, §9", verdict=AUTHN, group="credential"),
+    # ---- the connection below HTTP: mutual TLS (authlens.mtls) ------------------------------
+    Entry(
+        id="client-certificate-missing", severity="error",
+        title="TLS client certificate missing or refused",
+        explanation="The server asked for a client certificate in the TLS handshake (mutual "
+        "TLS) and got none, or refused the one it got: it ended the handshake (TLS 1.3 alert "
+        "`certificate_required`, a `handshake failure` after its CertificateRequest), closed "
+        "the connection, or refused the call (nginx: 400 `No required SSL certificate was "
+        "sent`). Behind mitmproxy the client's own certificate never reaches the server: "
+        "mitmproxy ends the client's TLS and opens its own, and sends a certificate only when "
+        "given one.",
+        fix="Client: give mitmproxy the certificate and its key (`--set client_certs=FILE.pem`, "
+        "or a folder with a `<host>.pem` per server; mitmproxy's `client_certs` option); "
+        "server: accept the CA that issued it.",
+        cite="RFC 8446 §4.3.2, §4.4.2, §6.2; RFC 8705 §2", verdict=AUTHN, group="credential"),
 ]
 
 CATALOG: dict[str, Entry] = {entry.id: entry for entry in _ENTRIES}

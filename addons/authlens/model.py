@@ -150,6 +150,25 @@ class ResponseView(_HeaderLookup):
 
 
 @dataclass(frozen=True)
+class Connection:
+    """What the proxy saw of its connection to the server below HTTP: neutral facts from the
+    adapter (its words, not a diagnosis); ``authlens.mtls`` decides what they mean."""
+
+    error: str = ""
+    """Why the exchange has no response, in the proxy's words (``server closed connection``)."""
+    tls: bool = False
+    """TLS to the server was established."""
+    tls_error: str = ""
+    """The TLS handshake failure, or an alert the server sent after the handshake."""
+    cert_requested: bool = False
+    """The server asked for a client certificate (a CertificateRequest naming the CAs it takes)."""
+    cert_authorities: tuple[str, ...] = ()
+    """The CAs that CertificateRequest named."""
+    cert_sent: bool = False
+    """The proxy had a client certificate to send."""
+
+
+@dataclass(frozen=True)
 class Exchange:
     """One request and, when there was one, its response."""
 
@@ -158,6 +177,8 @@ class Exchange:
     id: str = ""
     client: str = ""
     """Who sent it (peer address or another stable client key), for cross-flow tracking."""
+    connection: Connection | None = None
+    """Facts about the connection to the server, when the proxy had any worth passing on."""
 
 
 def plain(value: Any) -> Any:

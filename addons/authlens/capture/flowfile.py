@@ -7,6 +7,7 @@ built by the same functions the live adapter uses, so both give equal ``Exchange
 
 from __future__ import annotations
 
+import dataclasses
 import mmap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from mitmproxy.io import compat
 from mitmproxy.version import FLOW_FORMAT_VERSION
 
-from ..mitm.adapter import exchange_from_record
+from ..mitm.adapter import TLS_KEY, connection_of, exchange_from_record
 from ..model import Exchange
 from . import tnet
 
@@ -22,7 +23,9 @@ _REQUEST = dict.fromkeys(("method", "scheme", "host", "port", "path", "http_vers
                           "content", "timestamp_start"))
 _RESPONSE = dict.fromkeys(("status_code", "reason", "headers", "content", "timestamp_start"))
 SELECT = {"version": None, "type": None, "id": None, "client_conn": {"peername": None},
-          "request": _REQUEST, "response": _RESPONSE}
+          "request": _REQUEST, "response": _RESPONSE, "error": {"msg": None},
+          "server_conn": {"tls_established": None, "error": None},
+          "metadata": {TLS_KEY: None}}
 
 
 @contextmanager
@@ -60,7 +63,12 @@ def exchange_from_state(state: dict) -> Exchange | None:
         response = (resp["status_code"], resp["reason"], resp["headers"], resp["content"],
                     resp["timestamp_start"])
     peer = (state.get("client_conn") or {}).get("peername")
-    return exchange_from_record((state["id"], peer, request, response))
+    exchange = exchange_from_record((state["id"], peer, request, response))
+    server = state.get("server_conn") or {}
+    connection = connection_of((state.get("error") or {}).get("msg") or "",
+                               bool(server.get("tls_established")), server.get("error") or "",
+                               (state.get("metadata") or {}).get(TLS_KEY))
+    return dataclasses.replace(exchange, connection=connection) if connection else exchange
 
 
 def exchanges(path: str, start: int = 0, end: int | None = None) -> Iterator[Exchange]:

@@ -7,6 +7,7 @@ and are shared by the live adapter (``exchange_from_flow``) and the capture read
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -18,7 +19,15 @@ from .. import credentials
 from ..bodies import PRESET_ERRORS, may_be_error
 from ..caching import Memo
 from ..credentials import HEADER_KINDS
-from ..model import Exchange, HeaderFields, RequestView, ResponseView, header_value, header_values
+from ..model import (
+    Connection,
+    Exchange,
+    HeaderFields,
+    RequestView,
+    ResponseView,
+    header_value,
+    header_values,
+)
 from ..oauth.grants import is_token_path
 
 # Response bodies are read only where an error can be in them, and only this much.
@@ -132,8 +141,33 @@ def exchange_from_record(record: tuple) -> Exchange:
     return Exchange(request, response, id=flow_id, client=client_key(peer))
 
 
+TLS_KEY = "authlens_tls"
+"""``flow.metadata`` key where ``mitm/tls.py`` keeps what the TLS hooks saw of the flow's server
+connection (a CertificateRequest, an alert after the handshake): ``-nr`` and ``authlens scan``
+read it back from the .flow file."""
+
+
+def connection_of(error: str, tls: bool, tls_error: str, seen) -> Connection | None:
+    """The connection facts of a flow: mitmproxy's error (``flow.error.msg``), the server
+    connection's TLS state and error, and what ``TLS_KEY`` holds; None when there are none."""
+    if not isinstance(seen, dict):
+        seen = {}
+    if not (error or tls_error or seen):
+        return None
+    authorities = seen.get("authorities")
+    return Connection(
+        error=error or "", tls=bool(tls), tls_error=tls_error or str(seen.get("alert") or ""),
+        cert_requested=bool(seen.get("requested")), cert_sent=bool(seen.get("sent")),
+        cert_authorities=tuple(str(a) for a in authorities)
+        if isinstance(authorities, list) else ())
+
+
 def exchange_from_flow(flow: http.HTTPFlow) -> Exchange:
-    return exchange_from_record(record_of(flow))
+    exchange = exchange_from_record(record_of(flow))
+    server = flow.server_conn
+    connection = connection_of(flow.error.msg if flow.error else "", server.tls_established,
+                               server.error or "", flow.metadata.get(TLS_KEY))
+    return dataclasses.replace(exchange, connection=connection) if connection else exchange
 
 
 QUIET_METHODS = frozenset({b"GET", b"HEAD", b"PUT", b"PATCH", b"DELETE"})

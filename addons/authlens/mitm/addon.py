@@ -39,6 +39,7 @@ from .commands import Commands
 from .har_command import HarCommand
 from .hooks import METADATA_KEY, diagnosis_of, guarded, never_raises
 from .retry import Retry
+from .tls import UpstreamTls
 from .ui import CommentColumn, ContentView
 
 log = logging.getLogger("authlens")
@@ -318,7 +319,8 @@ class AuthLens(Commands, Retry, HarCommand):
     but plain ones that this object calls.
     """
 
-    HOOKS = ("load", "configure", "running", "response", "error", "done")
+    HOOKS = ("load", "configure", "running", "response", "error", "done",
+             "tls_established_server", "tls_failed_server")
 
     def __init__(self):
         diagnose = Diagnose()
@@ -327,12 +329,13 @@ class AuthLens(Commands, Retry, HarCommand):
         HarCommand.__init__(self, diagnose)
         annotate, output = Annotate(), TerminalOutput(self.diagnose)
         self.diagnose.annotate, self.diagnose.show = annotate.present, output.present
-        self.parts = (Rules(self.diagnose), output, self.diagnose, annotate,
+        self.parts = (UpstreamTls(), Rules(self.diagnose), output, self.diagnose, annotate,
                       Report(self.diagnose.session), ContentView(self.diagnose), CommentColumn())
         self._hooks = {name: tuple(getattr(p, name) for p in self.parts if hasattr(p, name))
                        for name in self.HOOKS}
 
-    load, configure, running, response, error, done = map(_each_part, HOOKS)
+    (load, configure, running, response, error, done, tls_established_server,
+     tls_failed_server) = map(_each_part, HOOKS)
 
 
 def make_addons() -> list:

@@ -117,6 +117,15 @@ class _Server:
     authorization_endpoint: str
     grants: tuple[str, ...]
     jwks_uri: str = ""
+    auth_methods: tuple[str, ...] = ()
+    """``token_endpoint_auth_methods_supported`` (empty: not said)"""
+    pkce_methods: tuple[str, ...] = ()
+    """``code_challenge_methods_supported`` (empty: not said)"""
+    url: str = ""
+    """Where the metadata was served."""
+
+    def line(self) -> str:
+        return f"authorization server metadata at {self.url} (issuer {self.issuer})"
 
 
 @dataclass(frozen=True)
@@ -197,6 +206,8 @@ class DiscoveryTracker:
         self.redeemed: Recent = Recent(max_tokens)
         """refresh token key -> (flow, when, key of the refresh token it got) of its first
         successful redemption"""
+        self.endpoints: Recent = Recent(limit)
+        """origin of a token or authorization endpoint -> the _Server whose metadata named it"""
         self.keys: Recent = Recent(MAX_KEYSETS)
         """issuer (no trailing slash), or the JWKS URL's origin -> _Keys"""
         self.dpop = DpopChecks(limit)
@@ -328,11 +339,16 @@ class DiscoveryTracker:
         issuer = data["issuer"]
         known = self.servers.get(origin(issuer))
         findings = self._issuer_named(ctx, issuer, known[1] if known else None)
-        self.servers[origin(issuer)] = (_Server(
+        server = _Server(
             ctx.exchange.id, issuer, str(data.get("token_endpoint") or ""),
             str(data.get("authorization_endpoint") or ""),
-            _strings(data.get("grant_types_supported")), str(data.get("jwks_uri") or "")),
-            known[1] if known else None)
+            _strings(data.get("grant_types_supported")), str(data.get("jwks_uri") or ""),
+            _strings(data.get("token_endpoint_auth_methods_supported")),
+            _strings(data.get("code_challenge_methods_supported")), _bare(ctx.request.url))
+        self.servers[origin(issuer)] = (server, known[1] if known else None)
+        for endpoint in (server.token_endpoint, server.authorization_endpoint):
+            if endpoint:
+                self.endpoints[origin(endpoint)] = server
         return findings
 
     def _issuer_named(self, ctx, issuer: str, record: _Resource | None) -> list[Finding]:
@@ -419,15 +435,79 @@ class DiscoveryTracker:
         return known[1] if known else None
 
     def _authorization_request(self, ctx) -> list[Finding]:
-        record = self._for_resource(ctx.request.url)
         params = dict(parse_qsl(ctx.request.query, max_num_fields=64))
+        findings = self._pkce_method(ctx, params) if self.endpoints else []
+        record = self._for_resource(ctx.request.url)
         if record is None or "client_id" not in params or params.get("resource"):
+            return findings
+        return [*findings, _resource_missing(ctx, "authorization request", record)]
+
+    # ---- requests checked against the authorization server's metadata (RFC 8414 §2) --------
+
+    def _pkce_method(self, ctx, params: dict) -> list[Finding]:
+        """A refused authorization request whose PKCE method the metadata does not list (a
+        code_challenge without a method is ``plain``, RFC 7636 §4.3)."""
+        server = self.endpoints.get(origin(ctx.request.url))
+        if server is None or not server.pkce_methods or "code_challenge" not in params:
             return []
-        return [_resource_missing(ctx, "authorization request", record)]
+        method = params.get("code_challenge_method") or "plain"
+        if method in server.pkce_methods or _refusal(ctx) not in ("", "invalid_request"):
+            return []
+        named = "" if params.get("code_challenge_method") else " (no code_challenge_method: plain)"
+        return [_metadata_mismatch(
+            server, "code_challenge_methods_supported",
+            f"This authorization request uses PKCE method {method!r}{named}, but the "
+            f"{server.line()} lists code_challenge_methods_supported "
+            f"{list(server.pkce_methods)}: send code_challenge_method="
+            f"{server.pkce_methods[0]} with the matching code_challenge (RFC 7636 §4.2).")]
+
+    def _against_metadata(self, ctx, answer: grants.TokenResponse | None) -> list[Finding]:
+        """oauth-metadata-mismatch: a refused token request that went to another URL than the
+        metadata's token_endpoint, or used a grant or a client authentication the metadata does
+        not list. Only on a refusal that such a mistake gives: a success says nothing."""
+        error = _refusal(ctx, answer)
+        server = self.endpoints.get(origin(ctx.request.url)) if error is not None else None
+        if server is None or not server.token_endpoint:
+            return []
+        url = _bare(ctx.request.url)
+        if url != _bare(server.token_endpoint):
+            if error or origin(server.token_endpoint) != origin(url):
+                return []  # an OAuth error came back: it is a token endpoint after all
+            return [_metadata_mismatch(
+                server, "token_endpoint",
+                f"This token request went to {url}, which answered {ctx.status} without an "
+                f"OAuth error, but the {server.line()} says token_endpoint is "
+                f"{server.token_endpoint!r}: send it there (clients that build the URL from "
+                f"the issuer guess `/token`; read token_endpoint from the metadata).")]
+        params = dict(parse_qsl(ctx.request.body.decode("utf-8", "replace"), max_num_fields=128))
+        findings = []
+        grant = params.get("grant_type", "")
+        if (server.grants and grant not in server.grants
+                and error in ("", "unsupported_grant_type", "unauthorized_client",
+                              "invalid_request")):
+            findings.append(_metadata_mismatch(
+                server, "grant_types_supported",
+                f"This token request uses grant_type {grant!r}, which the {server.line()} does "
+                f"not list in grant_types_supported {list(server.grants)}: this server does not "
+                f"issue tokens that way; use one of those grants."))
+        method = _auth_method(ctx.request, params)
+        if (server.auth_methods and method not in server.auth_methods
+                and error in ("", "invalid_client", "unauthorized_client", "invalid_request")):
+            wanted = server.auth_methods[0]
+            findings.append(_metadata_mismatch(
+                server, "token_endpoint_auth_methods_supported",
+                f"This token request authenticates the client with {method} "
+                f"({_AUTH_WORDS[method]}), which the {server.line()} does not list in "
+                f"token_endpoint_auth_methods_supported {list(server.auth_methods)}: "
+                f"authenticate as it lists, e.g. {wanted}"
+                f"{f' ({_AUTH_WORDS[wanted]})' if wanted in _AUTH_WORDS else ''}."))
+        return findings
 
     def _token_request(self, ctx, request: grants.TokenRequest) -> list[Finding]:
         answer = grants.parse_response(ctx.response)
         findings = self._refresh_reused(ctx, request, answer)
+        if self.endpoints:
+            findings.extend(self._against_metadata(ctx, answer))
         record = self._for_resource(ctx.request.url) if self.servers else None
         if record is None:
             return findings
@@ -585,6 +665,56 @@ def _clock_skew(ctx, token) -> list[Finding]:
             f"which agree: the clock of the issuer that signed it is about {duration(ahead)} "
             f"ahead.", (("issuer_ahead_s", round(ahead)), ("token", shown_token)))]
     return []
+
+
+_AUTH_WORDS = {
+    "client_secret_basic": "the client id and secret in an `Authorization: Basic` header",
+    "client_secret_post": "client_secret in the form",
+    "client_secret_jwt": "a client_assertion JWT signed with the secret (HS*)",
+    "private_key_jwt": "a client_assertion JWT signed with the client's private key",
+    "none": "no client authentication, a public client",
+    "tls_client_auth": "a TLS client certificate (RFC 8705)",
+    "self_signed_tls_client_auth": "a self-signed TLS client certificate (RFC 8705)",
+}
+"""The client authentication methods (RFC 8414 §2; RFC 7591 §2; RFC 8705 §2), in words."""
+
+
+def _auth_method(request, params: dict) -> str:
+    """How this token request authenticates the client, as the metadata names methods."""
+    scheme = (request.header("Authorization") or "").strip().partition(" ")[0].lower()
+    if scheme == "basic":
+        return "client_secret_basic"
+    assertion = params.get("client_assertion")
+    if assertion:
+        try:
+            alg = str(jwt.get_unverified_header(assertion).get("alg") or "")
+        except jwt.PyJWTError:
+            alg = ""
+        return "client_secret_jwt" if alg.startswith("HS") else "private_key_jwt"
+    return "client_secret_post" if params.get("client_secret") else "none"
+
+
+def _refusal(ctx, answer: grants.TokenResponse | None = None) -> str | None:
+    """The OAuth error code of a refused request ("" for a refusal without one: a 404, a
+    gateway's 401); None when it was not refused. An authorization request is refused by a
+    4xx or by a redirect that carries ``error=`` (RFC 6749 §4.1.2.1)."""
+    status = ctx.status
+    if status is None:
+        return None
+    if status in (302, 303):
+        location = ctx.response.header("Location") or ""
+        query = urlsplit(location).query if "?" in location else ""
+        error = dict(parse_qsl(query, max_num_fields=64)).get("error")
+        return error if error else None
+    if answer is not None and answer.error:
+        return answer.error
+    return "" if status >= 400 else None
+
+
+def _metadata_mismatch(server: _Server, field: str, text: str) -> Finding:
+    return Finding("oauth-metadata-mismatch", text,
+                   (("field", field), ("issuer", server.issuer), ("metadata", server.url)),
+                   links=(("metadata", server.flow, server.line()),))
 
 
 def _who(ctx) -> tuple[str, str]:
