@@ -7,7 +7,6 @@ built by the same functions the live adapter uses, so both give equal ``Exchange
 
 from __future__ import annotations
 
-import dataclasses
 import mmap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,12 +62,11 @@ def exchange_from_state(state: dict) -> Exchange | None:
         response = (resp["status_code"], resp["reason"], resp["headers"], resp["content"],
                     resp["timestamp_start"])
     peer = (state.get("client_conn") or {}).get("peername")
-    exchange = exchange_from_record((state["id"], peer, request, response))
     server = state.get("server_conn") or {}
     connection = connection_of((state.get("error") or {}).get("msg") or "",
                                bool(server.get("tls_established")), server.get("error") or "",
                                (state.get("metadata") or {}).get(TLS_KEY))
-    return dataclasses.replace(exchange, connection=connection) if connection else exchange
+    return exchange_from_record((state["id"], peer, request, response), connection)
 
 
 def exchanges(path: str, start: int = 0, end: int | None = None) -> Iterator[Exchange]:

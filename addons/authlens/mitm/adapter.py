@@ -7,7 +7,6 @@ and are shared by the live adapter (``exchange_from_flow``) and the capture read
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -128,7 +127,7 @@ def record_of(flow: http.HTTPFlow) -> tuple:
     return flow.id, flow.client_conn.peername, request, response
 
 
-def exchange_from_record(record: tuple) -> Exchange:
+def exchange_from_record(record: tuple, connection: Connection | None = None) -> Exchange:
     flow_id, peer, request, response = record
     method, scheme, host, port, path, version, fields, body, sent = request
     method = text_of(method).upper()
@@ -138,7 +137,7 @@ def exchange_from_record(record: tuple) -> Exchange:
         status, reason, fields, body, received = response
         response = response_view(status, reason.decode("ISO-8859-1"), str_fields(fields), body,
                                  received)
-    return Exchange(request, response, id=flow_id, client=client_key(peer))
+    return Exchange(request, response, id=flow_id, client=client_key(peer), connection=connection)
 
 
 TLS_KEY = "authlens_tls"
@@ -163,11 +162,10 @@ def connection_of(error: str, tls: bool, tls_error: str, seen) -> Connection | N
 
 
 def exchange_from_flow(flow: http.HTTPFlow) -> Exchange:
-    exchange = exchange_from_record(record_of(flow))
     server = flow.server_conn
     connection = connection_of(flow.error.msg if flow.error else "", server.tls_established,
                                server.error or "", flow.metadata.get(TLS_KEY))
-    return dataclasses.replace(exchange, connection=connection) if connection else exchange
+    return exchange_from_record(record_of(flow), connection)
 
 
 QUIET_METHODS = frozenset({b"GET", b"HEAD", b"PUT", b"PATCH", b"DELETE"})
