@@ -17,6 +17,7 @@ both mitmdumps goes to /dev/null. Needs wrk (Debian package ``wrk``).
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import subprocess
@@ -74,6 +75,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start; "
           f"Python {sys.version.split()[0]}", flush=True)
+    # Users' authlens starts from bytecode (pip writes it; a checkout gets __pycache__ on the first
+    # run), so the bench does too, even where PYTHONDONTWRITEBYTECODE is set.
+    compileall.compile_dir(ROOT / "addons", quiet=1)
     tmp = Path(tempfile.mkdtemp(prefix="authlens-product-"))
     capture = tmp / "mix.flow"
     write_capture(capture, args.flows)

@@ -18,6 +18,7 @@ from authlens.model import RequestView, ResponseView
 from authlens.oauth import grants, timeline
 from authlens.oauth.lifecycle import TokenLifecycle, lifecycle_of
 from authlens.render import terminal, text
+from authlens.render.report import Tally
 
 TOKEN_URL = "https://login.example.test/tenant-a/oauth2/v2.0/token"
 API = "https://api.example.test/v1/orders"
@@ -403,7 +404,7 @@ def test_client_timeline_text_for_flows():
 def test_exit_summary_has_the_timelines():
     tracker = _tracked_story()
     console = Console(record=True, width=140)
-    console.print(terminal.summary(5, [], timeline.recent(tracker)))
+    console.print(terminal.summary(Tally(5), timeline.recent(tracker)))
     out = console.export_text()
     assert "token timelines" in out and "client app @10.0.7" not in out
     assert "client app @10.0.0.7" in out and "refresh_token grant: invalid_grant" in out

@@ -127,3 +127,23 @@ def test_the_view_wraps_long_lines():
     shown = text.explain(d, NOW, width=80)
     assert max(map(len, shown.splitlines())) <= 80
     assert " ".join(shown.split()) .replace("- ", "-") == " ".join(text.explain(d, NOW).split()).replace("- ", "-")
+
+
+def test_session_tally_counts_what_the_reports_hold():
+    """The exit summary's counts (kept as flows are recorded) equal those of the reports kept,
+    after a replay replaces a record and after the oldest reports are dropped."""
+    from authlens.render.report import Tally
+    log = SessionLog(reports=2)
+    a = {"verdict": "authentication", "findings": [{"id": "token-expired"}, {"id": "token-expired"}]}
+    b = {"verdict": "authorization", "findings": [{"id": "scope-missing"}]}
+    c = {"verdict": None, "findings": [{"id": "credential-over-http"}]}
+    log.record("1", a)
+    log.record("2", b)
+    log.record("1", c)  # a replay replaces flow 1's record
+    assert log.tally() == Tally.of(log.seen, log.diagnoses())
+    assert log.tally().counts == {"scope-missing": 1, "credential-over-http": 1}
+    log.record("3", a)  # only the newest two reports are kept
+    tally = log.tally()
+    assert tally == Tally.of(log.seen, log.diagnoses())
+    assert (tally.seen, tally.with_findings, dict(tally.verdicts)) == (
+        3, 2, {"authentication": 1})

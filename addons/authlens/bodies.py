@@ -20,13 +20,13 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from . import catalog, scopes
-from .caching import once
+from .caching import Memo, once
 from .catalog import AUTHN, AUTHZ, UNKNOWN
-from .model import STATEMENT, Finding, on_failure
+from .model import STATEMENT, Finding, ResponseView, on_failure
 from .secrecy import redact, redact_token_shaped, redact_url
 
 log = logging.getLogger("authlens")
@@ -285,6 +285,23 @@ class PresetErrors:
         return re.compile(b"|".join([rb"\\", *(re.escape(c.encode()) for c in codes)]))
 
     @once
+    def read_headers(self) -> frozenset[str]:
+        """Every response header an error reader looks at, in lower case."""
+        names = {"content-type"}
+        for rule in self.rules:
+            names.update(h.lower() for h in (*rule.errors.code_headers,
+                                             *rule.errors.detail_headers))
+        return frozenset(names)
+
+    @once
+    def _indexes(self) -> dict[int, int]:
+        return {id(rule): i for i, rule in enumerate(self.rules)}
+
+    def index_of(self, rule) -> int:
+        """The place of one of ``rules`` in it (-1 for None): rules hold dicts, so are no keys."""
+        return -1 if rule is None else self._indexes[id(rule)]
+
+    @once
     def aadsts(self) -> dict:
         """Entra ID's AADSTS numbers -> their ``ErrorCode``, from its token endpoint's preset."""
         rule = self.ruleset.match("login.microsoftonline.com")
@@ -456,11 +473,10 @@ def _preset_error(ctx, rule, data: Any, phrases: bool) -> VendorError | None:
 
 
 def _vendor(ctx, data: Any) -> VendorError | None:
-    """The preset of the host called (any code it reads), else a known code of an ``anywhere``
-    preset, else the host preset's unknown code."""
+    """The preset of the host called (``ctx.own``: any code it reads), else a known code of an
+    ``anywhere`` preset, else the host preset's unknown code."""
     presets = PRESET_ERRORS
-    request = ctx.request
-    own = presets.ruleset.match(request.host, request.path, request.method, request.port)
+    own = ctx.own
     unknown = None
     if own is not None:
         found = _preset_error(ctx, own, data, phrases=True)
@@ -510,9 +526,43 @@ def may_be_error_header(response) -> bool:
 
 
 def read_error(ctx) -> VendorError | None:
-    """The vendor error the response carries, or None. Never raises."""
-    if ctx.response is None or not _maybe_error_body(ctx):
+    """The vendor error the response carries, or None. Never raises. Remembered by all it reads
+    (``_Reading``): the same refusal, from the same API, is read once."""
+    response = ctx.response
+    if response is None or not _maybe_error_body(ctx):
         return None
+    request = ctx.request
+    own = PRESET_ERRORS.ruleset.match(request.host, request.path, request.method, request.port)
+    read = PRESET_ERRORS.read_headers
+    headers = tuple((k.lower(), v) for k, v in response.headers if k.lower() in read)
+    return _READINGS[PRESET_ERRORS.index_of(own), request.host, request.method, ctx.status,
+                     headers, response.body, ctx.settings.reveal]
+
+
+class _Reading:
+    """All the error readers look at, and nothing else: the host's own preset (``own``), the
+    host and method, the status, the headers they read, the body and the reveal setting."""
+
+    def __init__(self, own: int, host: str, method: str, status: int, headers: tuple,
+                 body: bytes, reveal: bool):
+        self.own = PRESET_ERRORS.rules[own] if own >= 0 else None
+        self.request = _Called(host, method)
+        self.status = status
+        self.response = ResponseView(status, headers, body)
+        self.settings = _Reveal(reveal)
+
+
+class _Called(NamedTuple):
+    host: str
+    method: str
+
+
+class _Reveal(NamedTuple):
+    reveal: bool
+
+
+def _read_error(*reading) -> VendorError | None:
+    ctx = _Reading(*reading)
     try:
         found = _read(ctx)
     except Exception:  # pragma: no cover - a reader bug must not break the flow
@@ -523,6 +573,10 @@ def read_error(ctx) -> VendorError | None:
     if ctx.status in REFUSALS or found.known:
         return found
     return None
+
+
+_READINGS = Memo(_read_error, 1024, 16 * 1024)
+"""``_read_error`` of a reading (a VendorError is frozen, so sharing it is safe)."""
 
 
 def _read(ctx) -> VendorError | None:
@@ -557,16 +611,26 @@ def _read(ctx) -> VendorError | None:
 
 def _scrub(ctx, text: str) -> str:
     """No secret in a message: the request's own credentials and anything token-shaped."""
+    values = tuple(value for value in (getattr(c, "value", "") for c in ctx.credentials)
+                   if value and len(value) >= 8)
+    return _SCRUBBED[text, values, ctx.settings.reveal]
+
+
+def _scrubbed(text: str, values: tuple[str, ...], reveal: bool) -> str:
     text = " ".join(text.split())
-    for cred in ctx.credentials:
-        value = getattr(cred, "value", "")
-        if value and len(value) >= 8 and value in text:
-            text = text.replace(value, redact(value, ctx.settings.reveal))
-    if not ctx.settings.reveal:
+    for value in values:
+        if value in text:
+            text = text.replace(value, redact(value, reveal))
+    if not reveal:
         text = redact_token_shaped(text)
     if len(text) > MAX_TEXT_SHOWN:
         text = text[: MAX_TEXT_SHOWN - 1] + "…"
     return text
+
+
+_SCRUBBED = Memo(_scrubbed, 512, 8 * 1024)
+"""``_scrubbed`` of (message, the request's credential values, reveal): a server repeats its
+words to a client that repeats its credentials."""
 
 
 def _default_verdict(status: int | None) -> str:

@@ -31,6 +31,8 @@ _PLAIN_URL = re.compile(
     r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#@\[\]\\\x00-\x20\x7f-\U0010ffff]*)"
     r"((?:/[^?#\\\x00-\x20\x7f]*)?)(?:\?([^#\\\x00-\x20\x7f]*))?(?:#[^\\\x00-\x20\x7f]*)?")
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
 Verdict = catalog.Verdict
 VERDICT_AUTHENTICATION = Verdict.AUTHENTICATION
 VERDICT_AUTHORIZATION = Verdict.AUTHORIZATION
@@ -99,7 +101,10 @@ class RequestView(_HeaderLookup):
         plain = _PLAIN_URL.fullmatch(self.url)
         if plain is not None:
             scheme, authority, path, query = plain.groups()
-            host, query = authority.partition(":")[0].lower(), query or ""
+            host, _, port = authority.partition(":")
+            host, query = host.lower(), query or ""
+            if not port or (port.isdigit() and port.isascii() and int(port) <= 65535):
+                self.__dict__["port"] = int(port or 0) or _DEFAULT_PORTS.get(scheme.lower())
         else:
             parts = self._parts
             scheme, host, path, query = parts.scheme, parts.hostname or "", parts.path, parts.query
@@ -120,9 +125,13 @@ class RequestView(_HeaderLookup):
 
     @once
     def port(self) -> int | None:
-        """The port the request went to (the scheme's default when the URL names none)."""
+        """The port the request went to (the scheme's default when the URL names none; None
+        when it is not a port). A plain URL's is set when it is split."""
+        self._split()
+        if "port" in self.__dict__:
+            return self.__dict__["port"]
         try:
-            return self._parts.port or {"http": 80, "https": 443}.get(self.scheme)
+            return self._parts.port or _DEFAULT_PORTS.get(self.scheme)
         except ValueError:
             return None
 

@@ -6,6 +6,8 @@ import json
 from collections import OrderedDict
 from collections.abc import Iterator
 
+from .render.report import Tally
+
 
 class SessionLog:
     """The latest diagnoses, for the exit summary and the JSON report.
@@ -24,6 +26,9 @@ class SessionLog:
         """The flow ids seen lately (oldest first)."""
         self._reports: OrderedDict[str, str] = OrderedDict()
         """Flow id -> its diagnosis as JSON, for flows with something to say (oldest first)."""
+        self._tallied: dict[str, tuple[tuple[str, ...], str | None]] = {}
+        """Flow id -> (its finding ids, its verdict), for the same flows: the exit summary's
+        counts, without reading every report back."""
 
     def record(self, flow_id: str, diagnosis: dict | None, as_json: str | None = None) -> None:
         """Count the flow once and keep its diagnosis (``as_json``: its JSON, if already made;
@@ -35,15 +40,30 @@ class SessionLog:
             self._diagnoses[flow_id] = None
             if len(self._diagnoses) > self.limit:
                 self._diagnoses.popitem(last=False)
-        self._reports.pop(flow_id, None)
+        if self._reports.pop(flow_id, None) is not None:
+            del self._tallied[flow_id]
         if diagnosis or as_json:
+            if diagnosis is None:
+                diagnosis = json.loads(as_json)  # type: ignore[arg-type]
             self._reports[flow_id] = as_json or json.dumps(diagnosis)
+            self._tallied[flow_id] = (tuple({f["id"]: None for f in diagnosis.get("findings", ())}),
+                                      diagnosis.get("verdict"))
             self._keep_newest()
 
     def diagnoses(self) -> Iterator[dict]:
         """The flows with something to say, oldest first."""
         return (json.loads(text) for text in self._reports.values())
 
+    def tally(self) -> Tally:
+        """The counts of ``diagnoses()`` (flows with findings, per finding id, per verdict)."""
+        tally = Tally(self.seen, len(self._tallied))
+        for ids, verdict in self._tallied.values():
+            tally.counts.update(ids)
+            if verdict:
+                tally.verdicts[verdict] += 1
+        return tally
+
     def _keep_newest(self) -> None:
         while len(self._reports) > self.reports:
-            self._reports.popitem(last=False)
+            flow_id, _ = self._reports.popitem(last=False)
+            del self._tallied[flow_id]

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 
 from . import scopes
+from .caching import Memo
 from .model import STATEMENT, Finding, on_failure
 
 # (pattern on the lower-cased statement, finding id), first match wins: the more specific
@@ -153,12 +154,18 @@ def _from_code(ctx, error) -> Finding | None:
     return _confirmed(ctx, finding_id, text, (("vendor", error.vendor), ("code", error.code)))
 
 
-def _from_phrase(ctx, where: str, text: str) -> Finding | None:
+def _kinds_named(text: str) -> tuple[str, ...]:
+    """The finding ids whose ``PHRASES`` pattern matches ``text``, in ``PHRASES`` order."""
     low = text.lower().replace("_", " ")
-    for pattern, kind in PHRASES:
-        match = pattern.search(low)
-        if match is None:
-            continue
+    return tuple(kind for pattern, kind in PHRASES if pattern.search(low) is not None)
+
+
+_KINDS_NAMED = Memo(_kinds_named, 1024, 4 * 1024)
+"""Servers repeat their words: each statement is matched against ``PHRASES`` once."""
+
+
+def _from_phrase(ctx, where: str, text: str) -> Finding | None:
+    for kind in _KINDS_NAMED[text]:
         said = f"The {where} says {_quote(text)!r}"
         evidence = (("said_by", where), ("statement", _quote(text)))
         if kind == "header-missing":

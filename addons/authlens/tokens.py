@@ -69,25 +69,46 @@ class Token:
 
     def describe(self, reveal: bool = False, now: float | None = None) -> dict:
         """Plain, redacted view: the claims that matter, times in UTC (and relative to ``now``)."""
-        out: dict = {"kind": self.kind, "fingerprint": self.fingerprint,
-                     "value": redact(self.value, reveal), "source": self.credential.name}
-        if self.problem:
-            out["problem"] = self.problem
-        if self.header:
-            out["header"] = {k: self.header[k] for k in ("alg", "kid", "typ", "enc") if k in self.header}
-        claims = {name: self.claims[name] for name in SHOWN_CLAIMS if name in self.claims}
-        if claims:
-            out["claims"] = claims
-        times = {}
-        for name in TIME_CLAIMS:
-            moment = self.claim_time(name)
-            if moment is not None:
-                times[name] = utc(moment) + (f" ({relative(moment, now)})" if now else "")
-        if times:
-            out["times"] = times
-        if self.lifetime is not None:
-            out["lifetime"] = duration(self.lifetime)
+        fixed, moments, lifetime = self._described_once[reveal]
+        out = {k: dict(v) if isinstance(v, dict) else v for k, v in fixed.items()}  # the flow's own
+        if moments:
+            out["times"] = {name: f"{shown} ({relative(moment, now)})" if now else shown
+                            for name, moment, shown in moments}
+        if lifetime:
+            out["lifetime"] = lifetime
         return out
+
+    @once
+    def _described_once(self) -> dict[bool, tuple[dict, tuple, str]]:
+        """The parts of ``describe`` that do not depend on ``now``, by ``reveal``: a token is
+        described on every call that sends it."""
+        return _DescribedToken(self)
+
+
+class _DescribedToken(dict):
+    """``Token._described_once``: filled in on first use for each ``reveal``."""
+
+    def __init__(self, token: Token):
+        super().__init__()
+        self.token = token
+
+    def __missing__(self, reveal: bool) -> tuple[dict, tuple, str]:
+        token = self.token
+        fixed: dict = {"kind": token.kind, "fingerprint": token.fingerprint,
+                       "value": redact(token.value, reveal), "source": token.credential.name}
+        if token.problem:
+            fixed["problem"] = token.problem
+        if token.header:
+            fixed["header"] = {k: token.header[k] for k in ("alg", "kid", "typ", "enc")
+                               if k in token.header}
+        claims = {name: token.claims[name] for name in SHOWN_CLAIMS if name in token.claims}
+        if claims:
+            fixed["claims"] = claims
+        moments = tuple((name, moment, utc(moment)) for name in TIME_CLAIMS
+                        if (moment := token.claim_time(name)) is not None)
+        lifetime = duration(token.lifetime) if token.lifetime is not None else ""
+        self[reveal] = value = (fixed, moments, lifetime)
+        return value
 
 
 def decode_credentials(credentials: Iterable[Credential]) -> list[Token]:

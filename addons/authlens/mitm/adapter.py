@@ -8,6 +8,7 @@ and are shared by the live adapter (``exchange_from_flow``) and the capture read
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import itemgetter
 from urllib.parse import urlsplit
 
 from mitmproxy import http
@@ -188,6 +189,38 @@ _QUERY_HAS_CREDENTIALS = Memo(
 """Whether a raw query string carries a credential."""
 
 
+def _response_layout(*names: bytes) -> int | None:
+    """For a response's header names: None when one makes it loud (``_LOUD_HEADERS``), else the
+    index of its (last) Content-Type, -1 without one."""
+    content_type = -1
+    for i, name in enumerate(names):
+        lower = name.lower()
+        if lower in _LOUD_HEADERS:
+            return None
+        if lower == b"content-type":
+            content_type = i
+    return content_type
+
+
+def _request_layout(*names: bytes) -> tuple[int, ...] | None:
+    """For a request's header names: the indexes of its credential headers; None when it
+    carries a DPoP proof (which the DPoP checks read)."""
+    found = []
+    for i, name in enumerate(names):
+        if name.lower() == b"dpop":
+            return None
+        if _RAW_HEADER_KINDS[name] is not None:
+            found.append(i)
+    return tuple(found)
+
+
+_RESPONSE_LAYOUTS = Memo(_response_layout, 1024, 2048)
+_REQUEST_LAYOUTS = Memo(_request_layout, 1024, 2048)
+"""Clients and servers send the same header names call after call: each list of names is read
+once, and a call only looks its list up."""
+_name_of = itemgetter(0)
+
+
 def quiet_key(flow: http.HTTPFlow) -> tuple | None:
     """The key of a flow's request side for the cheap gate (``Analyzer.quiet``): its scheme,
     host and credential headers, when the flow is a success with nothing in the response to
@@ -203,17 +236,16 @@ def quiet_key(flow: http.HTTPFlow) -> tuple | None:
     req = flow.request.data
     if req.method not in QUIET_METHODS and req.method.upper() not in QUIET_METHODS:
         return None
-    content_type = b""
-    for name, value in resp.headers.fields:
-        lower = name.lower()
-        if lower in _LOUD_HEADERS:
-            return None
-        if lower == b"content-type":
-            content_type = value
-    body = resp.content
-    if body and (b"json" in content_type or b"form" in content_type) and (
-            may_be_error(body) or body.find(b'"keys"') >= 0):  # or a JWKS (discovery)
+    fields = resp.headers.fields
+    content_type = _RESPONSE_LAYOUTS[tuple(map(_name_of, fields))]
+    if content_type is None:
         return None
+    body = resp.content
+    if body and content_type >= 0:
+        value = fields[content_type][1]
+        if (b"json" in value or b"form" in value) and (
+                may_be_error(body) or body.find(b'"keys"') >= 0):  # or a JWKS (discovery)
+            return None
     path = req.path
     if b"/.well-known/" in path:  # metadata documents the discovery tracker reads
         return None
@@ -221,13 +253,15 @@ def quiet_key(flow: http.HTTPFlow) -> tuple | None:
         query = path.partition(b"?")[2]
         if b"response_type=" in query or _QUERY_HAS_CREDENTIALS[query]:
             return None
+    fields = req.headers.fields
+    credentials = _REQUEST_LAYOUTS[tuple(map(_name_of, fields))]
+    if credentials is None:
+        return None
     key: list = [req.scheme, req.host]
     size = 0
-    for name, value in req.headers.fields:
-        if name.lower() == b"dpop":  # a proof the DPoP checks read
-            return None
-        if _RAW_HEADER_KINDS[name] is not None:
-            key.append(value)
-            key.append(name)
-            size += len(value)
+    for i in credentials:
+        name, value = fields[i]
+        key.append(value)
+        key.append(name)
+        size += len(value)
     return tuple(key) if size <= QUIET_KEY_CHARS else None

@@ -274,11 +274,10 @@ class TerminalOutput:
         if self.style == "rich" and self.session.seen:  # nothing seen (a bad -r file): no empty table
             timelines = timeline.recent(self.diagnose.lifecycle)
             assert self.console is not None  # made with the rich style
-            self.console.print(terminal.summary(self.session.seen, self.session.diagnoses(),
-                                                timelines))
+            self.console.print(terminal.summary(self.session.tally(), timelines))
         elif self.style == "log" and self.session.seen:
-            found = sum(1 for _ in self.session.diagnoses())
-            log.info("authlens: %s seen, %d with findings", count(self.session.seen, "flow"), found)
+            log.info("authlens: %s seen, %d with findings", count(self.session.seen, "flow"),
+                     self.session.tally().with_findings)
 
 
 class Report:

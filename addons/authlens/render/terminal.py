@@ -29,11 +29,10 @@ _VERDICT_STYLES: dict[str, str] = {catalog.AUTHN: "bold red", catalog.AUTHZ: "bo
                                     catalog.UNKNOWN: "bold yellow"}
 
 
-def summary(seen: int, diagnoses: Iterable[dict],
-            timelines: Sequence[dict] = ()) -> RenderableType:
+def summary(tally: Tally, timelines: Sequence[dict] = ()) -> RenderableType:
     """The end-of-session table (flows seen, flows with findings, counts per finding), then the
     token timeline of each client seen at a token endpoint (``authlens.oauth.timeline``)."""
-    table = summary_table(Tally.of(seen, diagnoses))
+    table = summary_table(tally)
     if not timelines:
         return table
     lines = [Text("token timelines", style="bold")]
