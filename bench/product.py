@@ -1,7 +1,8 @@
 """What authlens costs where users pay for it, side by side in one run:
 
 (a) ``mitmdump -nr`` CPU over a capture of the realistic mix (``traffic.py``: 12 000 flows, 85 %
-    successful calls), with authlens / without (goal <= 1.05);
+    successful calls), with authlens / without (goal <= 1.05), and an empty script / without
+    (the control);
 (b) live throughput through a reverse-proxy mitmdump (wrk, ``live.py``), with authlens / bare, at
     15 % and 2 % refusals (goals >= 0.95 and >= 0.98);
 (c) the p99 latency authlens adds in those live runs.
@@ -43,12 +44,12 @@ def write_capture(path: Path, flows: int) -> None:
             writer.add(traffic.flow(r, sent=traffic.NOW + i * 0.05))
 
 
-def replay_cpu(capture: Path, with_authlens: bool) -> float:
-    """CPU seconds (user + system) of one ``mitmdump -nr`` over the capture."""
+def replay_cpu(capture: Path, script: Path | None) -> float:
+    """CPU seconds (user + system) of one ``mitmdump -nr`` over the capture, with ``script``."""
     confdir = tempfile.mkdtemp(prefix="authlens-bench-")
     cmd = [str(MITMDUMP), "-nr", str(capture), "--set", f"confdir={confdir}"]
-    if with_authlens:
-        cmd += ["-s", str(ROOT / "addon.py")]
+    if script is not None:
+        cmd += ["-s", str(script)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -89,15 +90,21 @@ def main() -> None:
         scripts[refused].write_text(live.lua_script(refused=refused))
     live_args = SimpleNamespace(script=str(ROOT / "addon.py"), set=[], empty=None,
                                 seconds=args.seconds, connections=args.connections)
+    empty = tmp / "empty.py"  # the control: what mitmproxy charges any script
+    empty.write_text(live.EMPTY_SCRIPT)
     replays: list[tuple[float, float]] = []
+    controls: list[tuple[float, float]] = []
     runs: dict[float, list[tuple[live.Run, live.Run]]] = {r: [] for r in scripts}
     try:
         live.wait_for_port(upstream)
         for i in range(args.rounds):
-            order = (True, False) if i % 2 else (False, True)
-            cpu = {arm: replay_cpu(capture, arm) for arm in order}
-            replays.append((cpu[True], cpu[False]))
-            print(f"round {i + 1} -nr: authlens {cpu[True]:6.2f} s CPU, bare {cpu[False]:6.2f} s"
+            arms = {"authlens": ROOT / "addon.py", "bare": None, "empty script": empty}
+            order = list(arms)[i % 3:] + list(arms)[:i % 3]
+            cpu = {arm: replay_cpu(capture, arms[arm]) for arm in order}
+            replays.append((cpu["authlens"], cpu["bare"]))
+            controls.append((cpu["empty script"], cpu["bare"]))
+            print(f"round {i + 1} -nr: authlens {cpu['authlens']:6.2f} s CPU, bare "
+                  f"{cpu['bare']:6.2f} s, empty script {cpu['empty script']:6.2f} s"
                   f"  (load average {os.getloadavg()[0]:.2f})", flush=True)
             for refused, lua in scripts.items():
                 done = {arm: live.run(arm, upstream, str(lua), live_args)
@@ -114,6 +121,8 @@ def main() -> None:
                 - statistics.median(b for _, b in replays)) / args.flows * 1e6
     print(f"\n(a) mitmdump -nr, {args.flows} flows, CPU with / without authlens: "
           f"{ratios(replays)}; +{per_flow:.0f} µs per flow (goal <= 1.05)")
+    print(f"    control, an empty script / without: {ratios(controls)} (mitmproxy's cost of "
+          f"loading any script, and this machine's noise)")
     for refused, pairs in runs.items():
         goal = 0.95 if refused > 0.1 else 0.98
         rps = ratios([(a.rps, b.rps) for a, b in pairs])
