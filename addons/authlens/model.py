@@ -215,15 +215,17 @@ def plain(value: Any) -> Any:
 
 
 def plain_with_json(value: Any) -> tuple[Any, str]:
-    """``plain(value)`` and its JSON text. The JSON encoder checks every string at C speed: when
-    the text encodes as UTF-8, nothing needed ``plain``'s rewriting."""
+    """``plain(value)`` and its (ASCII) JSON text. The JSON encoder checks every string at C
+    speed: a text without a ``\\ud`` escape had no surrogate, so nothing needed ``plain``'s
+    rewriting (a character beyond the BMP, escaped as a pair, takes the slow path too)."""
     try:
-        text = json.dumps(value, ensure_ascii=False)
-        text.encode("utf-8")
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = "\\ud"
+    if "\\ud" not in text:
         return value, text
-    except (UnicodeEncodeError, TypeError, ValueError):
-        value = plain(value)
-        return value, json.dumps(value)
+    value = plain(value)
+    return value, json.dumps(value)
 
 
 def _only_escaped_bytes(text: str) -> bool:
@@ -275,8 +277,9 @@ class Finding:
     links: tuple[tuple[str, str, str], ...] = ()
     """Other flows behind this finding: (relation, flow id, one-line description)."""
 
-    @property
+    @once
     def entry(self) -> catalog.Entry:
+        """Its catalog entry (read a dozen times per refused flow: looked up once)."""
         return catalog.get(self.id)
 
     @property
