@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..caching import Memo
 from . import schema
 from .rule import (
     PRESET,
@@ -66,7 +67,7 @@ def load_file(path: Path, origin: str = USER) -> LoadedFile:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return LoadedFile(str(path), errors=(RuleError(str(path), 0, f"cannot read: {exc}"),))
-    return load_text(text, str(path), origin)
+    return _LOADED_TEXTS[text, str(path), origin]
 
 
 def load_text(text: str, path: str = "<rules>", origin: str = USER) -> LoadedFile:
@@ -88,6 +89,11 @@ def load_text(text: str, path: str = "<rules>", origin: str = USER) -> LoadedFil
     jwks = tuple(JwksSource(item["issuer"], _resolve(base, item.get("file", "")), item.get("url", ""),
                             path, _line_of(lines, ("jwks", i))) for i, item in enumerate(data.get("jwks", [])))
     return LoadedFile(path, rules, jwks)
+
+
+_LOADED_TEXTS = Memo(load_text, 64, 512 * 1024)
+"""A file read again unchanged is not parsed again: the presets are read both for their error
+tables (``bodies.PRESET_ERRORS``) and as rules (``RuleStore``), and what they make is frozen."""
 
 
 def load_presets() -> list[LoadedFile]:
