@@ -101,3 +101,18 @@ def test_header_lookups_answer_what_a_scan_of_the_fields_answers(fields, names, 
             assert view.header(name) == header_value(view.headers, name)
         assert view.header_all(name) == header_values(view.headers, name)
         assert view.header(name) == header_value(view.headers, name)
+
+
+def test_plain_with_json_rewrites_only_what_needs_it():
+    """The JSON is ASCII; a raw byte kept as a surrogate (surrogateescape) is rewritten so that
+    the value survives a .flow file, and text beyond ASCII or the BMP is kept as it is."""
+    import json
+
+    from authlens.model import plain, plain_with_json
+    kept = {"a": "— § 😀", "b": ["\\ud800 is text"]}
+    value, text = plain_with_json(kept)
+    assert value == kept and text.isascii() and json.loads(text) == kept
+    raw = {"a": "x\udcff"}
+    value, text = plain_with_json(raw)
+    assert value == plain(raw) != raw and json.loads(text) == value
+    value["a"].encode("utf-8")  # no surrogate left

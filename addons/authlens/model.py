@@ -219,10 +219,10 @@ def plain_with_json(value: Any) -> tuple[Any, str]:
     speed: a text without a ``\\ud`` escape had no surrogate, so nothing needed ``plain``'s
     rewriting (a character beyond the BMP, escaped as a pair, takes the slow path too)."""
     try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = "\\ud"
-    if "\\ud" not in text:
+        text: str | None = json.dumps(value)
+    except (TypeError, ValueError):  # a value JSON cannot take: plain() makes it one
+        text = None
+    if text is not None and "\\ud" not in text:
         return value, text
     value = plain(value)
     return value, json.dumps(value)
